@@ -1,0 +1,1 @@
+"""billable's domain: the pure model, the use cases (services) and the store."""

@@ -1,0 +1,167 @@
+"""Money as a value object: Decimal amounts, ISO 4217 currencies, half-up rounding to the minor unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cache
+
+from babel.numbers import get_currency_precision, list_currencies
+
+from domain.errors import ValidationFailed
+
+# Codes Babel lists that are not legal tender one can invoice in (funds, metals, testing).
+_NOT_INVOICEABLE = frozenset({"XAU", "XAG", "XPT", "XPD", "XTS", "XXX", "XBA", "XBB", "XBC", "XBD", "XDR",
+                              "XSU", "XUA", "BOV", "CLF", "COU", "MXV", "USN", "UYI", "UYW", "CHE", "CHW"})
+
+
+@cache
+def _currencies() -> frozenset[str]:
+    return frozenset(c for c in list_currencies() if len(c) == 3 and c.isupper()) - _NOT_INVOICEABLE
+
+
+def check_currency(code: object, field: str = "currency") -> str:
+    """Return the ISO 4217 code if it is one we can invoice in, else raise naming the field."""
+    if not isinstance(code, str) or code.upper() not in _currencies() or code != code.upper():
+        raise ValidationFailed(f"{code!r} is not an ISO 4217 currency code (e.g. EUR, USD, GBP)",
+                               code="money.bad_currency", field=field)
+    return code
+
+
+@cache
+def minor_exponent(currency: str) -> int:
+    """Digits after the decimal point for a currency: 2 for EUR, 0 for JPY, 3 for KWD."""
+    return int(get_currency_precision(currency))
+
+
+def _quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_exponent(currency))
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """Round half-up to the currency's minor unit (Decimal's default HALF_EVEN is wrong for invoices)."""
+    return amount.quantize(_quantum(currency), rounding=ROUND_HALF_UP)
+
+
+def parse_decimal(value: object, field: str, *, max_places: int | None = None,
+                  allow_negative: bool = False) -> Decimal:
+    """Parse a decimal given as a string (or Decimal/int); floats are refused because they lose cents."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValidationFailed("must be a decimal string such as \"12.50\", not a JSON number",
+                               code="validation.not_a_decimal_string", field=field)
+    if isinstance(value, Decimal):
+        d = value
+    elif isinstance(value, int):
+        d = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            d = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValidationFailed(f"{value!r} is not a decimal number", code="validation.not_a_decimal",
+                                   field=field) from None
+    else:
+        raise ValidationFailed("must be a decimal string", code="validation.not_a_decimal_string",
+                               field=field)
+    if not d.is_finite():
+        raise ValidationFailed("must be a finite number", code="validation.not_a_decimal", field=field)
+    if d < 0 and not allow_negative:
+        raise ValidationFailed("must not be negative", code="validation.negative", field=field)
+    exponent = d.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if max_places is not None and -exponent > max_places and d != d.quantize(Decimal(1).scaleb(-max_places)):
+        raise ValidationFailed(f"has more than {max_places} decimal places", code="validation.too_precise",
+                               field=field)
+    return d
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount in one currency. Arithmetic refuses to mix currencies."""
+
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            raise TypeError("Money.amount must be a Decimal")
+
+    @classmethod
+    def parse(cls, value: object, currency: str, field: str = "amount", *,
+              allow_negative: bool = False) -> Money:
+        """Money from user input: a decimal string with no more places than the currency has."""
+        check_currency(currency)
+        d = parse_decimal(value, field, max_places=minor_exponent(currency), allow_negative=allow_negative)
+        return cls(round_money(d, currency), currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(round_money(Decimal(0), currency), currency)
+
+    @classmethod
+    def from_minor(cls, minor: int, currency: str) -> Money:
+        return cls(Decimal(minor).scaleb(-minor_exponent(currency)), currency)
+
+    @property
+    def minor(self) -> int:
+        """Integer minor units, the stored form."""
+        return int(round_money(self.amount, self.currency).scaleb(minor_exponent(self.currency)))
+
+    def rounded(self) -> Money:
+        return Money(round_money(self.amount, self.currency), self.currency)
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise ValidationFailed(f"cannot combine {self.currency} with {other.currency}",
+                                   code="money.currency_mismatch", field="currency")
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.amount, self.currency)
+
+    def __mul__(self, factor: Decimal | int) -> Money:
+        if isinstance(factor, float):
+            raise TypeError("multiply Money by Decimal, never float")
+        return Money(self.amount * Decimal(factor), self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount <= other.amount
+
+    def __gt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount > other.amount
+
+    def __ge__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount >= other.amount
+
+    def __str__(self) -> str:
+        return f"{self.text} {self.currency}"
+
+    @property
+    def text(self) -> str:
+        """The amount as the decimal string that travels in JSON ("1234.50")."""
+        return format(round_money(self.amount, self.currency), "f")
+
+
+def money_sum(items: list[Money], currency: str) -> Money:
+    total = Money.zero(currency)
+    for m in items:
+        total = total + m
+    return total
+
+
+def minor_to_text(minor: int, currency: str) -> str:
+    """Integer minor units to the JSON decimal string."""
+    return Money.from_minor(minor, currency).text

@@ -1,0 +1,144 @@
+"""Building an invoice's lines from a client's arrangements and unbilled work (used by drafting)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from domain.model.arrangements import (
+    TERMS_BY_KIND,
+    PassThroughTerms,
+    RetainerTerms,
+    SlaCreditTerms,
+    SubscriptionTerms,
+    TimeAndMaterialsTerms,
+)
+from domain.model.lines import (
+    DraftLine,
+    WorkEntry,
+    pass_through_line,
+    retainer_line,
+    sla_credit_amount,
+    subscription_line,
+    time_lines,
+)
+from domain.model.money import Money, minor_exponent
+from domain.model.periods import Cycle, Period, coverage, periods_between
+from domain.store.tables import ArrangementRow, ClientRow
+from domain.store.uow import UnitOfWork
+
+
+def terms_of(a: ArrangementRow) -> object:
+    if a.kind == "milestone":
+        return None  # its milestones are rows of their own
+    return TERMS_BY_KIND[a.kind].model_validate(
+        {**a.terms, "kind": a.kind, "starts_on": a.starts_on, "ends_on": a.ends_on, "name": a.name})
+
+
+def _due_periods(a: ArrangementRow, cycle: Cycle, billing: str, start: date, end: date) -> list[Period]:
+    """Periods of an arrangement that fall due in [start, end]: by their first day when billed in advance,
+    by their last day in arrears; only periods the contract covers."""
+    first = max(start, a.starts_on) if a.starts_on else start
+    out = []
+    for p in periods_between(first if billing == "advance" else start, end, cycle):
+        anchor = p.start if billing == "advance" else p.end
+        # a contract starting mid-period still owes its first, partial period
+        if billing == "advance" and a.starts_on and p.start < a.starts_on <= p.end:
+            anchor = a.starts_on
+        if start <= anchor <= end and coverage(p, a.starts_on, a.ends_on) > 0:
+            out.append(p)
+    return out
+
+
+def _included_hours(retainers: list[tuple[ArrangementRow, RetainerTerms]], start: date, end: date) -> Decimal:
+    """Hours the client's retainers include for the window, by the share of each period it covers."""
+    total = Decimal(0)
+    for a, t in retainers:
+        if not t.included_hours:
+            continue
+        for p in periods_between(start, end, t.cycle):
+            lo, hi = max(p.start, start), min(p.end, end)
+            share = coverage(Period(lo, hi), a.starts_on, a.ends_on) * Decimal((hi - lo).days + 1) / p.days
+            total += t.included_hours * share
+    return total.quantize(Decimal("0.01"))
+
+
+def build_lines(uow: UnitOfWork, client: ClientRow, invoice_id: int, start: date, end: date
+                ) -> tuple[list[DraftLine], bool]:
+    """Every line due for the client in [start, end], and whether a not-to-exceed cap cut the time."""
+    cur = client.currency
+    places = minor_exponent(cur)
+    arrangements = list(uow.arrangements.for_client(client.id))
+    parsed = [(a, terms_of(a)) for a in arrangements]
+    retainers = [(a, t) for a, t in parsed if isinstance(t, RetainerTerms)]
+    lines: list[DraftLine] = []
+    capped = False
+    retainer_fee_by_arr: dict[int, Decimal] = {}
+
+    for a, t in parsed:
+        if isinstance(t, RetainerTerms):
+            for p in _due_periods(a, t.cycle, t.billing, start, end):
+                if uow.work.is_claimed("period", a.id, p.key):
+                    continue
+                share = coverage(p, a.starts_on, a.ends_on) if t.prorate else Decimal(1)
+                lines.append(retainer_line(a.id, a.name, t.fee, p, share, cur, t.billing))
+            retainer_fee_by_arr[a.id] = t.fee
+        elif isinstance(t, SubscriptionTerms):
+            for p in _due_periods(a, t.cycle, "advance", start, end):
+                if uow.work.is_claimed("period", a.id, p.key):
+                    continue
+                lines.append(subscription_line(a.id, t.product, t.seats, t.unit_price, p,
+                                               coverage(p, a.starts_on, a.ends_on), cur))
+
+    for m in uow.work.unbilled_milestones(client.id, end):
+        amount = Money.from_minor(m.amount_minor, m.currency).amount
+        lines.append(DraftLine("milestone", f"Milestone: {m.name} (completed {m.completed_on})", Decimal(1),
+                               "item", amount, amount, m.arrangement_id,
+                               {"arrangement_id": m.arrangement_id, "milestone_id": m.id,
+                                "completed_on": str(m.completed_on)},
+                               [("milestone", m.id, "")]))
+
+    tm = [(a, t) for a, t in parsed if isinstance(t, TimeAndMaterialsTerms)]
+    if tm:
+        default_tm = tm[0][0].id
+        by_arr: dict[int, list[WorkEntry]] = {}
+        for e in uow.work.unbilled_time(client.id, end):
+            target = e.arrangement_id if e.arrangement_id in {a.id for a, _ in tm} else default_tm
+            by_arr.setdefault(target, []).append(
+                WorkEntry(e.id, e.person, e.role, e.day, Decimal(e.hours_centi) / 100))
+        included = _included_hours(retainers, start, end)
+        for a, t in tm:
+            entries = by_arr.get(a.id, [])
+            if not entries:
+                continue
+            billed = Decimal(uow.invoices.billed_on_arrangement(a.id, invoice_id)).scaleb(-places)
+            tl, cut = time_lines(a.id, t, entries, included, cur, billed, included_since=start)
+            included = Decimal(0)  # the retainer's hours are used once, by the first T&M arrangement
+            lines.extend(tl)
+            capped = capped or cut
+
+    for a, t in parsed:
+        if isinstance(t, PassThroughTerms):
+            for x in uow.work.unbilled_expenses(client.id, end):
+                if x.arrangement_id == a.id:
+                    cost = Money.from_minor(x.cost_minor, x.currency).amount
+                    lines.append(pass_through_line(a.id, x.id, x.description, cost, t.markup_pct, cur))
+
+    for a, t in parsed:
+        if isinstance(t, SlaCreditTerms):
+            ret_id = t.retainer_arrangement_id or (retainers[0][0].id if retainers else None)
+            fee = retainer_fee_by_arr.get(ret_id) if ret_id else None
+            credited = Decimal(0)
+            for b in uow.work.unbilled_breaches(client.id, end):
+                if b.arrangement_id != a.id:
+                    continue
+                ceiling = fee if fee is not None else (t.fixed_amount or Decimal(0))
+                amount = sla_credit_amount(ceiling, t.credit_pct, t.fixed_amount, cur)
+                amount = min(amount, ceiling - credited)  # all credits together never exceed the retainer
+                credited += amount
+                lines.append(DraftLine("sla_credit", f"SLA credit: {b.description} ({b.occurred_on})",
+                                       Decimal(1), "item", -amount, -amount, a.id,
+                                       {"arrangement_id": a.id, "breach_id": b.id,
+                                        "retainer_arrangement_id": ret_id},
+                                       [("breach", b.id, "")]))
+    return lines, capped

@@ -1,0 +1,198 @@
+"""Clients and their arrangements (contracts)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter, field_validator
+
+from domain.errors import NotFound, ValidationFailed
+from domain.model.arrangements import MilestoneTerms, Terms, money_fields
+from domain.model.money import check_currency, minor_exponent, parse_decimal, round_money
+from domain.model.roles import Actor, Perm
+from domain.model.tax import TaxProfile
+from domain.services._auth import client_scope, load_client, require
+from domain.services.views import ArrangementView, ClientView, MilestoneView
+from domain.store.tables import ArrangementRow, ClientRow, MilestoneRow
+from domain.store.uow import UnitOfWork
+
+
+class ClientIn(BaseModel):
+    """A new client, as the API and every other door accept it."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    currency: str
+    billing_emails: list[EmailStr] = Field(default_factory=list)
+    payment_terms_days: int = Field(default=30, ge=0, le=365)
+    tax_profile: TaxProfile = Field(default_factory=TaxProfile)
+    po_required: bool = False
+    po_number: str = Field(default="", max_length=100)
+    locale: str = Field(default="en_GB", max_length=20)
+    account_manager_ids: list[int] = Field(default_factory=list)
+    external_ref: str | None = Field(default=None, max_length=200)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        try:
+            return check_currency(v)
+        except ValidationFailed as e:
+            raise ValueError(e.message) from None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v.strip()
+
+
+_terms_adapter: TypeAdapter[Terms] = TypeAdapter(Terms)
+
+
+def parse_terms(data: dict[str, object]) -> Terms:
+    """Validate arrangement terms, turning pydantic's errors into one that names the field."""
+    from pydantic import ValidationError
+    try:
+        return _terms_adapter.validate_python(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"] if p not in (data.get("kind"),))
+        raise ValidationFailed(err["msg"].removeprefix("Value error, "), field=loc or "kind") from None
+
+
+def _client_view(c: ClientRow) -> ClientView:
+    return ClientView.of(c)
+
+
+def create_client(uow: UnitOfWork, actor: Actor, data: ClientIn) -> ClientView:
+    require(actor, Perm.MANAGE_CLIENTS)
+    with uow:
+        for uid in data.account_manager_ids:
+            u = uow.users.get(uid)
+            if u is None or u.role != "account_manager":
+                raise ValidationFailed(f"user {uid} is not an account manager", field="account_manager_ids")
+        row = uow.clients.add(ClientRow(
+            name=data.name, currency=data.currency, billing_emails=[str(e) for e in data.billing_emails],
+            payment_terms_days=data.payment_terms_days, tax_profile=data.tax_profile.as_json(),
+            po_required=data.po_required, po_number=data.po_number, locale=data.locale,
+            external_ref=data.external_ref, created_at=uow.clock.now()))
+        uow.clients.set_managers(row.id, data.account_manager_ids)
+        uow.session.refresh(row)
+        view = _client_view(row)
+        uow.audit.record(actor, "client.created", "client", row.id, after=view.model_dump(mode="json"))
+        uow.commit()
+    return view
+
+
+class ClientPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    billing_emails: list[EmailStr] | None = None
+    payment_terms_days: int | None = Field(default=None, ge=0, le=365)
+    tax_profile: TaxProfile | None = None
+    po_required: bool | None = None
+    po_number: str | None = Field(default=None, max_length=100)
+    locale: str | None = None
+    account_manager_ids: list[int] | None = None
+
+
+def update_client(uow: UnitOfWork, actor: Actor, client_id: int, patch: ClientPatch) -> ClientView:
+    """Change a client's details. The currency never changes once set: invoices depend on it."""
+    require(actor, Perm.MANAGE_CLIENTS)
+    with uow:
+        row = load_client(uow, actor, client_id)
+        before = _client_view(row).model_dump(mode="json")
+        data = patch.model_dump(exclude_unset=True)
+        for key, value in data.items():
+            if key == "tax_profile":
+                row.tax_profile = patch.tax_profile.as_json() if patch.tax_profile else {}
+            elif key == "billing_emails":
+                row.billing_emails = [str(e) for e in value]
+            elif key == "account_manager_ids":
+                uow.clients.set_managers(row.id, value)
+            else:
+                setattr(row, key, value)
+        uow.flush()
+        uow.session.refresh(row)
+        view = _client_view(row)
+        uow.audit.record(actor, "client.updated", "client", row.id, before=before,
+                         after=view.model_dump(mode="json"))
+        uow.commit()
+    return view
+
+
+def get_client(uow: UnitOfWork, actor: Actor, client_id: int) -> ClientView:
+    require(actor, Perm.VIEW_BOOKS)
+    with uow:
+        return _client_view(load_client(uow, actor, client_id))
+
+
+def list_clients(uow: UnitOfWork, actor: Actor, name: str | None = None, limit: int = 100,
+                 offset: int = 0) -> list[ClientView]:
+    require(actor, Perm.VIEW_BOOKS)
+    with uow:
+        return [_client_view(c) for c in uow.clients.list(client_scope(actor), name, limit, offset)]
+
+
+def add_arrangement(uow: UnitOfWork, actor: Actor, client_id: int, data: dict[str, object]) -> ArrangementView:
+    """Attach contract terms to a client; amounts must fit the client's currency."""
+    require(actor, Perm.MANAGE_CLIENTS)
+    terms = parse_terms(data)
+    with uow:
+        client = load_client(uow, actor, client_id)
+        places = minor_exponent(client.currency)
+        for field, amount in money_fields(terms).items():
+            parse_decimal(amount, field, max_places=places)
+        if terms.kind == "sla_credit" and terms.retainer_arrangement_id is not None:
+            ret = uow.arrangements.get(terms.retainer_arrangement_id)
+            if ret is None or ret.client_id != client_id or ret.kind != "retainer":
+                raise ValidationFailed("must be a retainer arrangement of the same client",
+                                       field="retainer_arrangement_id")
+        stored = terms.model_dump(mode="json", exclude={"name", "starts_on", "ends_on", "kind"})
+        if isinstance(terms, MilestoneTerms):
+            stored = {}
+        row = uow.arrangements.add(ArrangementRow(
+            client_id=client_id, kind=terms.kind, name=terms.name or terms.kind.replace("_", " ").title(),
+            terms=stored, starts_on=terms.starts_on, ends_on=terms.ends_on, active=True,
+            created_at=uow.clock.now()))
+        milestones = []
+        if isinstance(terms, MilestoneTerms):
+            for m in terms.milestones:
+                amount = round_money(m.amount, client.currency)
+                ms = uow.arrangements.add(MilestoneRow(
+                    arrangement_id=row.id, client_id=client_id, name=m.name,
+                    amount_minor=int(amount.scaleb(places)), currency=client.currency))
+                milestones.append(MilestoneView.of(ms))
+        view = ArrangementView.of(row, milestones)
+        uow.audit.record(actor, "arrangement.created", "arrangement", row.id, after=view.model_dump(mode="json"),
+                         cause={})
+        uow.commit()
+    return view
+
+
+def list_arrangements(uow: UnitOfWork, actor: Actor, client_id: int) -> list[ArrangementView]:
+    require(actor, Perm.VIEW_BOOKS)
+    with uow:
+        load_client(uow, actor, client_id)
+        out = []
+        for a in uow.arrangements.for_client(client_id, active_only=False):
+            ms = [MilestoneView.of(m, uow.work.is_claimed("milestone", m.id)) for m in uow.arrangements.milestones(a.id)]
+            out.append(ArrangementView.of(a, ms))
+        return out
+
+
+def end_arrangement(uow: UnitOfWork, actor: Actor, arrangement_id: int) -> ArrangementView:
+    """Stop an arrangement from billing further periods (what is already billed stays)."""
+    require(actor, Perm.MANAGE_CLIENTS)
+    with uow:
+        row = uow.arrangements.get(arrangement_id)
+        if row is None:
+            raise NotFound(f"no arrangement with id {arrangement_id}", code="arrangement.not_found",
+                           field="arrangement_id")
+        load_client(uow, actor, row.client_id)
+        row.active = False
+        uow.audit.record(actor, "arrangement.ended", "arrangement", row.id, before={"active": True},
+                         after={"active": False})
+        view = ArrangementView.of(row)
+        uow.commit()
+    return view

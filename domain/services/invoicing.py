@@ -1,0 +1,482 @@
+"""The invoice use cases: draft, edit, issue, approve, reject, discard, void, write off, pay, credit."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from domain.errors import BadTransition, CheckBlocked, Conflict, Forbidden, NotFound, ValidationFailed
+from domain.model import numbering
+from domain.model.checks import CheckInput, Outcome, run_checks, verdict
+from domain.model.lifecycle import IMMUTABLE, OPEN, Status, check_transition
+from domain.model.lines import DraftLine
+from domain.model.money import Money, minor_exponent, parse_decimal, round_money
+from domain.model.periods import check_window
+from domain.model.roles import Actor, Perm
+from domain.model.tax import TaxProfile, TaxRounding, line_tax, tax_breakdown
+from domain.services._auth import client_scope, load_client, require
+from domain.services._drafting import build_lines
+from domain.services.views import InvoiceView
+from domain.store.tables import ClientRow, InvoiceLineRow, InvoiceRow, PaymentRow, WorkspaceRow
+from domain.store.uow import UnitOfWork
+
+
+def _summary(inv: InvoiceRow) -> dict[str, Any]:
+    """What the audit log keeps of an invoice's state: enough to tell the story, small enough to keep."""
+    cur = inv.currency
+    return {"status": inv.status, "number": inv.number, "client_id": inv.client_id, "currency": cur,
+            "period": [str(inv.period_start), str(inv.period_end)] if inv.period_start else None,
+            "total": Money.from_minor(inv.total_minor, cur).text,
+            "balance": Money.from_minor(inv.total_minor - inv.paid_minor - inv.credited_minor, cur).text,
+            "lines": len(inv.lines)}
+
+
+def _view(uow: UnitOfWork, inv: InvoiceRow, with_lines: bool = True, detail: bool = False) -> InvoiceView:
+    client = uow.clients.get(inv.client_id)
+    return InvoiceView.of(inv, client.name if client else "?", uow.clock.today(),
+                          list(uow.invoices.payments(inv.id)) if detail else None,
+                          list(uow.invoices.credit_notes(inv.id)) if detail else None, with_lines)
+
+
+def _load(uow: UnitOfWork, actor: Actor, invoice_id: int, for_update: bool = True) -> InvoiceRow:
+    inv = uow.invoices.get(invoice_id, for_update=for_update)
+    scope = client_scope(actor)
+    if inv is None or (scope is not None and inv.client_id not in scope):
+        raise NotFound(f"no invoice with id {invoice_id}", code="invoice.not_found", field="invoice_id")
+    return inv
+
+
+def _profile(client: ClientRow) -> TaxProfile:
+    return TaxProfile.model_validate(client.tax_profile or {})
+
+
+def _to_minor(amount: Decimal, currency: str) -> int:
+    return int(round_money(amount, currency).scaleb(minor_exponent(currency)))
+
+
+def _add_lines(inv: InvoiceRow, lines: list[DraftLine], profile: TaxProfile, actor: Actor | None = None) -> None:
+    cur = inv.currency
+    pos = max((ln.position for ln in inv.lines), default=0)
+    for d in lines:
+        pos += 1
+        rate = profile.rate_for(d.section)
+        amount = _to_minor(d.amount, cur)
+        inv.lines.append(InvoiceLineRow(
+            position=pos, section=d.section, description=d.description, quantity=format(d.quantity.normalize(), "f"),
+            unit=d.unit, unit_price_minor=_to_minor(d.unit_price, cur), amount_minor=amount,
+            tax_rate=format(rate.normalize(), "f"),
+            tax_minor=_to_minor(line_tax(Decimal(amount).scaleb(-minor_exponent(cur)), rate, cur), cur),
+            arrangement_id=d.arrangement_id, source=d.source, manual=d.manual,
+            added_by_user_id=actor.user_id if (actor and d.manual) else None))
+
+
+def _recompute(inv: InvoiceRow, ws: WorkspaceRow) -> None:
+    """Subtotal, per-rate tax and total from the lines (BR-CO-17: invoice tax = sum of per-rate tax)."""
+    cur = inv.currency
+    exp = minor_exponent(cur)
+    triples = [(Decimal(ln.amount_minor).scaleb(-exp), Decimal(ln.tax_rate), Decimal(ln.tax_minor).scaleb(-exp))
+               for ln in inv.lines]
+    groups = tax_breakdown(triples, cur, TaxRounding(ws.tax_rounding))
+    inv.subtotal_minor = sum(ln.amount_minor for ln in inv.lines)
+    inv.tax_minor = sum(_to_minor(g.tax, cur) for g in groups)
+    inv.total_minor = inv.subtotal_minor + inv.tax_minor
+    inv.tax_breakdown = [{"rate": format(g.rate.normalize(), "f"), "taxable": Money(g.taxable, cur).text,
+                          "tax": Money(g.tax, cur).text} for g in groups]
+
+
+def draft_invoice(uow: UnitOfWork, actor: Actor, client_id: int, period_start: date, period_end: date,
+                  ) -> InvoiceView:
+    """Draft the client's invoice for a period from every arrangement and unbilled work.
+
+    Drafting the same period again returns the open draft; nothing is ever billed twice.
+    """
+    require(actor, Perm.DRAFT)
+    check_window(period_start, period_end)
+    with uow:
+        client = load_client(uow, actor, client_id)
+        existing = uow.invoices.open_draft(client.id, period_start, period_end)
+        if existing is not None:
+            return _view(uow, existing)
+        ws = uow.workspace.get()
+        profile = _profile(client)
+        inv = uow.invoices.add(InvoiceRow(
+            client_id=client.id, kind="invoice", status=Status.DRAFT.value, currency=client.currency,
+            period_start=period_start, period_end=period_end, tax_note=profile.invoice_note(),
+            po_number=client.po_number, requested_by_user_id=actor.user_id if actor.is_person_like else None,
+            created_at=uow.clock.now()))
+        lines, capped = build_lines(uow, client, inv.id, period_start, period_end)
+        if not lines:
+            raise ValidationFailed(f"nothing to bill for {client.name} between {period_start} and {period_end}: "
+                                   "no period due, no unbilled work", code="invoice.nothing_to_bill",
+                                   field="period_start")
+        taken = uow.claims.claim(inv.id, [c for d in lines for c in d.claims])
+        if taken:
+            raise Conflict("some of this work was billed by another invoice a moment ago; draft again",
+                           code="invoice.already_billed", details={"claims": [list(t) for t in taken]})
+        inv.capped = capped
+        _add_lines(inv, lines, profile)
+        _recompute(inv, ws)
+        uow.flush()
+        uow.audit.record(actor, "invoice.drafted", "invoice", inv.id, after=_summary(inv))
+        view = _view(uow, inv)
+        uow.commit()
+    return view
+
+
+def add_manual_line(uow: UnitOfWork, actor: Actor, invoice_id: int, description: str, quantity: object,
+                    unit_price: object, section: str = "manual") -> InvoiceView:
+    """Add a hand-written line to a draft; it will need an approver who did not write it."""
+    require(actor, Perm.DRAFT)
+    if not description.strip():
+        raise ValidationFailed("must not be blank", field="description")
+    with uow:
+        inv = _load(uow, actor, invoice_id)
+        if inv.status != Status.DRAFT.value:
+            raise BadTransition(f"only drafts can be edited; this invoice is {inv.status}"
+                                + (" (corrections to issued invoices are credit notes)"
+                                   if inv.status in IMMUTABLE else " (reject it back to draft first)"),
+                                field="status")
+        client = uow.clients.get(inv.client_id)
+        assert client is not None
+        qty = parse_decimal(quantity, "quantity", max_places=4)
+        if qty == 0:
+            raise ValidationFailed("must not be zero", field="quantity")
+        price = Money.parse(unit_price, inv.currency, "unit_price", allow_negative=True)
+        before = _summary(inv)
+        _add_lines(inv, [DraftLine(section, description.strip(), qty, "item", price.amount,
+                                   round_money(qty * price.amount, inv.currency), manual=True,
+                                   source={"manual": True, "by": actor.email})], _profile(client), actor)
+        _recompute(inv, uow.workspace.get())
+        if inv.requested_by_user_id is None and actor.is_person_like:
+            inv.requested_by_user_id = actor.user_id
+        uow.flush()
+        uow.audit.record(actor, "invoice.line_added", "invoice", inv.id, before=before,
+                         after={**_summary(inv), "line": description.strip()})
+        view = _view(uow, inv)
+        uow.commit()
+    return view
+
+
+def _check_input(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow) -> CheckInput:
+    now = uow.clock.now()
+    threshold = ws.approval_thresholds.get(inv.currency)
+    prev = uow.invoices.previous_issued(client.id, inv.period_start or now.date(), inv.id)
+    return CheckInput(
+        currency=inv.currency, client_currency=client.currency, line_currencies={inv.currency},
+        line_amounts=[ln.amount_minor for ln in inv.lines], subtotal=inv.subtotal_minor,
+        tax_by_rate=[_to_minor(Decimal(g["tax"]), inv.currency) for g in inv.tax_breakdown],
+        tax_total=inv.tax_minor, total=inv.total_minor, billing_emails=list(client.billing_emails),
+        po_required=client.po_required, po_number=inv.po_number or client.po_number,
+        manual_lines=sum(1 for ln in inv.lines if ln.manual), capped=inv.capped,
+        previous_total=prev.total_minor if prev else None,
+        recent_same_total=uow.invoices.same_total_since(client.id, inv.total_minor,
+                                                        now - timedelta(days=ws.duplicate_days), inv.id),
+        first_for_client=not uow.invoices.has_issued(client.id, inv.id),
+        approval_threshold=Money.parse(threshold, inv.currency).minor if threshold else None,
+        deviation_pct=Decimal(ws.deviation_pct), duplicate_days=ws.duplicate_days, issue_date=now.date())
+
+
+def _finalize_issue(uow: UnitOfWork, actor: Actor, inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow) -> None:
+    """Number, date and issue: the number is taken inside this transaction, so a rollback leaves no gap."""
+    check_transition(inv.status, Status.ISSUED)
+    today = uow.clock.today()
+    fmt = ws.invoice_number_format
+    inv.number = numbering.render(fmt, today, uow.counters.next(numbering.series_key(fmt, today)))
+    inv.status = Status.ISSUED.value
+    inv.issue_date = today
+    inv.due_date = today + timedelta(days=client.payment_terms_days)
+    inv.issued_at = uow.clock.now()
+    if not inv.po_number and client.po_number:
+        inv.po_number = client.po_number
+
+
+def _blocked(results: list[Any]) -> CheckBlocked:
+    reasons = [r for r in results if r.outcome == Outcome.BLOCK]
+    return CheckBlocked("cannot issue: " + "; ".join(r.reason for r in reasons),
+                        details={"checks": [r.as_json() for r in reasons]})
+
+
+def issue_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int) -> InvoiceView:
+    """Run the checks on a draft: clean -> issued and numbered; flagged -> pending_approval; blocked -> refused."""
+    require(actor, Perm.ISSUE)
+    with uow:
+        inv = _load(uow, actor, invoice_id)
+        if inv.status == Status.PENDING_APPROVAL.value:
+            raise BadTransition("this invoice is waiting for approval: approve or reject it", field="status",
+                                details={"from": inv.status, "to": "issued"})
+        check_transition(inv.status, Status.ISSUED)
+        client = uow.clients.get(inv.client_id)
+        assert client is not None
+        ws = uow.workspace.get()
+        results = run_checks(_check_input(uow, inv, client, ws))
+        outcome = verdict(results)
+        if outcome == Outcome.BLOCK:
+            raise _blocked(results)
+        before = _summary(inv)
+        inv.checks = [r.as_json() for r in results]
+        if outcome == Outcome.FLAG:
+            inv.status = Status.PENDING_APPROVAL.value
+            uow.audit.record(actor, "invoice.flagged", "invoice", inv.id, before=before,
+                             after={**_summary(inv), "flags": [r.as_json() for r in results
+                                                               if r.outcome == Outcome.FLAG]})
+        else:
+            _finalize_issue(uow, actor, inv, client, ws)
+            uow.audit.record(actor, "invoice.issued", "invoice", inv.id, before=before, after=_summary(inv))
+        uow.flush()
+        view = _view(uow, inv)
+        uow.commit()
+    return view
+
+
+def approve_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, note: str = "") -> InvoiceView:
+    """An approver accepts a flagged invoice, which is then issued. Nobody approves their own request."""
+    require(actor, Perm.APPROVE)
+    with uow:
+        inv = _load(uow, actor, invoice_id)
+        if inv.status != Status.PENDING_APPROVAL.value:
+            raise BadTransition(f"only invoices pending approval can be approved; this one is {inv.status}",
+                                field="status", details={"from": inv.status, "to": "issued"})
+        authors = {inv.requested_by_user_id} | {ln.added_by_user_id for ln in inv.lines if ln.manual}
+        if actor.user_id is not None and actor.user_id in authors:
+            raise Forbidden("you requested or edited this invoice, so someone else must approve it "
+                            "(segregation of duties)", code="approval.own_request")
+        client = uow.clients.get(inv.client_id)
+        assert client is not None
+        ws = uow.workspace.get()
+        results = run_checks(_check_input(uow, inv, client, ws))
+        if verdict(results) == Outcome.BLOCK:
+            raise _blocked(results)
+        before = _summary(inv)
+        inv.checks = [r.as_json() for r in results]
+        inv.approved_by_user_id = actor.user_id
+        uow.audit.record(actor, "invoice.approved", "invoice", inv.id, before=before,
+                         after={"note": note, "flags": [r.as_json() for r in results if r.outcome == Outcome.FLAG]})
+        _finalize_issue(uow, actor, inv, client, ws)
+        uow.audit.record(actor, "invoice.issued", "invoice", inv.id, before=before, after=_summary(inv))
+        uow.flush()
+        view = _view(uow, inv)
+        uow.commit()
+    return view
+
+
+def reject_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: str) -> InvoiceView:
+    """An approver sends a flagged invoice back to draft, with the reason."""
+    require(actor, Perm.APPROVE)
+    if not reason or not reason.strip():
+        raise ValidationFailed("say why it is rejected", field="reason")
+    with uow:
+        inv = _load(uow, actor, invoice_id)
+        if inv.status != Status.PENDING_APPROVAL.value:
+            raise BadTransition(f"only invoices pending approval can be rejected; this one is {inv.status}",
+                                field="status", details={"from": inv.status, "to": "draft"})
+        before = _summary(inv)
+        inv.status = Status.DRAFT.value
+        inv.reason = reason.strip()
+        uow.audit.record(actor, "invoice.rejected", "invoice", inv.id, before=before,
+                         after={**_summary(inv), "reason": inv.reason})
+        view = _view(uow, inv)
+        uow.commit()
+    return view
+
+
+def discard_draft(uow: UnitOfWork, actor: Actor, invoice_id: int) -> None:
+    """Throw a draft away and free its work for another invoice. Drafts have no number, so no gap."""
+    require(actor, Perm.DRAFT)
+    with uow:
+        inv = _load(uow, actor, invoice_id)
+        if inv.status not in (Status.DRAFT.value, Status.PENDING_APPROVAL.value):
+            raise BadTransition(f"only drafts can be discarded; this invoice is {inv.status} (void it instead)",
+                                field="status")
+        before = _summary(inv)
+        uow.claims.release(inv.id)
+        uow.invoices.delete(inv)
+        uow.audit.record(actor, "invoice.discarded", "invoice", invoice_id, before=before)
+        uow.commit()
+
+
+def void_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: str) -> InvoiceView:
+    """Cancel an issued invoice with nothing paid. It keeps its number; its work becomes billable again."""
+    require(actor, Perm.VOID)
+    if not reason or not reason.strip():
+        raise ValidationFailed("say why it is voided", field="reason")
+    with uow:
+        inv = _load(uow, actor, invoice_id)
+        if inv.kind != "invoice":
+            raise BadTransition("credit notes cannot be voided", field="invoice_id")
+        if inv.status in (Status.PARTIALLY_PAID.value, Status.PAID.value) or inv.paid_minor or inv.credited_minor:
+            raise BadTransition("money was paid or credited against this invoice: issue a credit note instead",
+                                field="status", details={"from": inv.status, "to": "void"})
+        check_transition(inv.status, Status.VOID)
+        before = _summary(inv)
+        inv.status = Status.VOID.value
+        inv.reason = reason.strip()
+        released = uow.claims.release(inv.id)
+        uow.audit.record(actor, "invoice.voided", "invoice", inv.id, before=before,
+                         after={**_summary(inv), "reason": inv.reason, "released_items": released})
+        view = _view(uow, inv)
+        uow.commit()
+    return view
+
+
+def mark_uncollectible(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: str) -> InvoiceView:
+    require(actor, Perm.VOID)
+    if not reason or not reason.strip():
+        raise ValidationFailed("say why it is written off", field="reason")
+    with uow:
+        inv = _load(uow, actor, invoice_id)
+        check_transition(inv.status, Status.UNCOLLECTIBLE)
+        before = _summary(inv)
+        inv.status = Status.UNCOLLECTIBLE.value
+        inv.reason = reason.strip()
+        uow.audit.record(actor, "invoice.uncollectible", "invoice", inv.id, before=before,
+                         after={**_summary(inv), "reason": inv.reason})
+        view = _view(uow, inv)
+        uow.commit()
+    return view
+
+
+def _balance(inv: InvoiceRow) -> int:
+    return inv.total_minor - inv.paid_minor - inv.credited_minor
+
+
+def _settle(inv: InvoiceRow) -> None:
+    target = Status.PAID if _balance(inv) == 0 else Status.PARTIALLY_PAID
+    if inv.status == Status.UNCOLLECTIBLE.value and target == Status.PARTIALLY_PAID:
+        return  # a part-payment on a written-off invoice keeps it written off
+    check_transition(inv.status, target)
+    inv.status = target.value
+
+
+def record_payment(uow: UnitOfWork, actor: Actor, invoice_id: int, amount: object, received_on: date,
+                   reference: str = "") -> InvoiceView:
+    """Apply money received. Overpayment is refused: it must be a mistake or belongs to another invoice."""
+    require(actor, Perm.PAYMENTS)
+    with uow:
+        inv = _load(uow, actor, invoice_id)
+        if inv.kind != "invoice" or inv.status not in {s.value for s in OPEN}:
+            raise BadTransition(f"payments apply to issued invoices with a balance; this one is {inv.status}",
+                                field="status")
+        money = Money.parse(amount, inv.currency, "amount")
+        if money.minor <= 0:
+            raise ValidationFailed("must be more than zero", code="validation.not_positive", field="amount")
+        balance = _balance(inv)
+        if money.minor > balance:
+            raise ValidationFailed(f"{money} is more than the balance of {Money.from_minor(balance, inv.currency)}",
+                                   code="payment.overpayment", field="amount")
+        before = _summary(inv)
+        uow.invoices.add(PaymentRow(invoice_id=inv.id, amount_minor=money.minor, currency=inv.currency,
+                                    received_on=received_on, reference=reference,
+                                    recorded_by_user_id=actor.user_id, created_at=uow.clock.now()))
+        inv.paid_minor += money.minor
+        _settle(inv)
+        uow.audit.record(actor, "invoice.payment_recorded", "invoice", inv.id, before=before,
+                         after={**_summary(inv), "amount": money.text, "received_on": received_on.isoformat(),
+                                "reference": reference})
+        view = _view(uow, inv, detail=True)
+        uow.commit()
+    return view
+
+
+def create_credit_note(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: str,
+                       amount: object | None = None) -> InvoiceView:
+    """Correct an issued invoice by crediting part or all of its balance (gross), in its own numbered series."""
+    require(actor, Perm.VOID)
+    if not reason or not reason.strip():
+        raise ValidationFailed("say why it is credited", field="reason")
+    with uow:
+        inv = _load(uow, actor, invoice_id)
+        if inv.kind != "invoice" or inv.status not in {s.value for s in OPEN}:
+            raise BadTransition(f"credit notes correct issued invoices with a balance; this one is {inv.status}",
+                                field="status")
+        balance = _balance(inv)
+        gross = balance if amount is None else Money.parse(amount, inv.currency, "amount").minor
+        if gross <= 0:
+            raise ValidationFailed("must be more than zero", code="validation.not_positive", field="amount")
+        if gross > balance:
+            raise ValidationFailed(f"a credit note cannot exceed the balance of "
+                                   f"{Money.from_minor(balance, inv.currency)}", code="credit.exceeds_balance",
+                                   field="amount")
+        client = uow.clients.get(inv.client_id)
+        assert client is not None
+        ws = uow.workspace.get()
+        note = InvoiceRow(client_id=inv.client_id, kind="credit_note", status=Status.ISSUED.value,
+                          currency=inv.currency, period_start=inv.period_start, period_end=inv.period_end,
+                          tax_note=inv.tax_note, po_number=inv.po_number, corrects_invoice_id=inv.id,
+                          reason=reason.strip(), requested_by_user_id=actor.user_id, created_at=uow.clock.now())
+        _credit_lines(note, inv, gross)
+        _recompute(note, ws)
+        today = uow.clock.today()
+        fmt = ws.credit_note_number_format
+        note.number = numbering.render(fmt, today, uow.counters.next(numbering.series_key(fmt, today)))
+        note.issue_date, note.issued_at = today, uow.clock.now()
+        uow.invoices.add(note)
+        before = _summary(inv)
+        inv.credited_minor += note.total_minor
+        if _balance(inv) == 0:
+            _settle(inv)
+        uow.audit.record(actor, "credit_note.issued", "invoice", note.id, after={**_summary(note),
+                         "corrects": inv.number, "reason": note.reason})
+        uow.audit.record(actor, "invoice.credited", "invoice", inv.id, before=before,
+                         after={**_summary(inv), "credit_note": note.number})
+        view = _view(uow, note)
+        uow.commit()
+    return view
+
+
+def _credit_lines(note: InvoiceRow, inv: InvoiceRow, gross: int) -> None:
+    """Split a gross credit across the invoice's tax rates in proportion, so tax is credited correctly."""
+    cur = inv.currency
+    exp = minor_exponent(cur)
+    groups = [g for g in inv.tax_breakdown if Decimal(g["taxable"]) + Decimal(g["tax"]) != 0]
+    total_gross = sum(Decimal(g["taxable"]) + Decimal(g["tax"]) for g in groups)
+    left = Decimal(gross).scaleb(-exp)
+    for i, g in enumerate(groups):
+        rate = Decimal(g["rate"])
+        share = left if i == len(groups) - 1 else round_money(
+            Decimal(gross).scaleb(-exp) * (Decimal(g["taxable"]) + Decimal(g["tax"])) / total_gross, cur)
+        left -= share
+        net = round_money(share / (1 + rate / 100), cur)
+        note.lines.append(InvoiceLineRow(
+            position=i + 1, section="credit", description=f"Credit for {inv.number} ({g['rate']}% rate)",
+            quantity="1", unit="item", unit_price_minor=_to_minor(net, cur), amount_minor=_to_minor(net, cur),
+            tax_rate=g["rate"], tax_minor=_to_minor(share - net, cur), arrangement_id=None,
+            source={"invoice_id": inv.id, "invoice_number": inv.number}, manual=False))
+
+
+def get_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int) -> InvoiceView:
+    require(actor, Perm.VIEW_BOOKS)
+    with uow:
+        return _view(uow, _load(uow, actor, invoice_id, for_update=False), detail=True)
+
+
+def find_invoice(uow: UnitOfWork, actor: Actor, number: str) -> InvoiceView:
+    require(actor, Perm.VIEW_BOOKS)
+    with uow:
+        inv = uow.invoices.by_number(number)
+        if inv is None:
+            raise NotFound(f"no invoice numbered {number}", code="invoice.not_found", field="number")
+        return _view(uow, _load(uow, actor, inv.id, for_update=False), detail=True)
+
+
+def list_invoices(uow: UnitOfWork, actor: Actor, *, client_id: int | None = None, status: str | None = None,
+                  overdue: bool | None = None, period_start: date | None = None, period_end: date | None = None,
+                  kind: str | None = None, number: str | None = None, limit: int = 100,
+                  offset: int = 0) -> list[InvoiceView]:
+    """Invoices the actor may see, newest first, without lines (fetch one for its lines)."""
+    require(actor, Perm.VIEW_BOOKS)
+    if status is not None and status not in {s.value for s in Status}:
+        raise ValidationFailed(f"unknown status {status!r}; one of {', '.join(s.value for s in Status)}",
+                               field="status")
+    if not 1 <= limit <= 500:
+        raise ValidationFailed("must be between 1 and 500", field="limit")
+    with uow:
+        today = uow.clock.today()
+        rows = uow.invoices.list(client_id=client_id, status=[status] if status else None,
+                                 only_client_ids=client_scope(actor), overdue_on=today if overdue else None,
+                                 period_start=period_start, period_end=period_end, kind=kind,
+                                 number_like=number, limit=limit, offset=offset)
+        if overdue is False:
+            rows = [r for r in rows if not InvoiceView.of(r, "", today, with_lines=False).overdue]
+        names = {c.id: c.name for c in uow.clients.list(frozenset({r.client_id for r in rows}), limit=len(rows) or 1)}
+        return [InvoiceView.of(r, names.get(r.client_id, "?"), today, with_lines=False) for r in rows]

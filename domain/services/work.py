@@ -1,0 +1,155 @@
+"""Recording billable work: time entries, expenses, completed milestones, SLA breaches."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.errors import Forbidden, NotFound, ValidationFailed
+from domain.model.money import Money, parse_decimal
+from domain.model.roles import Actor, Perm, Role
+from domain.services._auth import client_scope, load_client, require
+from domain.services.views import MilestoneView, TimeEntryView
+from domain.store.tables import ExpenseRow, SlaBreachRow, TimeEntryRow
+from domain.store.uow import UnitOfWork
+
+
+class TimeEntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: int
+    person: str = Field(default="", max_length=200)
+    role: str = Field(min_length=1, max_length=100)
+    date: date
+    hours: str | int
+    description: str = Field(default="", max_length=5000)
+    arrangement_id: int | None = None
+    external_ref: str | None = Field(default=None, max_length=200)
+
+
+def _hours(value: object) -> int:
+    h = parse_decimal(value, "hours", max_places=2)
+    if h <= 0:
+        raise ValidationFailed("must be more than zero", code="validation.not_positive", field="hours")
+    if h > 24:
+        raise ValidationFailed("a single entry cannot exceed 24 hours", code="validation.too_large", field="hours")
+    return int(h * 100)
+
+
+def log_time(uow: UnitOfWork, actor: Actor, data: TimeEntryIn) -> TimeEntryView:
+    """Record hours worked. Contractors log for themselves only; the entry is theirs."""
+    require(actor, Perm.LOG_TIME)
+    centi = _hours(data.hours)
+    with uow:
+        client = uow.clients.get(data.client_id)
+        if client is None:
+            raise NotFound(f"no client with id {data.client_id}", code="client.not_found", field="client_id")
+        scope = client_scope(actor)
+        if scope is not None and client.id not in scope:
+            raise NotFound(f"no client with id {data.client_id}", code="client.not_found", field="client_id")
+        person = data.person.strip() or (actor.email or "")
+        if actor.role == Role.CONTRACTOR and person != actor.email:
+            raise Forbidden("contractors log time for themselves only", field="person")
+        if not person:
+            raise ValidationFailed("who did the work? give person", field="person")
+        if data.arrangement_id is not None:
+            arr = uow.arrangements.get(data.arrangement_id)
+            if arr is None or arr.client_id != client.id or arr.kind != "time_and_materials":
+                raise ValidationFailed("must be a time and materials arrangement of this client",
+                                       field="arrangement_id")
+        user = uow.users.by_email(person)
+        row = uow.work.add(TimeEntryRow(
+            client_id=client.id, arrangement_id=data.arrangement_id, user_id=user.id if user else None,
+            person=person, role=data.role,
+            day=data.date, hours_centi=centi, description=data.description, external_ref=data.external_ref,
+            created_at=uow.clock.now()))
+        view = TimeEntryView.of(row)
+        uow.audit.record(actor, "time.logged", "time_entry", row.id, after=view.model_dump(mode="json"))
+        uow.commit()
+    return view
+
+
+def list_time_entries(uow: UnitOfWork, actor: Actor, client_id: int | None = None, limit: int = 200,
+                      offset: int = 0) -> list[TimeEntryView]:
+    """Time entries the actor may see: contractors their own, account managers their clients'."""
+    with uow:
+        if actor.role == Role.CONTRACTOR:
+            rows = uow.work.time_entries(client_id=client_id, user_id=actor.user_id, limit=limit, offset=offset)
+        else:
+            require(actor, Perm.VIEW_BOOKS)
+            rows = uow.work.time_entries(client_id=client_id, only_client_ids=client_scope(actor), limit=limit,
+                                         offset=offset)
+        return [TimeEntryView.of(r) for r in rows]
+
+
+class ExpenseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: int
+    arrangement_id: int
+    date: date
+    description: str = Field(min_length=1, max_length=2000)
+    cost: str | int
+
+
+def record_expense(uow: UnitOfWork, actor: Actor, data: ExpenseIn) -> dict[str, object]:
+    """Record hardware or an expense to pass through at cost plus the arrangement's markup."""
+    require(actor, Perm.RECORD_WORK)
+    with uow:
+        client = load_client(uow, actor, data.client_id)
+        arr = uow.arrangements.get(data.arrangement_id)
+        if arr is None or arr.client_id != client.id or arr.kind != "pass_through":
+            raise ValidationFailed("must be a pass-through arrangement of this client", field="arrangement_id")
+        cost = Money.parse(data.cost, client.currency, "cost")
+        row = uow.work.add(ExpenseRow(client_id=client.id, arrangement_id=arr.id, day=data.date,
+                                      description=data.description, cost_minor=cost.minor, currency=cost.currency,
+                                      created_at=uow.clock.now()))
+        out: dict[str, object] = {"id": row.id, "client_id": client.id, "arrangement_id": arr.id,
+                                  "date": data.date.isoformat(), "description": data.description,
+                                  "cost": cost.text, "currency": cost.currency}
+        uow.audit.record(actor, "expense.recorded", "expense", row.id, after=out)
+        uow.commit()
+    return out
+
+
+def complete_milestone(uow: UnitOfWork, actor: Actor, milestone_id: int, completed_on: date | None = None,
+                       ) -> MilestoneView:
+    """Mark a milestone done, which makes its fee billable. Completing it again changes nothing."""
+    require(actor, Perm.RECORD_WORK)
+    with uow:
+        m = uow.arrangements.milestone(milestone_id)
+        if m is None:
+            raise NotFound(f"no milestone with id {milestone_id}", code="milestone.not_found", field="milestone_id")
+        load_client(uow, actor, m.client_id)
+        if m.completed_on is None:
+            m.completed_on = completed_on or uow.clock.today()
+            uow.audit.record(actor, "milestone.completed", "milestone", m.id, before={"completed_on": None},
+                             after={"completed_on": m.completed_on.isoformat()})
+        view = MilestoneView.of(m, uow.work.is_claimed("milestone", m.id))
+        uow.commit()
+    return view
+
+
+class BreachIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: int
+    arrangement_id: int
+    occurred_on: date
+    description: str = Field(min_length=1, max_length=2000)
+
+
+def record_breach(uow: UnitOfWork, actor: Actor, data: BreachIn) -> dict[str, object]:
+    """Record an SLA breach; the credit lands as a negative line on the next invoice."""
+    require(actor, Perm.RECORD_WORK)
+    with uow:
+        client = load_client(uow, actor, data.client_id)
+        arr = uow.arrangements.get(data.arrangement_id)
+        if arr is None or arr.client_id != client.id or arr.kind != "sla_credit":
+            raise ValidationFailed("must be an SLA credit arrangement of this client", field="arrangement_id")
+        row = uow.work.add(SlaBreachRow(client_id=client.id, arrangement_id=arr.id, occurred_on=data.occurred_on,
+                                        description=data.description, created_at=uow.clock.now()))
+        out: dict[str, object] = {"id": row.id, "client_id": client.id, "arrangement_id": arr.id,
+                                  "occurred_on": data.occurred_on.isoformat(), "description": data.description}
+        uow.audit.record(actor, "sla.breach_recorded", "sla_breach", row.id, after=out)
+        uow.commit()
+    return out
+

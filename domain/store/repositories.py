@@ -1,0 +1,334 @@
+"""Repositories: every query the services need, so services never touch a Session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from domain.store.tables import (
+    ArrangementRow,
+    AuditHeadRow,
+    AuditRow,
+    BillingClaimRow,
+    ClientManagerRow,
+    ClientRow,
+    ExpenseRow,
+    IdempotencyKeyRow,
+    InvoiceLineRow,
+    InvoiceRow,
+    MilestoneRow,
+    NumberCounterRow,
+    PaymentRow,
+    SlaBreachRow,
+    TimeEntryRow,
+    UserRow,
+    WorkspaceRow,
+)
+
+
+class _Repo:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, row: Any) -> Any:
+        self.s.add(row)
+        self.s.flush()
+        return row
+
+
+class Workspace(_Repo):
+    def get(self) -> WorkspaceRow:
+        row = self.s.get(WorkspaceRow, 1)
+        if row is None:
+            row = WorkspaceRow(id=1)
+            self.s.add(row)
+            self.s.flush()
+        return row
+
+
+class Users(_Repo):
+    def get(self, user_id: int) -> UserRow | None:
+        return self.s.get(UserRow, user_id)
+
+    def by_email(self, email: str) -> UserRow | None:
+        return self.s.execute(select(UserRow).where(func.lower(UserRow.email) == email.lower())).scalar_one_or_none()
+
+    def by_token_hash(self, token_hash: str) -> UserRow | None:
+        return self.s.execute(select(UserRow).where(UserRow.token_hash == token_hash)).scalar_one_or_none()
+
+    def list(self) -> Sequence[UserRow]:
+        return self.s.execute(select(UserRow).order_by(UserRow.id)).scalars().all()
+
+    def managed_client_ids(self, user_id: int) -> frozenset[int]:
+        rows = self.s.execute(select(ClientManagerRow.client_id).where(ClientManagerRow.user_id == user_id))
+        return frozenset(rows.scalars().all())
+
+
+class Clients(_Repo):
+    def get(self, client_id: int) -> ClientRow | None:
+        return self.s.get(ClientRow, client_id)
+
+    def by_external_ref(self, ref: str) -> ClientRow | None:
+        return self.s.execute(select(ClientRow).where(ClientRow.external_ref == ref)).scalar_one_or_none()
+
+    def list(self, only_ids: frozenset[int] | None = None, name_like: str | None = None,
+             limit: int = 100, offset: int = 0) -> Sequence[ClientRow]:
+        q = select(ClientRow).order_by(ClientRow.name, ClientRow.id)
+        if only_ids is not None:
+            q = q.where(ClientRow.id.in_(only_ids))
+        if name_like:
+            q = q.where(func.lower(ClientRow.name).contains(name_like.lower()))
+        return self.s.execute(q.limit(limit).offset(offset)).scalars().all()
+
+    def set_managers(self, client_id: int, user_ids: list[int]) -> None:
+        self.s.execute(delete(ClientManagerRow).where(ClientManagerRow.client_id == client_id))
+        for uid in dict.fromkeys(user_ids):
+            self.s.add(ClientManagerRow(client_id=client_id, user_id=uid))
+        self.s.flush()
+
+
+class Arrangements(_Repo):
+    def get(self, arrangement_id: int) -> ArrangementRow | None:
+        return self.s.get(ArrangementRow, arrangement_id)
+
+    def for_client(self, client_id: int, active_only: bool = True) -> Sequence[ArrangementRow]:
+        q = select(ArrangementRow).where(ArrangementRow.client_id == client_id).order_by(ArrangementRow.id)
+        if active_only:
+            q = q.where(ArrangementRow.active.is_(True))
+        return self.s.execute(q).scalars().all()
+
+    def milestones(self, arrangement_id: int) -> Sequence[MilestoneRow]:
+        return self.s.execute(select(MilestoneRow).where(MilestoneRow.arrangement_id == arrangement_id)
+                              .order_by(MilestoneRow.id)).scalars().all()
+
+    def milestone(self, milestone_id: int) -> MilestoneRow | None:
+        return self.s.get(MilestoneRow, milestone_id)
+
+    def milestone_by_ref(self, ref: str) -> MilestoneRow | None:
+        return self.s.execute(select(MilestoneRow).where(MilestoneRow.external_ref == ref)).scalar_one_or_none()
+
+
+def _unclaimed(kind: str, id_col: Any) -> Any:
+    return ~select(BillingClaimRow.id).where(BillingClaimRow.kind == kind, BillingClaimRow.ref_id == id_col,
+                                             BillingClaimRow.period_key == "").exists()
+
+
+class Work(_Repo):
+    """Recorded work: time entries, expenses, completed milestones and SLA breaches."""
+
+    def time_entry(self, entry_id: int) -> TimeEntryRow | None:
+        return self.s.get(TimeEntryRow, entry_id)
+
+    def time_entry_by_ref(self, ref: str) -> TimeEntryRow | None:
+        return self.s.execute(select(TimeEntryRow).where(TimeEntryRow.external_ref == ref)).scalar_one_or_none()
+
+    def time_entries(self, client_id: int | None = None, user_id: int | None = None,
+                     only_client_ids: frozenset[int] | None = None, limit: int = 200,
+                     offset: int = 0) -> Sequence[TimeEntryRow]:
+        q = select(TimeEntryRow).order_by(TimeEntryRow.day.desc(), TimeEntryRow.id.desc())
+        if client_id is not None:
+            q = q.where(TimeEntryRow.client_id == client_id)
+        if user_id is not None:
+            q = q.where(TimeEntryRow.user_id == user_id)
+        if only_client_ids is not None:
+            q = q.where(TimeEntryRow.client_id.in_(only_client_ids))
+        return self.s.execute(q.limit(limit).offset(offset)).scalars().all()
+
+    def unbilled_time(self, client_id: int, through: date, since: date | None = None) -> Sequence[TimeEntryRow]:
+        q = select(TimeEntryRow).where(TimeEntryRow.client_id == client_id, TimeEntryRow.day <= through,
+                                       _unclaimed("time", TimeEntryRow.id))
+        if since is not None:
+            q = q.where(TimeEntryRow.day >= since)
+        return self.s.execute(q.order_by(TimeEntryRow.day, TimeEntryRow.id)).scalars().all()
+
+    def is_claimed(self, kind: str, ref_id: int, period_key: str = "") -> int | None:
+        return self.s.execute(select(BillingClaimRow.invoice_id).where(
+            BillingClaimRow.kind == kind, BillingClaimRow.ref_id == ref_id,
+            BillingClaimRow.period_key == period_key)).scalar_one_or_none()
+
+    def unbilled_expenses(self, client_id: int, through: date) -> Sequence[ExpenseRow]:
+        return self.s.execute(select(ExpenseRow).where(
+            ExpenseRow.client_id == client_id, ExpenseRow.day <= through, _unclaimed("expense", ExpenseRow.id))
+            .order_by(ExpenseRow.day, ExpenseRow.id)).scalars().all()
+
+    def unbilled_milestones(self, client_id: int, through: date) -> Sequence[MilestoneRow]:
+        return self.s.execute(select(MilestoneRow).where(
+            MilestoneRow.client_id == client_id, MilestoneRow.completed_on.is_not(None),
+            MilestoneRow.completed_on <= through, _unclaimed("milestone", MilestoneRow.id))
+            .order_by(MilestoneRow.completed_on, MilestoneRow.id)).scalars().all()
+
+    def unbilled_breaches(self, client_id: int, through: date) -> Sequence[SlaBreachRow]:
+        return self.s.execute(select(SlaBreachRow).where(
+            SlaBreachRow.client_id == client_id, SlaBreachRow.occurred_on <= through,
+            _unclaimed("breach", SlaBreachRow.id)).order_by(SlaBreachRow.occurred_on, SlaBreachRow.id)
+        ).scalars().all()
+
+    def expense(self, expense_id: int) -> ExpenseRow | None:
+        return self.s.get(ExpenseRow, expense_id)
+
+    def breach(self, breach_id: int) -> SlaBreachRow | None:
+        return self.s.get(SlaBreachRow, breach_id)
+
+
+class Claims(_Repo):
+    def claim(self, invoice_id: int, keys: list[tuple[str, int, str]]) -> list[tuple[str, int, str]]:
+        """Claim keys for an invoice; return the keys already held by another invoice (nothing is written
+        then). The unique index settles races between concurrent drafters."""
+        if not keys:
+            return []
+        taken = self.s.execute(select(BillingClaimRow.kind, BillingClaimRow.ref_id, BillingClaimRow.period_key)
+                               .where(or_(*[and_(BillingClaimRow.kind == k, BillingClaimRow.ref_id == r,
+                                                 BillingClaimRow.period_key == p) for k, r, p in keys]))).all()
+        if taken:
+            return [tuple(t) for t in taken]  # type: ignore[misc]
+        try:
+            with self.s.begin_nested():
+                self.s.add_all([BillingClaimRow(kind=k, ref_id=r, period_key=p, invoice_id=invoice_id)
+                                for k, r, p in keys])
+                self.s.flush()
+        except IntegrityError:
+            return keys
+        return []
+
+    def release(self, invoice_id: int) -> int:
+        res = self.s.execute(delete(BillingClaimRow).where(BillingClaimRow.invoice_id == invoice_id))
+        return int(res.rowcount or 0)  # type: ignore[attr-defined]
+
+    def for_invoice(self, invoice_id: int) -> Sequence[BillingClaimRow]:
+        return self.s.execute(select(BillingClaimRow).where(BillingClaimRow.invoice_id == invoice_id)).scalars().all()
+
+
+class Invoices(_Repo):
+    def get(self, invoice_id: int, for_update: bool = False) -> InvoiceRow | None:
+        if for_update:
+            return self.s.execute(select(InvoiceRow).where(InvoiceRow.id == invoice_id).with_for_update()
+                                  ).scalar_one_or_none()
+        return self.s.get(InvoiceRow, invoice_id)
+
+    def by_number(self, number: str) -> InvoiceRow | None:
+        return self.s.execute(select(InvoiceRow).where(InvoiceRow.number == number)).scalar_one_or_none()
+
+    def open_draft(self, client_id: int, start: date, end: date) -> InvoiceRow | None:
+        return self.s.execute(select(InvoiceRow).where(
+            InvoiceRow.client_id == client_id, InvoiceRow.kind == "invoice", InvoiceRow.period_start == start,
+            InvoiceRow.period_end == end, InvoiceRow.status.in_(("draft", "pending_approval"))
+        ).order_by(InvoiceRow.id).limit(1)).scalar_one_or_none()
+
+    def list(self, *, client_id: int | None = None, status: Sequence[str] | None = None,
+             only_client_ids: frozenset[int] | None = None, overdue_on: date | None = None,
+             period_start: date | None = None, period_end: date | None = None, kind: str | None = None,
+             number_like: str | None = None, limit: int = 100, offset: int = 0) -> Sequence[InvoiceRow]:
+        q = select(InvoiceRow).order_by(InvoiceRow.id.desc())
+        if client_id is not None:
+            q = q.where(InvoiceRow.client_id == client_id)
+        if only_client_ids is not None:
+            q = q.where(InvoiceRow.client_id.in_(only_client_ids))
+        if status:
+            q = q.where(InvoiceRow.status.in_(status))
+        if kind:
+            q = q.where(InvoiceRow.kind == kind)
+        if overdue_on is not None:
+            q = q.where(InvoiceRow.status.in_(("issued", "sent", "viewed", "partially_paid")),
+                        InvoiceRow.due_date < overdue_on,
+                        InvoiceRow.total_minor - InvoiceRow.paid_minor - InvoiceRow.credited_minor > 0)
+        if period_start is not None:
+            q = q.where(InvoiceRow.period_end >= period_start)
+        if period_end is not None:
+            q = q.where(InvoiceRow.period_start <= period_end)
+        if number_like:
+            q = q.where(InvoiceRow.number.contains(number_like))
+        return self.s.execute(q.limit(limit).offset(offset)).scalars().all()
+
+    def previous_issued(self, client_id: int, before: date, exclude_id: int) -> InvoiceRow | None:
+        """The client's latest issued (not void) invoice for an earlier period."""
+        return self.s.execute(select(InvoiceRow).where(
+            InvoiceRow.client_id == client_id, InvoiceRow.kind == "invoice", InvoiceRow.id != exclude_id,
+            InvoiceRow.number.is_not(None), InvoiceRow.status != "void", InvoiceRow.period_start < before,
+        ).order_by(InvoiceRow.period_start.desc(), InvoiceRow.id.desc()).limit(1)).scalar_one_or_none()
+
+    def same_total_since(self, client_id: int, total_minor: int, since: datetime, exclude_id: int) -> list[str]:
+        rows = self.s.execute(select(InvoiceRow.number).where(
+            InvoiceRow.client_id == client_id, InvoiceRow.kind == "invoice", InvoiceRow.id != exclude_id,
+            InvoiceRow.number.is_not(None), InvoiceRow.status != "void", InvoiceRow.total_minor == total_minor,
+            InvoiceRow.issued_at >= since)).scalars().all()
+        return [r for r in rows if r]
+
+    def has_issued(self, client_id: int, exclude_id: int) -> bool:
+        return self.s.execute(select(InvoiceRow.id).where(
+            InvoiceRow.client_id == client_id, InvoiceRow.kind == "invoice", InvoiceRow.id != exclude_id,
+            InvoiceRow.number.is_not(None)).limit(1)).first() is not None
+
+    def billed_on_arrangement(self, arrangement_id: int, exclude_invoice_id: int) -> int:
+        """What non-void invoices already bill on an arrangement, in minor units (for not-to-exceed caps)."""
+        return int(self.s.execute(select(func.coalesce(func.sum(InvoiceLineRow.amount_minor), 0))
+                                  .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
+                                  .where(InvoiceLineRow.arrangement_id == arrangement_id,
+                                         InvoiceRow.id != exclude_invoice_id, InvoiceRow.status != "void",
+                                         InvoiceRow.kind == "invoice")).scalar_one())
+
+    def delete(self, row: InvoiceRow) -> None:
+        self.s.delete(row)
+        self.s.flush()
+
+    def payments(self, invoice_id: int) -> Sequence[PaymentRow]:
+        return self.s.execute(select(PaymentRow).where(PaymentRow.invoice_id == invoice_id)
+                              .order_by(PaymentRow.id)).scalars().all()
+
+    def credit_notes(self, invoice_id: int) -> Sequence[InvoiceRow]:
+        return self.s.execute(select(InvoiceRow).where(InvoiceRow.corrects_invoice_id == invoice_id)
+                              .order_by(InvoiceRow.id)).scalars().all()
+
+    def count_by_status(self, only_client_ids: frozenset[int] | None = None) -> dict[str, tuple[int, int]]:
+        q = select(InvoiceRow.status, func.count(), func.coalesce(func.sum(InvoiceRow.total_minor), 0)) \
+            .where(InvoiceRow.kind == "invoice").group_by(InvoiceRow.status)
+        if only_client_ids is not None:
+            q = q.where(InvoiceRow.client_id.in_(only_client_ids))
+        return {s: (int(n), int(t)) for s, n, t in self.s.execute(q).all()}
+
+
+class Counters(_Repo):
+    def next(self, key: str) -> int:
+        """The next number of a series, under a row lock held until commit: gapless under concurrency."""
+        ins = pg_insert if self.s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        self.s.execute(ins(NumberCounterRow).values(key=key, last_value=0).on_conflict_do_nothing())
+        self.s.execute(update(NumberCounterRow).where(NumberCounterRow.key == key)
+                       .values(last_value=NumberCounterRow.last_value + 1))
+        return int(self.s.execute(select(NumberCounterRow.last_value).where(NumberCounterRow.key == key))
+                   .scalar_one())
+
+
+class AuditLog(_Repo):
+    def for_subject(self, subject_type: str | None, subject_id: str | None, limit: int = 200,
+                    after_seq: int = 0) -> Sequence[AuditRow]:
+        q = select(AuditRow).where(AuditRow.seq > after_seq).order_by(AuditRow.seq)
+        if subject_type:
+            q = q.where(AuditRow.subject_type == subject_type)
+        if subject_id:
+            q = q.where(AuditRow.subject_id == subject_id)
+        return self.s.execute(q.limit(limit)).scalars().all()
+
+    def chunk(self, after_seq: int, size: int) -> Sequence[AuditRow]:
+        return self.s.execute(select(AuditRow).where(AuditRow.seq > after_seq).order_by(AuditRow.seq)
+                              .limit(size)).scalars().all()
+
+    def count(self) -> int:
+        return int(self.s.execute(select(func.count()).select_from(AuditRow)).scalar_one())
+
+    def head(self) -> AuditHeadRow | None:
+        return self.s.get(AuditHeadRow, 1)
+
+
+class IdempotencyKeys(_Repo):
+    def get(self, principal: str, key: str) -> IdempotencyKeyRow | None:
+        return self.s.execute(select(IdempotencyKeyRow).where(
+            IdempotencyKeyRow.principal == principal, IdempotencyKeyRow.key == key)).scalar_one_or_none()
+
+    def purge_before(self, cutoff: datetime) -> None:
+        self.s.execute(delete(IdempotencyKeyRow).where(IdempotencyKeyRow.created_at < cutoff))

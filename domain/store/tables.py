@@ -1,0 +1,282 @@
+"""The schema, as SQLAlchemy 2 declarative tables. Alembic migrations are generated from (and tested
+against) this metadata; money columns are integer minor units beside a currency."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from domain.store.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class WorkspaceRow(Base):
+    __tablename__ = "workspace"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="My company")
+    invoice_number_format: Mapped[str] = mapped_column(String(100), default="INV-{yyyy}-{seq:06}")
+    credit_note_number_format: Mapped[str] = mapped_column(String(100), default="CN-{yyyy}-{seq:06}")
+    tax_rounding: Mapped[str] = mapped_column(String(20), default="per_line")
+    approval_thresholds: Mapped[dict[str, Any]] = mapped_column(default=dict)  # currency -> decimal string
+    deviation_pct: Mapped[str] = mapped_column(String(20), default="25")
+    duplicate_days: Mapped[int] = mapped_column(default=7)
+    pilot_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    locale: Mapped[str] = mapped_column(String(20), default="en_GB")
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(30))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class ClientRow(Base):
+    __tablename__ = "clients"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    billing_emails: Mapped[list[Any]] = mapped_column(default=list)
+    payment_terms_days: Mapped[int] = mapped_column(default=30)
+    tax_profile: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    po_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    po_number: Mapped[str] = mapped_column(String(100), default="")
+    locale: Mapped[str] = mapped_column(String(20), default="en_GB")
+    external_ref: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+    managers: Mapped[list[UserRow]] = relationship(secondary="client_managers", lazy="selectin")
+
+
+class ClientManagerRow(Base):
+    __tablename__ = "client_managers"
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True,
+                                         index=True)
+
+
+class ArrangementRow(Base):
+    __tablename__ = "arrangements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    terms: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    starts_on: Mapped[date | None] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class MilestoneRow(Base):
+    __tablename__ = "milestones"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arrangement_id: Mapped[int] = mapped_column(ForeignKey("arrangements.id"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    completed_on: Mapped[date | None] = mapped_column(Date)
+    external_ref: Mapped[str | None] = mapped_column(String(200), unique=True)
+
+
+class TimeEntryRow(Base):
+    __tablename__ = "time_entries"
+    __table_args__ = (Index("ix_time_entries_client_day", "client_id", "day"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    arrangement_id: Mapped[int | None] = mapped_column(ForeignKey("arrangements.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    person: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(100))
+    day: Mapped[date] = mapped_column(Date)
+    hours_centi: Mapped[int] = mapped_column(Integer)  # hundredths of an hour
+    description: Mapped[str] = mapped_column(Text, default="")
+    external_ref: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+
+
+class ExpenseRow(Base):
+    __tablename__ = "expenses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    arrangement_id: Mapped[int] = mapped_column(ForeignKey("arrangements.id"))
+    day: Mapped[date] = mapped_column(Date)
+    description: Mapped[str] = mapped_column(Text)
+    cost_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime]
+
+
+class SlaBreachRow(Base):
+    __tablename__ = "sla_breaches"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    arrangement_id: Mapped[int] = mapped_column(ForeignKey("arrangements.id"))
+    occurred_on: Mapped[date] = mapped_column(Date)
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class InvoiceRow(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        Index("ix_invoices_client_period", "client_id", "period_start"),
+        Index("ix_invoices_status_due", "status", "due_date"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    kind: Mapped[str] = mapped_column(String(20), default="invoice")  # invoice | credit_note
+    status: Mapped[str] = mapped_column(String(30), default="draft")
+    number: Mapped[str | None] = mapped_column(String(60), unique=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    period_start: Mapped[date | None] = mapped_column(Date)
+    period_end: Mapped[date | None] = mapped_column(Date)
+    issue_date: Mapped[date | None] = mapped_column(Date)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    subtotal_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    tax_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    credited_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    tax_breakdown: Mapped[list[Any]] = mapped_column(default=list)
+    tax_note: Mapped[str] = mapped_column(Text, default="")
+    po_number: Mapped[str] = mapped_column(String(100), default="")
+    checks: Mapped[list[Any]] = mapped_column(default=list)
+    capped: Mapped[bool] = mapped_column(Boolean, default=False)
+    corrects_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    issued_at: Mapped[datetime | None]
+    lines: Mapped[list[InvoiceLineRow]] = relationship(
+        back_populates="invoice", order_by="InvoiceLineRow.position", cascade="all, delete-orphan",
+        lazy="selectin")
+
+
+class InvoiceLineRow(Base):
+    __tablename__ = "invoice_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    section: Mapped[str] = mapped_column(String(30))
+    description: Mapped[str] = mapped_column(Text)
+    quantity: Mapped[str] = mapped_column(String(40))
+    unit: Mapped[str] = mapped_column(String(20))
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    tax_rate: Mapped[str] = mapped_column(String(20))
+    tax_minor: Mapped[int] = mapped_column(BigInteger)
+    arrangement_id: Mapped[int | None] = mapped_column(ForeignKey("arrangements.id"), index=True)
+    source: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    manual: Mapped[bool] = mapped_column(Boolean, default=False)
+    added_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    invoice: Mapped[InvoiceRow] = relationship(back_populates="lines")
+
+
+class BillingClaimRow(Base):
+    """One row per thing billed (a period of an arrangement, a milestone, a time entry, an expense, a
+    breach). The unique key is what makes billing anything twice impossible by construction."""
+
+    __tablename__ = "billing_claims"
+    __table_args__ = (UniqueConstraint("kind", "ref_id", "period_key", name="uq_billing_claims_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    ref_id: Mapped[int] = mapped_column(BigInteger)
+    period_key: Mapped[str] = mapped_column(String(40), default="")
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+
+
+class PaymentRow(Base):
+    __tablename__ = "payments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    received_on: Mapped[date] = mapped_column(Date)
+    reference: Mapped[str] = mapped_column(String(200), default="")
+    recorded_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+
+
+class NumberCounterRow(Base):
+    __tablename__ = "number_counters"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_subject", "subject_type", "subject_id"),)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor_kind: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor_label: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    subject_type: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[str] = mapped_column(String(60))
+    cause: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The chain's head, locked by each writer so the chain stays linear under concurrent commits."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class IdempotencyKeyRow(Base):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("principal", "key", name="uq_idempotency_keys_principal_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    principal: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20), default="in_flight")
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+metadata = Base.metadata

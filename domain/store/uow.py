@@ -1,0 +1,148 @@
+"""The unit of work: one transaction, its repositories, and the audit entries it must commit with."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from domain.model.audit_chain import GENESIS, entry_hash
+from domain.model.roles import Actor
+from domain.store import repositories as repos
+from domain.store.clock import Clock
+from domain.store.tables import AuditHeadRow, AuditRow
+
+
+def jsonable(value: Any) -> Any:
+    """Round-trip through JSON so what we hash is exactly what the database will give back."""
+    return json.loads(json.dumps(value, default=str, sort_keys=True)) if value is not None else None
+
+
+@dataclass(slots=True)
+class PendingAudit:
+    actor: Actor
+    action: str
+    subject_type: str
+    subject_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    cause: dict[str, Any] = field(default_factory=dict)
+
+
+class AuditBuffer:
+    """Collects audit entries during a use case; they are chained and written at commit."""
+
+    def __init__(self) -> None:
+        self.pending: list[PendingAudit] = []
+        self.cause: dict[str, Any] = {}
+
+    def record(self, actor: Actor, action: str, subject_type: str, subject_id: object,
+               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
+               cause: dict[str, Any] | None = None) -> None:
+        self.pending.append(PendingAudit(actor, action, subject_type, str(subject_id), jsonable(before),
+                                         jsonable(after), {**self.cause, **(cause or {})}))
+
+
+def audit_content(row: AuditRow) -> dict[str, Any]:
+    """The hashed part of an entry, rebuilt from its columns."""
+    return {
+        "seq": row.seq, "at": row.at.isoformat(), "actor_kind": row.actor_kind, "actor_id": row.actor_id,
+        "actor_label": row.actor_label, "action": row.action, "subject_type": row.subject_type,
+        "subject_id": row.subject_id, "cause": row.cause or {}, "before": row.before, "after": row.after,
+    }
+
+
+class UnitOfWork:
+    """`with UnitOfWork(factory) as uow: ...; uow.commit()`; leaving without commit rolls back."""
+
+    session: Session
+
+    def __init__(self, session_factory: sessionmaker[Session], clock: Clock | None = None,
+                 readonly: bool = False) -> None:
+        self._factory = session_factory
+        self.clock = clock or Clock()
+        self.readonly = readonly
+        self.audit = AuditBuffer()
+        self._after_commit: list[Callable[[], None]] = []
+        self._depth = 0
+
+    def __enter__(self) -> Self:
+        # Re-entrant: a use case may call another inside its own transaction; only the outermost commits.
+        self._depth += 1
+        if self._depth > 1:
+            return self
+        self.session = self._factory()
+        if self.readonly:
+            self.session.connection(execution_options={"readonly": True})
+        self.audit.pending.clear()
+        self.clients = repos.Clients(self.session)
+        self.users = repos.Users(self.session)
+        self.arrangements = repos.Arrangements(self.session)
+        self.work = repos.Work(self.session)
+        self.invoices = repos.Invoices(self.session)
+        self.claims = repos.Claims(self.session)
+        self.counters = repos.Counters(self.session)
+        self.workspace = repos.Workspace(self.session)
+        self.audit_log = repos.AuditLog(self.session)
+        self.idempotency = repos.IdempotencyKeys(self.session)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._depth -= 1
+        if self._depth > 0:
+            return
+        try:
+            self.session.rollback()
+        finally:
+            self.session.close()
+
+    def set_cause(self, **cause: Any) -> None:
+        """What caused this work (event id, chat message id, rule id): stamped on every audit entry."""
+        self.audit.cause.update({k: v for k, v in cause.items() if v is not None})
+
+    def flush(self) -> None:
+        self.session.flush()
+
+    def commit(self) -> None:
+        """Chain and write the buffered audit entries, then commit, all in one transaction."""
+        self.session.flush()
+        if self._depth > 1:
+            return
+        if self.audit.pending:
+            self._write_audit()
+        self.session.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for cb in callbacks:
+            cb()
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        self._after_commit.append(fn)
+
+    def _write_audit(self) -> None:
+        # Taken last and held only until commit: concurrent writers queue here briefly, and the chain stays
+        # one line (no two entries share a predecessor).
+        head = self.session.execute(
+            select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()).scalar_one_or_none()
+        if head is None:
+            head = AuditHeadRow(id=1, last_seq=0, last_hash=GENESIS)
+            self.session.add(head)
+        seq, prev = head.last_seq, head.last_hash
+        now = self.clock.now()
+        for p in self.audit.pending:
+            seq += 1
+            row = AuditRow(seq=seq, at=now, actor_kind=p.actor.kind.value, actor_id=p.actor.user_id,
+                           actor_label=p.actor.label or (p.actor.email or p.actor.kind.value), action=p.action,
+                           subject_type=p.subject_type, subject_id=p.subject_id, cause=p.cause,
+                           before=p.before, after=p.after, prev_hash=prev, hash="")
+            row.hash = entry_hash(prev, audit_content(row))
+            prev = row.hash
+            self.session.add(row)
+        head.last_seq, head.last_hash = seq, prev
+        self.audit.pending.clear()
+        self.session.flush()
