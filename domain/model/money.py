@@ -46,7 +46,7 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
 def parse_decimal(value: object, field: str, *, max_places: int | None = None,
                   allow_negative: bool = False) -> Decimal:
     """Parse a decimal given as a string (or Decimal/int); floats are refused because they lose cents."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise ValidationFailed("must be a decimal string such as \"12.50\", not a JSON number",
                                code="validation.not_a_decimal_string", field=field)
     if isinstance(value, Decimal):

@@ -176,7 +176,8 @@ def list_arrangements(uow: UnitOfWork, actor: Actor, client_id: int) -> list[Arr
         load_client(uow, actor, client_id)
         out = []
         for a in uow.arrangements.for_client(client_id, active_only=False):
-            ms = [MilestoneView.of(m, uow.work.is_claimed("milestone", m.id)) for m in uow.arrangements.milestones(a.id)]
+            ms = [MilestoneView.of(m, uow.work.is_claimed("milestone", m.id))
+                  for m in uow.arrangements.milestones(a.id)]
             out.append(ArrangementView.of(a, ms))
         return out
 

@@ -170,8 +170,8 @@ def _check_input(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: Worksp
         po_required=client.po_required, po_number=inv.po_number or client.po_number,
         manual_lines=sum(1 for ln in inv.lines if ln.manual), capped=inv.capped,
         previous_total=prev.total_minor if prev else None,
-        recent_same_total=uow.invoices.same_total_since(client.id, inv.total_minor,
-                                                        now - timedelta(days=ws.duplicate_days), inv.id),
+        recent_same_total=list(uow.invoices.same_total_since(client.id, inv.total_minor,
+                                                        now - timedelta(days=ws.duplicate_days), inv.id)),
         first_for_client=not uow.invoices.has_issued(client.id, inv.id),
         approval_threshold=Money.parse(threshold, inv.currency).minor if threshold else None,
         deviation_pct=Decimal(ws.deviation_pct), duplicate_days=ws.duplicate_days, issue_date=now.date())

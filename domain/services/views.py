@@ -107,7 +107,8 @@ class TimeEntryView(View):
     @classmethod
     def of(cls, t: TimeEntryRow) -> TimeEntryView:
         return cls(id=t.id, client_id=t.client_id, arrangement_id=t.arrangement_id, user_id=t.user_id,
-                   person=t.person, role=t.role, date=t.day, hours=format_hours(t.hours_centi), description=t.description)
+                   person=t.person, role=t.role, date=t.day, hours=format_hours(t.hours_centi),
+                   description=t.description)
 
 
 def format_hours(centi: int) -> str:

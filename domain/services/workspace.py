@@ -34,7 +34,8 @@ class WorkspaceSettings(BaseModel):
 def _view(ws: WorkspaceRow) -> WorkspaceSettings:
     return WorkspaceSettings(name=ws.name, invoice_number_format=ws.invoice_number_format,
                              credit_note_number_format=ws.credit_note_number_format,
-                             tax_rounding=TaxRounding(ws.tax_rounding), approval_thresholds=dict(ws.approval_thresholds),
+                             tax_rounding=TaxRounding(ws.tax_rounding),
+                             approval_thresholds=dict(ws.approval_thresholds),
                              deviation_pct=ws.deviation_pct, duplicate_days=ws.duplicate_days,
                              pilot_mode=ws.pilot_mode, locale=ws.locale)
 

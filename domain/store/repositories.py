@@ -87,7 +87,7 @@ class Clients(_Repo):
             q = q.where(func.lower(ClientRow.name).contains(name_like.lower()))
         return self.s.execute(q.limit(limit).offset(offset)).scalars().all()
 
-    def set_managers(self, client_id: int, user_ids: list[int]) -> None:
+    def set_managers(self, client_id: int, user_ids: Sequence[int]) -> None:
         self.s.execute(delete(ClientManagerRow).where(ClientManagerRow.client_id == client_id))
         for uid in dict.fromkeys(user_ids):
             self.s.add(ClientManagerRow(client_id=client_id, user_id=uid))
@@ -253,7 +253,7 @@ class Invoices(_Repo):
             InvoiceRow.number.is_not(None), InvoiceRow.status != "void", InvoiceRow.period_start < before,
         ).order_by(InvoiceRow.period_start.desc(), InvoiceRow.id.desc()).limit(1)).scalar_one_or_none()
 
-    def same_total_since(self, client_id: int, total_minor: int, since: datetime, exclude_id: int) -> list[str]:
+    def same_total_since(self, client_id: int, total_minor: int, since: datetime, exclude_id: int) -> Sequence[str]:
         rows = self.s.execute(select(InvoiceRow.number).where(
             InvoiceRow.client_id == client_id, InvoiceRow.kind == "invoice", InvoiceRow.id != exclude_id,
             InvoiceRow.number.is_not(None), InvoiceRow.status != "void", InvoiceRow.total_minor == total_minor,
