@@ -1,0 +1,38 @@
+"""Process settings, read from BILLABLE_* environment variables (or a .env file). The embedded default
+needs none: SQLite in the working directory, in-process worker, offline interpreter."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLABLE_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite:///billable.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    secret_key: str = DEV_SECRET
+    public_url: str = "http://127.0.0.1:8000"
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.env == "production":
+            if self.secret_key == DEV_SECRET or len(self.secret_key) < 32:
+                raise ValueError("BILLABLE_SECRET_KEY must be set to a random string of 32+ characters in "
+                                 "production (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("production runs on PostgreSQL: set BILLABLE_DATABASE_URL=postgresql://...")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

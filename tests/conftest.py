@@ -1,0 +1,114 @@
+"""Shared fixtures: every store and service test runs on SQLite and on PostgreSQL.
+
+PostgreSQL is expected at BILLABLE_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres). The suite
+creates a fresh database for the run and drops it afterwards. If PostgreSQL cannot be reached the run fails:
+the PostgreSQL half is never skipped silently.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, insert, text
+
+from domain.model.roles import Actor
+from domain.store.clock import FixedClock
+from domain.store.db import make_engine
+from domain.store.migrate import upgrade
+from domain.store.session import Database
+from domain.store.tables import metadata
+
+PG_ADMIN = os.environ.get("BILLABLE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+START = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+
+
+def _pg_admin_conn() -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as e:  # pragma: no cover - only when the service is down
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN} ({e}). Start it with "
+                    "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` or point "
+                    "BILLABLE_TEST_PG at one. The PostgreSQL half of the suite is never skipped.", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, migrated, dropped at the end."""
+    name = f"billable_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with _pg_admin_conn() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    url = f"{base}/{name}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with _pg_admin_conn() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (much faster than migrating each time)."""
+    path = tmp_path_factory.mktemp("tmpl") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # closing the last connection checkpoints the WAL into the file we copy
+    return path
+
+
+_seed_rows: dict[str, list[dict[str, Any]]] = {}
+
+
+def reset_pg(engine: Engine) -> None:
+    """Empty every table and put back the rows the migrations seed."""
+    with engine.begin() as conn:
+        if not _seed_rows:
+            for table in metadata.sorted_tables:
+                rows = [dict(r._mapping) for r in conn.execute(table.select())]
+                if rows:
+                    _seed_rows[table.name] = rows
+        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for table in metadata.sorted_tables:
+            if table.name in _seed_rows:
+                conn.execute(insert(table), _seed_rows[table.name])
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+def open_database(backend: str, tmp_path: Path, sqlite_template: Path, pg_url: str | None,
+                  clock: FixedClock) -> Database:
+    if backend == "sqlite":
+        path = tmp_path / "billable.db"
+        shutil.copy(sqlite_template, path)
+        return Database(make_engine(f"sqlite:///{path}"), clock)
+    assert pg_url is not None
+    engine = make_engine(pg_url)
+    reset_pg(engine)
+    return Database(engine, clock)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, clock: FixedClock) -> Iterator[Database]:
+    """A migrated, empty database on each backend, with a fixed clock (2026-04-01 09:00 UTC)."""
+    pg = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    database = open_database(request.param, tmp_path, sqlite_template, pg, clock)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def system() -> Actor:
+    return Actor.system("tests")
