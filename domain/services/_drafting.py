@@ -24,8 +24,8 @@ from domain.model.lines import (
 )
 from domain.model.money import Money, minor_exponent
 from domain.model.periods import Cycle, Period, coverage, periods_between
+from domain.services._context import BillingContext
 from domain.store.tables import ArrangementRow, ClientRow
-from domain.store.uow import UnitOfWork
 
 
 def terms_of(a: ArrangementRow) -> object:
@@ -63,12 +63,14 @@ def _included_hours(retainers: list[tuple[ArrangementRow, RetainerTerms]], start
     return total.quantize(Decimal("0.01"))
 
 
-def build_lines(uow: UnitOfWork, client: ClientRow, invoice_id: int, start: date, end: date
-                ) -> tuple[list[DraftLine], bool]:
-    """Every line due for the client in [start, end], and whether a not-to-exceed cap cut the time."""
+def build_lines(ctx: BillingContext, client: ClientRow, start: date, end: date) -> tuple[list[DraftLine], bool]:
+    """Every line due for the client in [start, end], and whether a not-to-exceed cap cut the time.
+
+    Reads only the pre-loaded context, so a month-end run drafts thousands of clients without a query each.
+    """
     cur = client.currency
     places = minor_exponent(cur)
-    arrangements = list(uow.arrangements.for_client(client.id))
+    arrangements = ctx.arrangements.get(client.id, [])
     parsed = [(a, terms_of(a)) for a in arrangements]
     retainers = [(a, t) for a, t in parsed if isinstance(t, RetainerTerms)]
     lines: list[DraftLine] = []
@@ -78,19 +80,19 @@ def build_lines(uow: UnitOfWork, client: ClientRow, invoice_id: int, start: date
     for a, t in parsed:
         if isinstance(t, RetainerTerms):
             for p in _due_periods(a, t.cycle, t.billing, start, end):
-                if uow.work.is_claimed("period", a.id, p.key):
+                if ctx.period_claimed(a.id, p.key):
                     continue
                 share = coverage(p, a.starts_on, a.ends_on) if t.prorate else Decimal(1)
                 lines.append(retainer_line(a.id, a.name, t.fee, p, share, cur, t.billing))
             retainer_fee_by_arr[a.id] = t.fee
         elif isinstance(t, SubscriptionTerms):
             for p in _due_periods(a, t.cycle, "advance", start, end):
-                if uow.work.is_claimed("period", a.id, p.key):
+                if ctx.period_claimed(a.id, p.key):
                     continue
                 lines.append(subscription_line(a.id, t.product, t.seats, t.unit_price, p,
                                                coverage(p, a.starts_on, a.ends_on), cur))
 
-    for m in uow.work.unbilled_milestones(client.id, end):
+    for m in ctx.milestones.get(client.id, []):
         amount = Money.from_minor(m.amount_minor, m.currency).amount
         lines.append(DraftLine("milestone", f"Milestone: {m.name} (completed {m.completed_on})", Decimal(1),
                                "item", amount, amount, m.arrangement_id,
@@ -102,7 +104,7 @@ def build_lines(uow: UnitOfWork, client: ClientRow, invoice_id: int, start: date
     if tm:
         default_tm = tm[0][0].id
         by_arr: dict[int, list[WorkEntry]] = {}
-        for e in uow.work.unbilled_time(client.id, end):
+        for e in ctx.time.get(client.id, []):
             target = e.arrangement_id if e.arrangement_id in {a.id for a, _ in tm} else default_tm
             by_arr.setdefault(target, []).append(
                 WorkEntry(e.id, e.person, e.role, e.day, Decimal(e.hours_centi) / 100))
@@ -111,7 +113,7 @@ def build_lines(uow: UnitOfWork, client: ClientRow, invoice_id: int, start: date
             entries = by_arr.get(a.id, [])
             if not entries:
                 continue
-            billed = Decimal(uow.invoices.billed_on_arrangement(a.id, invoice_id)).scaleb(-places)
+            billed = Decimal(ctx.billed_on.get(a.id, 0)).scaleb(-places)
             tl, cut = time_lines(a.id, t, entries, included, cur, billed, included_since=start)
             included = Decimal(0)  # the retainer's hours are used once, by the first T&M arrangement
             lines.extend(tl)
@@ -119,7 +121,7 @@ def build_lines(uow: UnitOfWork, client: ClientRow, invoice_id: int, start: date
 
     for a, t in parsed:
         if isinstance(t, PassThroughTerms):
-            for x in uow.work.unbilled_expenses(client.id, end):
+            for x in ctx.expenses.get(client.id, []):
                 if x.arrangement_id == a.id:
                     cost = Money.from_minor(x.cost_minor, x.currency).amount
                     lines.append(pass_through_line(a.id, x.id, x.description, cost, t.markup_pct, cur))
@@ -129,7 +131,7 @@ def build_lines(uow: UnitOfWork, client: ClientRow, invoice_id: int, start: date
             ret_id = t.retainer_arrangement_id or (retainers[0][0].id if retainers else None)
             fee = retainer_fee_by_arr.get(ret_id) if ret_id else None
             credited = Decimal(0)
-            for b in uow.work.unbilled_breaches(client.id, end):
+            for b in ctx.breaches.get(client.id, []):
                 if b.arrangement_id != a.id:
                     continue
                 ceiling = fee if fee is not None else (t.fixed_amount or Decimal(0))

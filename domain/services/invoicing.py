@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +16,7 @@ from domain.model.periods import check_window
 from domain.model.roles import Actor, Perm
 from domain.model.tax import TaxProfile, TaxRounding, line_tax, tax_breakdown
 from domain.services._auth import client_scope, load_client, require
+from domain.services._context import BillingContext, History, load_context, load_history
 from domain.services._drafting import build_lines
 from domain.services.views import InvoiceView
 from domain.store.tables import ClientRow, InvoiceLineRow, InvoiceRow, PaymentRow, WorkspaceRow
@@ -85,6 +86,33 @@ def _recompute(inv: InvoiceRow, ws: WorkspaceRow) -> None:
                           "tax": Money(g.tax, cur).text} for g in groups]
 
 
+def new_draft(actor: Actor, client: ClientRow, start: date, end: date, ctx: BillingContext, ws: WorkspaceRow,
+              now: datetime) -> tuple[InvoiceRow, list[tuple[str, int, str]]] | None:
+    """A draft built from the pre-loaded context (not yet stored) and the keys it claims; None if nothing is due."""
+    lines, capped = build_lines(ctx, client, start, end)
+    if not lines:
+        return None
+    profile = _profile(client)
+    inv = InvoiceRow(client_id=client.id, kind="invoice", status=Status.DRAFT.value, currency=client.currency,
+                     period_start=start, period_end=end, tax_note=profile.invoice_note(), po_number=client.po_number,
+                     requested_by_user_id=actor.user_id if actor.is_person_like else None, capped=capped,
+                     created_at=now, paid_minor=0, credited_minor=0, checks=[], reason="")
+    _add_lines(inv, lines, profile)
+    _recompute(inv, ws)
+    return inv, [c for d in lines for c in d.claims]
+
+
+def store_drafts(uow: UnitOfWork, actor: Actor, drafts: list[tuple[InvoiceRow, list[tuple[str, int, str]]]]) -> None:
+    """Insert drafts and claim their work in one go; a claim already taken refuses them all (nothing written)."""
+    uow.session.add_all([inv for inv, _ in drafts])
+    uow.flush()
+    if not uow.claims.claim_many([(k, r, p, inv.id) for inv, keys in drafts for k, r, p in keys]):
+        raise Conflict("some of this work was billed by another invoice a moment ago; draft again",
+                       code="invoice.already_billed")
+    for inv, _ in drafts:
+        uow.audit.record(actor, "invoice.drafted", "invoice", inv.id, after=_summary(inv))
+
+
 def draft_invoice(uow: UnitOfWork, actor: Actor, client_id: int, period_start: date, period_end: date,
                   ) -> InvoiceView:
     """Draft the client's invoice for a period from every arrangement and unbilled work.
@@ -95,31 +123,17 @@ def draft_invoice(uow: UnitOfWork, actor: Actor, client_id: int, period_start: d
     check_window(period_start, period_end)
     with uow:
         client = load_client(uow, actor, client_id)
-        existing = uow.invoices.open_draft(client.id, period_start, period_end)
+        existing = uow.invoices.open_drafts_for([client.id], period_start, period_end).get(client.id)
         if existing is not None:
             return _view(uow, existing)
-        ws = uow.workspace.get()
-        profile = _profile(client)
-        inv = uow.invoices.add(InvoiceRow(
-            client_id=client.id, kind="invoice", status=Status.DRAFT.value, currency=client.currency,
-            period_start=period_start, period_end=period_end, tax_note=profile.invoice_note(),
-            po_number=client.po_number, requested_by_user_id=actor.user_id if actor.is_person_like else None,
-            created_at=uow.clock.now()))
-        lines, capped = build_lines(uow, client, inv.id, period_start, period_end)
-        if not lines:
+        ctx = load_context(uow, [client], period_end)
+        built = new_draft(actor, client, period_start, period_end, ctx, uow.workspace.get(), uow.clock.now())
+        if built is None:
             raise ValidationFailed(f"nothing to bill for {client.name} between {period_start} and {period_end}: "
                                    "no period due, no unbilled work", code="invoice.nothing_to_bill",
                                    field="period_start")
-        taken = uow.claims.claim(inv.id, [c for d in lines for c in d.claims])
-        if taken:
-            raise Conflict("some of this work was billed by another invoice a moment ago; draft again",
-                           code="invoice.already_billed", details={"claims": [list(t) for t in taken]})
-        inv.capped = capped
-        _add_lines(inv, lines, profile)
-        _recompute(inv, ws)
-        uow.flush()
-        uow.audit.record(actor, "invoice.drafted", "invoice", inv.id, after=_summary(inv))
-        view = _view(uow, inv)
+        store_drafts(uow, actor, [built])
+        view = _view(uow, built[0])
         uow.commit()
     return view
 
@@ -158,10 +172,14 @@ def add_manual_line(uow: UnitOfWork, actor: Actor, invoice_id: int, description:
     return view
 
 
-def _check_input(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow) -> CheckInput:
+def history_for(uow: UnitOfWork, client_ids: list[int], period_start: date, ws: WorkspaceRow) -> History:
+    return load_history(uow, client_ids, period_start, uow.clock.now() - timedelta(days=ws.duplicate_days))
+
+
+def _check_input(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow,
+                 history: History) -> CheckInput:
     now = uow.clock.now()
     threshold = ws.approval_thresholds.get(inv.currency)
-    prev = uow.invoices.previous_issued(client.id, inv.period_start or now.date(), inv.id)
     return CheckInput(
         currency=inv.currency, client_currency=client.currency, line_currencies={inv.currency},
         line_amounts=[ln.amount_minor for ln in inv.lines], subtotal=inv.subtotal_minor,
@@ -169,26 +187,37 @@ def _check_input(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: Worksp
         tax_total=inv.tax_minor, total=inv.total_minor, billing_emails=list(client.billing_emails),
         po_required=client.po_required, po_number=inv.po_number or client.po_number,
         manual_lines=sum(1 for ln in inv.lines if ln.manual), capped=inv.capped,
-        previous_total=prev.total_minor if prev else None,
-        recent_same_total=list(uow.invoices.same_total_since(client.id, inv.total_minor,
-                                                        now - timedelta(days=ws.duplicate_days), inv.id)),
-        first_for_client=not uow.invoices.has_issued(client.id, inv.id),
+        previous_total=history.previous_total.get(client.id),
+        recent_same_total=[n for t, n in history.recent_totals.get(client.id, []) if t == inv.total_minor],
+        first_for_client=client.id not in history.has_issued,
         approval_threshold=Money.parse(threshold, inv.currency).minor if threshold else None,
         deviation_pct=Decimal(ws.deviation_pct), duplicate_days=ws.duplicate_days, issue_date=now.date())
 
 
-def _finalize_issue(uow: UnitOfWork, actor: Actor, inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow) -> None:
-    """Number, date and issue: the number is taken inside this transaction, so a rollback leaves no gap."""
+def take_numbers(uow: UnitOfWork, fmt: str, count: int) -> list[str]:
+    """Consecutive numbers of a series, taken inside this transaction: a rollback gives them back, so no gap."""
+    if count == 0:
+        return []
+    today = uow.clock.today()
+    first = uow.counters.take(numbering.series_key(fmt, today), count)
+    return [numbering.render(fmt, today, first + i) for i in range(count)]
+
+
+def finalize_issue(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, number: str) -> None:
+    """Number, date and issue a checked invoice."""
     check_transition(inv.status, Status.ISSUED)
     today = uow.clock.today()
-    fmt = ws.invoice_number_format
-    inv.number = numbering.render(fmt, today, uow.counters.next(numbering.series_key(fmt, today)))
+    inv.number = number
     inv.status = Status.ISSUED.value
     inv.issue_date = today
     inv.due_date = today + timedelta(days=client.payment_terms_days)
     inv.issued_at = uow.clock.now()
     if not inv.po_number and client.po_number:
         inv.po_number = client.po_number
+
+
+def _anchor(uow: UnitOfWork, inv: InvoiceRow) -> date:
+    return inv.period_start or uow.clock.today()
 
 
 def _blocked(results: list[Any]) -> CheckBlocked:
@@ -209,7 +238,7 @@ def issue_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int) -> InvoiceView
         client = uow.clients.get(inv.client_id)
         assert client is not None
         ws = uow.workspace.get()
-        results = run_checks(_check_input(uow, inv, client, ws))
+        results = run_checks(_check_input(uow, inv, client, ws, history_for(uow, [client.id], _anchor(uow, inv), ws)))
         outcome = verdict(results)
         if outcome == Outcome.BLOCK:
             raise _blocked(results)
@@ -221,7 +250,7 @@ def issue_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int) -> InvoiceView
                              after={**_summary(inv), "flags": [r.as_json() for r in results
                                                                if r.outcome == Outcome.FLAG]})
         else:
-            _finalize_issue(uow, actor, inv, client, ws)
+            finalize_issue(uow, inv, client, take_numbers(uow, ws.invoice_number_format, 1)[0])
             uow.audit.record(actor, "invoice.issued", "invoice", inv.id, before=before, after=_summary(inv))
         uow.flush()
         view = _view(uow, inv)
@@ -244,7 +273,7 @@ def approve_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, note: str = 
         client = uow.clients.get(inv.client_id)
         assert client is not None
         ws = uow.workspace.get()
-        results = run_checks(_check_input(uow, inv, client, ws))
+        results = run_checks(_check_input(uow, inv, client, ws, history_for(uow, [client.id], _anchor(uow, inv), ws)))
         if verdict(results) == Outcome.BLOCK:
             raise _blocked(results)
         before = _summary(inv)
@@ -252,7 +281,7 @@ def approve_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, note: str = 
         inv.approved_by_user_id = actor.user_id
         uow.audit.record(actor, "invoice.approved", "invoice", inv.id, before=before,
                          after={"note": note, "flags": [r.as_json() for r in results if r.outcome == Outcome.FLAG]})
-        _finalize_issue(uow, actor, inv, client, ws)
+        finalize_issue(uow, inv, client, take_numbers(uow, ws.invoice_number_format, 1)[0])
         uow.audit.record(actor, "invoice.issued", "invoice", inv.id, before=before, after=_summary(inv))
         uow.flush()
         view = _view(uow, inv)
@@ -406,10 +435,8 @@ def create_credit_note(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: s
                           reason=reason.strip(), requested_by_user_id=actor.user_id, created_at=uow.clock.now())
         _credit_lines(note, inv, gross)
         _recompute(note, ws)
-        today = uow.clock.today()
-        fmt = ws.credit_note_number_format
-        note.number = numbering.render(fmt, today, uow.counters.next(numbering.series_key(fmt, today)))
-        note.issue_date, note.issued_at = today, uow.clock.now()
+        note.number = take_numbers(uow, ws.credit_note_number_format, 1)[0]
+        note.issue_date, note.issued_at = uow.clock.today(), uow.clock.now()
         uow.invoices.add(note)
         before = _summary(inv)
         inv.credited_minor += note.total_minor

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -78,6 +79,16 @@ class Clients(_Repo):
     def by_external_ref(self, ref: str) -> ClientRow | None:
         return self.s.execute(select(ClientRow).where(ClientRow.external_ref == ref)).scalar_one_or_none()
 
+    def get_many(self, client_ids: Sequence[int]) -> Sequence[ClientRow]:
+        return self.s.execute(select(ClientRow).where(ClientRow.id.in_(client_ids)).order_by(ClientRow.id)
+                              ).scalars().all()
+
+    def ids(self, only_ids: frozenset[int] | None = None) -> list[int]:
+        q = select(ClientRow.id).order_by(ClientRow.id)
+        if only_ids is not None:
+            q = q.where(ClientRow.id.in_(only_ids))
+        return [int(i) for i in self.s.execute(q).scalars().all()]
+
     def list(self, only_ids: frozenset[int] | None = None, name_like: str | None = None,
              limit: int = 100, offset: int = 0) -> Sequence[ClientRow]:
         q = select(ClientRow).order_by(ClientRow.name, ClientRow.id)
@@ -103,6 +114,12 @@ class Arrangements(_Repo):
         if active_only:
             q = q.where(ArrangementRow.active.is_(True))
         return self.s.execute(q).scalars().all()
+
+    def for_clients(self, client_ids: Sequence[int]) -> Sequence[ArrangementRow]:
+        """Active arrangements of several clients, in creation order."""
+        return self.s.execute(select(ArrangementRow).where(ArrangementRow.client_id.in_(client_ids),
+                                                           ArrangementRow.active.is_(True))
+                              .order_by(ArrangementRow.id)).scalars().all()
 
     def milestones(self, arrangement_id: int) -> Sequence[MilestoneRow]:
         return self.s.execute(select(MilestoneRow).where(MilestoneRow.arrangement_id == arrangement_id)
@@ -141,32 +158,30 @@ class Work(_Repo):
             q = q.where(TimeEntryRow.client_id.in_(only_client_ids))
         return self.s.execute(q.limit(limit).offset(offset)).scalars().all()
 
-    def unbilled_time(self, client_id: int, through: date, since: date | None = None) -> Sequence[TimeEntryRow]:
-        q = select(TimeEntryRow).where(TimeEntryRow.client_id == client_id, TimeEntryRow.day <= through,
-                                       _unclaimed("time", TimeEntryRow.id))
-        if since is not None:
-            q = q.where(TimeEntryRow.day >= since)
-        return self.s.execute(q.order_by(TimeEntryRow.day, TimeEntryRow.id)).scalars().all()
-
     def is_claimed(self, kind: str, ref_id: int, period_key: str = "") -> int | None:
         return self.s.execute(select(BillingClaimRow.invoice_id).where(
             BillingClaimRow.kind == kind, BillingClaimRow.ref_id == ref_id,
             BillingClaimRow.period_key == period_key)).scalar_one_or_none()
 
-    def unbilled_expenses(self, client_id: int, through: date) -> Sequence[ExpenseRow]:
+    def unbilled_time_for(self, client_ids: Sequence[int], through: date) -> Sequence[TimeEntryRow]:
+        return self.s.execute(select(TimeEntryRow).where(
+            TimeEntryRow.client_id.in_(client_ids), TimeEntryRow.day <= through, _unclaimed("time", TimeEntryRow.id))
+            .order_by(TimeEntryRow.day, TimeEntryRow.id)).scalars().all()
+
+    def unbilled_expenses_for(self, client_ids: Sequence[int], through: date) -> Sequence[ExpenseRow]:
         return self.s.execute(select(ExpenseRow).where(
-            ExpenseRow.client_id == client_id, ExpenseRow.day <= through, _unclaimed("expense", ExpenseRow.id))
+            ExpenseRow.client_id.in_(client_ids), ExpenseRow.day <= through, _unclaimed("expense", ExpenseRow.id))
             .order_by(ExpenseRow.day, ExpenseRow.id)).scalars().all()
 
-    def unbilled_milestones(self, client_id: int, through: date) -> Sequence[MilestoneRow]:
+    def unbilled_milestones_for(self, client_ids: Sequence[int], through: date) -> Sequence[MilestoneRow]:
         return self.s.execute(select(MilestoneRow).where(
-            MilestoneRow.client_id == client_id, MilestoneRow.completed_on.is_not(None),
+            MilestoneRow.client_id.in_(client_ids), MilestoneRow.completed_on.is_not(None),
             MilestoneRow.completed_on <= through, _unclaimed("milestone", MilestoneRow.id))
             .order_by(MilestoneRow.completed_on, MilestoneRow.id)).scalars().all()
 
-    def unbilled_breaches(self, client_id: int, through: date) -> Sequence[SlaBreachRow]:
+    def unbilled_breaches_for(self, client_ids: Sequence[int], through: date) -> Sequence[SlaBreachRow]:
         return self.s.execute(select(SlaBreachRow).where(
-            SlaBreachRow.client_id == client_id, SlaBreachRow.occurred_on <= through,
+            SlaBreachRow.client_id.in_(client_ids), SlaBreachRow.occurred_on <= through,
             _unclaimed("breach", SlaBreachRow.id)).order_by(SlaBreachRow.occurred_on, SlaBreachRow.id)
         ).scalars().all()
 
@@ -178,24 +193,24 @@ class Work(_Repo):
 
 
 class Claims(_Repo):
-    def claim(self, invoice_id: int, keys: list[tuple[str, int, str]]) -> list[tuple[str, int, str]]:
-        """Claim keys for an invoice; return the keys already held by another invoice (nothing is written
-        then). The unique index settles races between concurrent drafters."""
-        if not keys:
-            return []
-        taken = self.s.execute(select(BillingClaimRow.kind, BillingClaimRow.ref_id, BillingClaimRow.period_key)
-                               .where(or_(*[and_(BillingClaimRow.kind == k, BillingClaimRow.ref_id == r,
-                                                 BillingClaimRow.period_key == p) for k, r, p in keys]))).all()
-        if taken:
-            return [tuple(t) for t in taken]  # type: ignore[misc]
+    def claim_many(self, rows: list[tuple[str, int, str, int]]) -> bool:
+        """Claim (kind, ref id, period key, invoice id) rows at once; False (nothing written) if any is taken."""
+        if not rows:
+            return True
         try:
             with self.s.begin_nested():
-                self.s.add_all([BillingClaimRow(kind=k, ref_id=r, period_key=p, invoice_id=invoice_id)
-                                for k, r, p in keys])
-                self.s.flush()
+                self.s.execute(insert(BillingClaimRow), [
+                    {"kind": k, "ref_id": r, "period_key": p, "invoice_id": i} for k, r, p, i in rows])
         except IntegrityError:
-            return keys
-        return []
+            return False
+        return True
+
+    def claimed_periods(self, arrangement_ids: Sequence[int]) -> Sequence[tuple[int, str]]:
+        if not arrangement_ids:
+            return []
+        rows = self.s.execute(select(BillingClaimRow.ref_id, BillingClaimRow.period_key).where(
+            BillingClaimRow.kind == "period", BillingClaimRow.ref_id.in_(arrangement_ids))).all()
+        return [(int(r), str(p)) for r, p in rows]
 
     def release(self, invoice_id: int) -> int:
         res = self.s.execute(delete(BillingClaimRow).where(BillingClaimRow.invoice_id == invoice_id))
@@ -214,12 +229,6 @@ class Invoices(_Repo):
 
     def by_number(self, number: str) -> InvoiceRow | None:
         return self.s.execute(select(InvoiceRow).where(InvoiceRow.number == number)).scalar_one_or_none()
-
-    def open_draft(self, client_id: int, start: date, end: date) -> InvoiceRow | None:
-        return self.s.execute(select(InvoiceRow).where(
-            InvoiceRow.client_id == client_id, InvoiceRow.kind == "invoice", InvoiceRow.period_start == start,
-            InvoiceRow.period_end == end, InvoiceRow.status.in_(("draft", "pending_approval"))
-        ).order_by(InvoiceRow.id).limit(1)).scalar_one_or_none()
 
     def list(self, *, client_id: int | None = None, status: Sequence[str] | None = None,
              only_client_ids: frozenset[int] | None = None, overdue_on: date | None = None,
@@ -246,32 +255,49 @@ class Invoices(_Repo):
             q = q.where(InvoiceRow.number.contains(number_like))
         return self.s.execute(q.limit(limit).offset(offset)).scalars().all()
 
-    def previous_issued(self, client_id: int, before: date, exclude_id: int) -> InvoiceRow | None:
-        """The client's latest issued (not void) invoice for an earlier period."""
-        return self.s.execute(select(InvoiceRow).where(
-            InvoiceRow.client_id == client_id, InvoiceRow.kind == "invoice", InvoiceRow.id != exclude_id,
-            InvoiceRow.number.is_not(None), InvoiceRow.status != "void", InvoiceRow.period_start < before,
-        ).order_by(InvoiceRow.period_start.desc(), InvoiceRow.id.desc()).limit(1)).scalar_one_or_none()
+    def billed_on_arrangements(self, arrangement_ids: Sequence[int]) -> dict[int, int]:
+        """What non-void invoices already bill on each arrangement, in minor units (not-to-exceed caps)."""
+        if not arrangement_ids:
+            return {}
+        rows = self.s.execute(select(InvoiceLineRow.arrangement_id, func.sum(InvoiceLineRow.amount_minor))
+                              .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
+                              .where(InvoiceLineRow.arrangement_id.in_(arrangement_ids), InvoiceRow.status != "void",
+                                     InvoiceRow.kind == "invoice")
+                              .group_by(InvoiceLineRow.arrangement_id)).all()
+        return {int(a): int(t or 0) for a, t in rows if a is not None}
 
-    def same_total_since(self, client_id: int, total_minor: int, since: datetime, exclude_id: int) -> Sequence[str]:
-        rows = self.s.execute(select(InvoiceRow.number).where(
-            InvoiceRow.client_id == client_id, InvoiceRow.kind == "invoice", InvoiceRow.id != exclude_id,
-            InvoiceRow.number.is_not(None), InvoiceRow.status != "void", InvoiceRow.total_minor == total_minor,
-            InvoiceRow.issued_at >= since)).scalars().all()
-        return [r for r in rows if r]
+    def open_drafts_for(self, client_ids: Sequence[int], start: date, end: date) -> dict[int, InvoiceRow]:
+        rows = self.s.execute(select(InvoiceRow).where(
+            InvoiceRow.client_id.in_(client_ids), InvoiceRow.kind == "invoice", InvoiceRow.period_start == start,
+            InvoiceRow.period_end == end, InvoiceRow.status.in_(("draft", "pending_approval"))
+        ).order_by(InvoiceRow.id.desc())).scalars().all()
+        return {r.client_id: r for r in rows}
 
-    def has_issued(self, client_id: int, exclude_id: int) -> bool:
-        return self.s.execute(select(InvoiceRow.id).where(
-            InvoiceRow.client_id == client_id, InvoiceRow.kind == "invoice", InvoiceRow.id != exclude_id,
-            InvoiceRow.number.is_not(None)).limit(1)).first() is not None
+    def previous_totals(self, client_ids: Sequence[int], before: date) -> dict[int, int]:
+        """Each client's latest issued, not void, invoice for a period starting before `before`: its total."""
+        ranked = select(InvoiceRow.client_id, InvoiceRow.total_minor, func.row_number().over(
+            partition_by=InvoiceRow.client_id,
+            order_by=(InvoiceRow.period_start.desc(), InvoiceRow.id.desc())).label("rn")).where(
+            InvoiceRow.client_id.in_(client_ids), InvoiceRow.kind == "invoice", InvoiceRow.number.is_not(None),
+            InvoiceRow.status != "void", InvoiceRow.period_start < before).subquery()
+        rows = self.s.execute(select(ranked.c.client_id, ranked.c.total_minor).where(ranked.c.rn == 1)).all()
+        return {int(c): int(t) for c, t in rows}
 
-    def billed_on_arrangement(self, arrangement_id: int, exclude_invoice_id: int) -> int:
-        """What non-void invoices already bill on an arrangement, in minor units (for not-to-exceed caps)."""
-        return int(self.s.execute(select(func.coalesce(func.sum(InvoiceLineRow.amount_minor), 0))
-                                  .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
-                                  .where(InvoiceLineRow.arrangement_id == arrangement_id,
-                                         InvoiceRow.id != exclude_invoice_id, InvoiceRow.status != "void",
-                                         InvoiceRow.kind == "invoice")).scalar_one())
+    def recent_totals(self, client_ids: Sequence[int], since: datetime) -> dict[int, builtins.list[tuple[int, str]]]:
+        """(total, number) of each client's invoices issued since a moment, for duplicate suspicion."""
+        out: dict[int, builtins.list[tuple[int, str]]] = {}
+        rows = self.s.execute(select(InvoiceRow.client_id, InvoiceRow.total_minor, InvoiceRow.number).where(
+            InvoiceRow.client_id.in_(client_ids), InvoiceRow.kind == "invoice", InvoiceRow.number.is_not(None),
+            InvoiceRow.status != "void", InvoiceRow.issued_at >= since)).all()
+        for c, t, n in rows:
+            out.setdefault(int(c), []).append((int(t), str(n)))
+        return out
+
+    def clients_with_issued(self, client_ids: Sequence[int]) -> set[int]:
+        rows = self.s.execute(select(InvoiceRow.client_id).where(
+            InvoiceRow.client_id.in_(client_ids), InvoiceRow.kind == "invoice", InvoiceRow.number.is_not(None))
+            .distinct()).scalars().all()
+        return {int(c) for c in rows}
 
     def delete(self, row: InvoiceRow) -> None:
         self.s.delete(row)
@@ -294,14 +320,16 @@ class Invoices(_Repo):
 
 
 class Counters(_Repo):
-    def next(self, key: str) -> int:
-        """The next number of a series, under a row lock held until commit: gapless under concurrency."""
+    def take(self, key: str, count: int) -> int:
+        """Reserve `count` consecutive numbers of a series; returns the first. The row stays locked until commit,
+        so concurrent issuers queue and a rollback returns the whole block: no gap, no duplicate."""
         ins = pg_insert if self.s.get_bind().dialect.name == "postgresql" else sqlite_insert
         self.s.execute(ins(NumberCounterRow).values(key=key, last_value=0).on_conflict_do_nothing())
-        self.s.execute(update(NumberCounterRow).where(NumberCounterRow.key == key)
-                       .values(last_value=NumberCounterRow.last_value + 1))
-        return int(self.s.execute(select(NumberCounterRow.last_value).where(NumberCounterRow.key == key))
-                   .scalar_one())
+        last = self.s.execute(update(NumberCounterRow).where(NumberCounterRow.key == key)
+                              .values(last_value=NumberCounterRow.last_value + count)
+                              .returning(NumberCounterRow.last_value)).scalar_one()
+        return int(last) - count + 1
+
 
 
 class AuditLog(_Repo):

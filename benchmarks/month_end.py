@@ -1,0 +1,252 @@
+"""Month-end benchmark: N clients with a retainer and T&M hours, drafted, checked, issued, numbered, audited.
+
+Prints invoices/s, peak RSS and the ratio to a raw-SQL floor that writes the same rows, on SQLite and
+PostgreSQL. Run by `make bench` (never by the tests). Each phase runs in its own process so its peak RSS is
+its own.
+
+    python benchmarks/month_end.py [--clients 10000] [--backend sqlite|postgresql|both] [--batch 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import insert, text  # noqa: E402
+
+from domain.store.db import make_engine  # noqa: E402
+from domain.store.migrate import upgrade  # noqa: E402
+from domain.store.tables import (  # noqa: E402
+    ArrangementRow,
+    ClientRow,
+    InvoiceRow,
+    NumberCounterRow,
+    TimeEntryRow,
+)
+
+PG_ADMIN = os.environ.get("BILLABLE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+START, END = date(2026, 3, 1), date(2026, 3, 31)
+NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+FEB = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+ENTRIES_PER_CLIENT = 3
+
+
+def fresh_database(backend: str, tag: str) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tempfile.mkdtemp(prefix='billable-bench-')}/{tag}.db"
+    import psycopg
+    name = f"billable_bench_{tag}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(url: str) -> None:
+    if url.startswith("sqlite"):
+        return
+    import psycopg
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def seed(url: str, clients: int) -> None:
+    """Clients, a 1,000 EUR retainer with 5 included hours and T&M at 120/h each, and 3 entries of 3 h."""
+    engine = make_engine(url)
+    upgrade(engine)
+    tax = {"mode": "standard", "region": "DE", "tax_id": "", "rate": "19", "section_rates": {},
+           "exemption_reason": ""}
+    with engine.begin() as conn:
+        for lo in range(0, clients, 2000):
+            ids = range(lo + 1, min(lo + 2000, clients) + 1)
+            conn.execute(insert(ClientRow), [dict(id=i, name=f"Client {i:05d} Ltd", currency="EUR",
+                                                  billing_emails=[f"ap{i}@client.example"], payment_terms_days=30,
+                                                  tax_profile=tax, po_required=False, po_number="",
+                                                  locale="en_GB", created_at=NOW) for i in ids])
+            conn.execute(insert(ArrangementRow), [
+                dict(id=2 * i - 1, client_id=i, kind="retainer", name="Managed services",
+                     terms={"fee": "1000.00", "cycle": "monthly", "billing": "advance", "included_hours": "5",
+                            "prorate": True}, starts_on=date(2026, 1, 1), ends_on=None, active=True,
+                     created_at=NOW) for i in ids] + [
+                dict(id=2 * i, client_id=i, kind="time_and_materials", name="Project work",
+                     terms={"default_rate": "120.00", "role_rates": {}, "person_rates": {}, "tiers": []},
+                     starts_on=None, ends_on=None, active=True, created_at=NOW) for i in ids])
+            # Last month's invoice, issued, so March is a regular month (not a first invoice) and compares equal.
+            conn.execute(insert(InvoiceRow), [
+                dict(client_id=i, kind="invoice", status="paid", number=f"INV-2026-{i:06d}", currency="EUR",
+                     period_start=date(2026, 2, 1), period_end=date(2026, 2, 28), issue_date=date(2026, 2, 1),
+                     due_date=date(2026, 3, 3), subtotal_minor=148000, tax_minor=28120, total_minor=176120,
+                     paid_minor=176120, credited_minor=0, tax_breakdown=[], tax_note="", po_number="", checks=[],
+                     capped=False, reason="", created_at=FEB, issued_at=FEB) for i in ids])
+            conn.execute(insert(TimeEntryRow), [
+                dict(client_id=i, arrangement_id=None, user_id=None, person=f"eng{k}@msp.example",
+                     role="engineer", day=date(2026, 3, 3 + 7 * k), hours_centi=300,
+                     description="Patching and monitoring", created_at=NOW)
+                for i in ids for k in range(ENTRIES_PER_CLIENT)])
+        conn.execute(insert(NumberCounterRow).values(key="INV-2026-{seq}", last_value=clients))
+        if engine.dialect.name == "postgresql":
+            for table in ("clients", "arrangements"):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                  f"(SELECT max(id) FROM {table}))"))
+    engine.dispose()
+
+
+def phase_service(url: str, batch: int) -> dict[str, Any]:
+    from domain.services.billing_run import bill_period
+
+    from domain.model.roles import Actor
+    from domain.store.clock import FixedClock
+    from domain.store.session import Database
+
+    db = Database.open(url, clock=FixedClock(NOW))
+    t0 = time.perf_counter()
+    report = bill_period(db.uow(), Actor.system("month-end benchmark"), START, END, batch_size=batch)
+    elapsed = time.perf_counter() - t0
+    db.dispose()
+    return {"elapsed": elapsed, "issued": report.issued, "flagged": report.flagged, "failed": report.failed}
+
+
+def phase_floor(url: str, batch: int) -> dict[str, Any]:
+    """The same rows written with plain executemany: invoices, lines, claims, audit entries, the counter."""
+    engine = make_engine(url)
+    t0 = time.perf_counter()
+    raw = engine.raw_connection()
+    cur = raw.cursor()
+    pg = engine.dialect.name == "postgresql"
+    ph = "%s" if pg else "?"
+    cur.execute("SELECT id, client_id, day FROM time_entries ORDER BY client_id, id")
+    entries: dict[int, list[int]] = {}
+    for eid, cid, _day in cur.fetchall():
+        entries.setdefault(cid, []).append(eid)
+    cur.execute("SELECT id FROM clients ORDER BY id")
+    client_ids = [r[0] for r in cur.fetchall()]
+    cur.execute("SELECT last_value FROM number_counters WHERE key = 'INV-2026-{seq}'")
+    seq, prev, number = 0, "0" * 64, cur.fetchone()[0]
+    now = NOW.replace(tzinfo=None) if not pg else NOW
+
+    def ins(table: str, cols: list[str], rows: list[tuple[Any, ...]], returning: bool = False) -> list[int]:
+        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([ph] * len(cols))})"
+        if returning:
+            out = []
+            for r in rows:
+                cur.execute(sql + " RETURNING id", r)
+                out.append(cur.fetchone()[0])
+            return out
+        cur.executemany(sql, rows)
+        return []
+
+    inv_cols = ["client_id", "kind", "status", "number", "currency", "period_start", "period_end", "issue_date",
+                "due_date", "subtotal_minor", "tax_minor", "total_minor", "paid_minor", "credited_minor",
+                "tax_breakdown", "tax_note", "po_number", "checks", "capped", "reason", "created_at", "issued_at"]
+    line_cols = ["invoice_id", "position", "section", "description", "quantity", "unit", "unit_price_minor",
+                 "amount_minor", "tax_rate", "tax_minor", "arrangement_id", "source", "manual"]
+    for lo in range(0, len(client_ids), batch):
+        chunk = client_ids[lo:lo + batch]
+        inv_rows = []
+        for cid in chunk:
+            number += 1
+            subtotal = 100000 + 4 * 12000
+            tax = subtotal * 19 // 100
+            inv_rows.append((cid, "invoice", "issued", f"INV-2026-{number:06d}", "EUR", START, END, NOW.date(),
+                             date(2026, 5, 1), subtotal, tax, subtotal + tax, 0, 0,
+                             json.dumps([{"rate": "19", "taxable": "1480.00", "tax": "281.20"}]), "", "",
+                             json.dumps([{"code": "totals", "outcome": "pass", "reason": "ok"}] * 10), False, "",
+                             now, now))
+        inv_ids = ins("invoices", inv_cols, inv_rows, returning=True)
+        lines, claims, audits = [], [], []
+        for inv_id, cid in zip(inv_ids, chunk, strict=True):
+            src = json.dumps({"arrangement_id": 2 * cid - 1, "period": "2026-03-01..2026-03-31"})
+            lines.append((inv_id, 1, "retainer", "Managed services — March 2026", "1", "period", 100000, 100000,
+                          "19", 19000, 2 * cid - 1, src, False))
+            lines.append((inv_id, 2, "time", "Included hours used", "5", "h", 0, 0, "19", 0, 2 * cid,
+                          json.dumps({"time_entry_ids": entries[cid]}), False))
+            lines.append((inv_id, 3, "time", "eng (engineer) — overage 4.00 h", "4", "h", 12000, 48000, "19", 9120,
+                          2 * cid, json.dumps({"time_entry_ids": entries[cid]}), False))
+            claims.append(("period", 2 * cid - 1, "2026-03-01..2026-03-31", inv_id))
+            claims.extend(("time", e, "", inv_id) for e in entries[cid])
+            for action in ("invoice.drafted", "invoice.issued"):
+                seq += 1
+                content = {"seq": seq, "action": action, "subject_id": str(inv_id)}
+                h = hashlib.sha256(prev.encode() + json.dumps(content, sort_keys=True).encode()).hexdigest()
+                audits.append((seq, now, "system", None, "floor", action, "invoice", str(inv_id), "{}", "{}",
+                               json.dumps({"status": "issued"}), prev, h))
+                prev = h
+        ins("invoice_lines", line_cols, lines)
+        ins("billing_claims", ["kind", "ref_id", "period_key", "invoice_id"], claims)
+        ins("audit_log", ["seq", "at", "actor_kind", "actor_id", "actor_label", "action", "subject_type",
+                          "subject_id", "cause", "before", "after", "prev_hash", "hash"], audits)
+        cur.execute(f"UPDATE audit_head SET last_seq = {ph}, last_hash = {ph} WHERE id = 1", (seq, prev))
+        cur.execute(f"UPDATE number_counters SET last_value = {ph} WHERE key = 'INV-2026-{{seq}}'", (number,))
+        raw.commit()
+    elapsed = time.perf_counter() - t0
+    raw.close()
+    engine.dispose()
+    return {"elapsed": elapsed, "issued": len(client_ids)}
+
+
+def run_phase(phase: str, url: str, batch: int) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--phase", phase, "--url", url, "--batch", str(batch)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=10_000)
+    ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--phase", choices=["service", "floor"], help=argparse.SUPPRESS)
+    ap.add_argument("--url", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.phase:
+        result = phase_service(args.url, args.batch) if args.phase == "service" else phase_floor(args.url, args.batch)
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    print(f"month-end benchmark: {args.clients} clients, batch {args.batch}, {platform.machine()}, "
+          f"{os.cpu_count()} cores, Python {platform.python_version()}", flush=True)
+    for backend in backends:
+        urls = []
+        try:
+            figures = {}
+            for phase in ("service", "floor"):
+                url = fresh_database(backend, phase)
+                urls.append(url)
+                print(f"[{backend}] seeding {args.clients} clients for the {phase} run...", flush=True)
+                seed(url, args.clients)
+                print(f"[{backend}] {phase} run...", flush=True)
+                figures[phase] = run_phase(phase, url, args.batch)
+            s, f = figures["service"], figures["floor"]
+            assert s["issued"] + s["flagged"] == args.clients, s
+            rate = args.clients / s["elapsed"]
+            ratio = s["elapsed"] / f["elapsed"]
+            print(f"[{backend}] billable: {s['elapsed']:.1f} s, {rate:.0f} invoices/s, peak RSS "
+                  f"{s['peak_rss_mb']:.0f} MB (issued {s['issued']}, flagged {s['flagged']}, failed {s['failed']})")
+            print(f"[{backend}] raw-SQL floor: {f['elapsed']:.1f} s, {args.clients / f['elapsed']:.0f} invoices/s, "
+                  f"peak RSS {f['peak_rss_mb']:.0f} MB")
+            verdict = "OK" if ratio <= 3 and s["peak_rss_mb"] < 300 else "MISSED"
+            print(f"[{backend}] ratio to floor: {ratio:.2f} (target <= 3), peak RSS target < 300 MB: {verdict}",
+                  flush=True)
+        finally:
+            for url in urls:
+                drop_database(url)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Everything drafting and checking need for a set of clients, loaded in a few set-based queries.
+
+Drafting one invoice and a month-end run over 10,000 clients use the same code: the run just loads the context
+for a batch of clients at once instead of one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from domain.store.tables import (
+    ArrangementRow,
+    ClientRow,
+    ExpenseRow,
+    MilestoneRow,
+    SlaBreachRow,
+    TimeEntryRow,
+)
+from domain.store.uow import UnitOfWork
+
+
+@dataclass(slots=True)
+class BillingContext:
+    """Unbilled work and contract terms of some clients, as of one drafting window."""
+
+    clients: dict[int, ClientRow]
+    arrangements: dict[int, list[ArrangementRow]] = field(default_factory=lambda: defaultdict(list))
+    time: dict[int, list[TimeEntryRow]] = field(default_factory=lambda: defaultdict(list))
+    milestones: dict[int, list[MilestoneRow]] = field(default_factory=lambda: defaultdict(list))
+    expenses: dict[int, list[ExpenseRow]] = field(default_factory=lambda: defaultdict(list))
+    breaches: dict[int, list[SlaBreachRow]] = field(default_factory=lambda: defaultdict(list))
+    claimed_periods: set[tuple[int, str]] = field(default_factory=set)
+    billed_on: dict[int, int] = field(default_factory=dict)
+
+    def period_claimed(self, arrangement_id: int, key: str) -> bool:
+        return (arrangement_id, key) in self.claimed_periods
+
+    def claim_period(self, arrangement_id: int, key: str) -> None:
+        self.claimed_periods.add((arrangement_id, key))
+
+
+def load_context(uow: UnitOfWork, clients: Sequence[ClientRow], end: date) -> BillingContext:
+    """Load arrangements and unbilled work up to `end` for these clients."""
+    ids = [c.id for c in clients]
+    ctx = BillingContext(clients={c.id: c for c in clients})
+    for a in uow.arrangements.for_clients(ids):
+        ctx.arrangements[a.client_id].append(a)
+    for t in uow.work.unbilled_time_for(ids, end):
+        ctx.time[t.client_id].append(t)
+    for m in uow.work.unbilled_milestones_for(ids, end):
+        ctx.milestones[m.client_id].append(m)
+    for x in uow.work.unbilled_expenses_for(ids, end):
+        ctx.expenses[x.client_id].append(x)
+    for b in uow.work.unbilled_breaches_for(ids, end):
+        ctx.breaches[b.client_id].append(b)
+    period_arrangements = [a.id for arrs in ctx.arrangements.values() for a in arrs
+                           if a.kind in ("retainer", "subscription")]
+    ctx.claimed_periods = set(uow.claims.claimed_periods(period_arrangements))
+    capped = [a.id for arrs in ctx.arrangements.values() for a in arrs
+              if a.kind == "time_and_materials" and a.terms.get("cap") is not None]
+    ctx.billed_on = uow.invoices.billed_on_arrangements(capped)
+    return ctx
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What the checks compare with: the previous period's total, recent totals, whether anything was issued."""
+
+    previous_total: dict[int, int]
+    recent_totals: dict[int, list[tuple[int, str]]]
+    has_issued: set[int]
+
+
+def load_history(uow: UnitOfWork, client_ids: Iterable[int], before: date, since: datetime) -> History:
+    ids = list(client_ids)
+    return History(previous_total=uow.invoices.previous_totals(ids, before),
+                   recent_totals=uow.invoices.recent_totals(ids, since),
+                   has_issued=uow.invoices.clients_with_issued(ids))
