@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.model.audit_chain import GENESIS, entry_hash
@@ -48,13 +49,17 @@ class AuditBuffer:
                                          jsonable(after), {**self.cause, **(cause or {})}))
 
 
+_HASHED = ("seq", "actor_kind", "actor_id", "actor_label", "action", "subject_type", "subject_id", "before",
+           "after")
+
+
+def _content(v: dict[str, Any]) -> dict[str, Any]:
+    return {**{k: v[k] for k in _HASHED}, "at": v["at"].isoformat(), "cause": v["cause"] or {}}
+
+
 def audit_content(row: AuditRow) -> dict[str, Any]:
     """The hashed part of an entry, rebuilt from its columns."""
-    return {
-        "seq": row.seq, "at": row.at.isoformat(), "actor_kind": row.actor_kind, "actor_id": row.actor_id,
-        "actor_label": row.actor_label, "action": row.action, "subject_type": row.subject_type,
-        "subject_id": row.subject_id, "cause": row.cause or {}, "before": row.before, "after": row.after,
-    }
+    return _content({k: getattr(row, k) for k in (*_HASHED, "at", "cause")})
 
 
 class UnitOfWork:
@@ -133,16 +138,19 @@ class UnitOfWork:
             head = AuditHeadRow(id=1, last_seq=0, last_hash=GENESIS)
             self.session.add(head)
         seq, prev = head.last_seq, head.last_hash
-        now = self.clock.now()
+        now = self.clock.now().astimezone(UTC)  # hashed as ISO text: must read back identically
+        rows = []
         for p in self.audit.pending:
             seq += 1
-            row = AuditRow(seq=seq, at=now, actor_kind=p.actor.kind.value, actor_id=p.actor.user_id,
-                           actor_label=p.actor.label or (p.actor.email or p.actor.kind.value), action=p.action,
-                           subject_type=p.subject_type, subject_id=p.subject_id, cause=p.cause,
-                           before=p.before, after=p.after, prev_hash=prev, hash="")
-            row.hash = entry_hash(prev, audit_content(row))
-            prev = row.hash
-            self.session.add(row)
+            values: dict[str, Any] = {
+                "seq": seq, "at": now, "actor_kind": p.actor.kind.value, "actor_id": p.actor.user_id,
+                "actor_label": p.actor.label or (p.actor.email or p.actor.kind.value), "action": p.action,
+                "subject_type": p.subject_type, "subject_id": p.subject_id, "cause": p.cause, "before": p.before,
+                "after": p.after, "prev_hash": prev}
+            values["hash"] = prev = entry_hash(prev, _content(values))
+            rows.append(values)
+        # Plain executemany: a month-end run writes thousands of entries per commit.
+        self.session.execute(insert(AuditRow), rows)
         head.last_seq, head.last_hash = seq, prev
         self.audit.pending.clear()
         self.session.flush()
