@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from domain.model.money import MAX_AMOUNT
 from domain.model.periods import Cycle
 
 
@@ -29,6 +30,8 @@ def _decimal_string(v: object) -> Decimal:
         raise ValueError("must be a finite number")
     if d < 0:
         raise ValueError("must not be negative")
+    if d >= MAX_AMOUNT:
+        raise ValueError(f"must be less than {MAX_AMOUNT:,}")
     return d
 
 

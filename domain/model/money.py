@@ -6,18 +6,26 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
 
-from babel.numbers import get_currency_precision, list_currencies
+from babel.core import get_global
+from babel.numbers import get_currency_precision
 
 from domain.errors import ValidationFailed
 
-# Codes Babel lists that are not legal tender one can invoice in (funds, metals, testing).
+# Codes that are not legal tender one can invoice in (funds, metals, testing), should CLDR list them as tender.
 _NOT_INVOICEABLE = frozenset({"XAU", "XAG", "XPT", "XPD", "XTS", "XXX", "XBA", "XBB", "XBC", "XBD", "XDR",
                               "XSU", "XUA", "BOV", "CLF", "COU", "MXV", "USN", "UYI", "UYW", "CHE", "CHW"})
+
+# Amounts at or above this (in major units) are refused: surely a typo, and beyond what Decimal's 28 digits and a
+# BIGINT of minor units can carry through an invoice's arithmetic.
+MAX_AMOUNT = Decimal(10) ** 13
 
 
 @cache
 def _currencies() -> frozenset[str]:
-    return frozenset(c for c in list_currencies() if len(c) == 3 and c.isupper()) - _NOT_INVOICEABLE
+    """Currencies that are legal tender somewhere today (CLDR): not DEM, FRF or VEF, which no longer exist."""
+    current = {code for entries in get_global("territory_currencies").values()
+               for code, _start, end, tender in entries if tender and end is None}
+    return frozenset(c for c in current if len(c) == 3 and c.isupper()) - _NOT_INVOICEABLE
 
 
 def check_currency(code: object, field: str = "currency") -> str:
@@ -66,6 +74,8 @@ def parse_decimal(value: object, field: str, *, max_places: int | None = None,
         raise ValidationFailed("must be a finite number", code="validation.not_a_decimal", field=field)
     if d < 0 and not allow_negative:
         raise ValidationFailed("must not be negative", code="validation.negative", field=field)
+    if abs(d) >= MAX_AMOUNT:
+        raise ValidationFailed(f"must be less than {MAX_AMOUNT:,}", code="validation.too_large", field=field)
     exponent = d.as_tuple().exponent
     assert isinstance(exponent, int)
     if max_places is not None and -exponent > max_places and d != d.quantize(Decimal(1).scaleb(-max_places)):
@@ -84,6 +94,8 @@ class Money:
     def __post_init__(self) -> None:
         if not isinstance(self.amount, Decimal):
             raise TypeError("Money.amount must be a Decimal")
+        if self.currency not in _currencies():
+            check_currency(self.currency)
 
     @classmethod
     def parse(cls, value: object, currency: str, field: str = "amount", *,
