@@ -12,7 +12,7 @@ _ALLOWED = re.compile(r"^[A-Za-z0-9_\-/.#]*(\{(yyyy|yy|mm|seq(:0?\d+)?)\}[A-Za-z
 
 
 def check_format(fmt: str, field: str = "invoice_number_format") -> str:
-    if len(_SEQ.findall(fmt)) != 1 or not _ALLOWED.match(fmt):
+    if len(_SEQ.findall(fmt)) != 1 or not _ALLOWED.fullmatch(fmt):  # fullmatch: `$` would let "\n" through
         raise ValidationFailed("a number format needs exactly one {seq} or {seq:06} and may use {yyyy}, "
                                "{yy}, {mm}, letters, digits and - _ / . #", code="numbering.bad_format",
                                field=field)
