@@ -18,14 +18,18 @@ def entry_hash(prev_hash: str, entry: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(entry)).hexdigest()
 
 
-def first_broken(entries: list[tuple[int, dict[str, Any], str, str]], start_prev: str = GENESIS) -> int | None:
-    """Given (seq, content, prev_hash, hash) in order, the seq of the first entry that does not verify."""
-    prev = start_prev
-    expected_seq: int | None = None
+def first_broken(entries: list[tuple[int, dict[str, Any], str, str]], start_prev: str = GENESIS,
+                 start_seq: int = 1) -> int | None:
+    """Given (seq, content, prev_hash, hash) in order, the seq of the first entry that does not verify.
+
+    `start_prev` and `start_seq` let a verifier start in the middle, from an entry it has already checked.
+    A removed entry is reported by its own (missing) seq, even when it was the first.
+    """
+    prev, expected = start_prev, start_seq
     for seq, content, prev_hash, h in entries:
-        if expected_seq is not None and seq != expected_seq:
-            return expected_seq  # an entry was removed
+        if seq != expected:
+            return expected  # an entry was removed
         if prev_hash != prev or entry_hash(prev, content) != h:
             return seq
-        prev, expected_seq = h, seq + 1
+        prev, expected = h, seq + 1
     return None
