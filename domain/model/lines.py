@@ -65,7 +65,8 @@ def subscription_line(arrangement_id: int, product: str, seats: int, unit_price:
     desc = f"{product} — {seats} seat{'s' if seats != 1 else ''}, {period.label()}"
     if share < 1:
         desc += f" (prorated {format((share * 100).quantize(Decimal('0.01')), 'f')}%)"
-    return DraftLine("subscription", desc, Decimal(seats) * share if share < 1 else Decimal(seats), "seat",
+    qty = (Decimal(seats) * share).quantize(Decimal("0.0001")) if share < 1 else Decimal(seats)
+    return DraftLine("subscription", desc, qty, "seat",
                      unit_price, amount, arrangement_id,
                      {"arrangement_id": arrangement_id, "period": period.key},
                      [("period", arrangement_id, period.key)])
