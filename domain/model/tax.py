@@ -121,3 +121,24 @@ def tax_breakdown(lines: Iterable[tuple[Decimal, Decimal, Decimal]], currency: s
             tax = line_tax(taxable, rate, currency)
         out.append(RateTotal(rate, taxable, tax))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceTotals:
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+    by_rate: list[RateTotal]
+
+
+def invoice_totals(lines: Iterable[tuple[Decimal, Decimal, Decimal]], currency: str,
+                   rounding: TaxRounding) -> InvoiceTotals:
+    """Subtotal, tax and total of an invoice from its (net amount, rate, line tax) triples.
+
+    The invoice's tax is the sum of its per-rate totals (BR-CO-17), never a separate rounding of the whole.
+    """
+    triples = list(lines)
+    by_rate = tax_breakdown(triples, currency, rounding)
+    subtotal = sum((a for a, _, _ in triples), Decimal(0))
+    tax = sum((g.tax for g in by_rate), Decimal(0))
+    return InvoiceTotals(subtotal, tax, subtotal + tax, by_rate)

@@ -14,7 +14,7 @@ from domain.model.lines import DraftLine
 from domain.model.money import Money, minor_exponent, parse_decimal, round_money
 from domain.model.periods import check_window
 from domain.model.roles import Actor, Perm
-from domain.model.tax import TaxProfile, TaxRounding, line_tax, tax_breakdown
+from domain.model.tax import TaxProfile, TaxRounding, invoice_totals, line_tax
 from domain.services._auth import client_scope, load_client, require
 from domain.services._context import BillingContext, History, load_context, load_history
 from domain.services._drafting import build_lines
@@ -72,18 +72,23 @@ def _add_lines(inv: InvoiceRow, lines: list[DraftLine], profile: TaxProfile, act
             added_by_user_id=actor.user_id if (actor and d.manual) else None))
 
 
-def _recompute(inv: InvoiceRow, ws: WorkspaceRow) -> None:
-    """Subtotal, per-rate tax and total from the lines (BR-CO-17: invoice tax = sum of per-rate tax)."""
+def _recompute(inv: InvoiceRow, ws: WorkspaceRow, credit_note: bool = False) -> None:
+    """Subtotal, per-rate tax and total from the lines (BR-CO-17: invoice tax = sum of per-rate tax).
+
+    A credit note carries one line per rate whose tax is the share of the invoice's tax it gives back; rounding
+    that again (per invoice) could make the note a cent larger than the amount credited, so it is taken as is.
+    """
     cur = inv.currency
     exp = minor_exponent(cur)
     triples = [(Decimal(ln.amount_minor).scaleb(-exp), Decimal(ln.tax_rate), Decimal(ln.tax_minor).scaleb(-exp))
                for ln in inv.lines]
-    groups = tax_breakdown(triples, cur, TaxRounding(ws.tax_rounding))
-    inv.subtotal_minor = sum(ln.amount_minor for ln in inv.lines)
-    inv.tax_minor = sum(_to_minor(g.tax, cur) for g in groups)
+    rounding = TaxRounding.PER_LINE if credit_note else TaxRounding(ws.tax_rounding)
+    totals = invoice_totals(triples, cur, rounding)
+    inv.subtotal_minor = _to_minor(totals.subtotal, cur)
+    inv.tax_minor = _to_minor(totals.tax, cur)
     inv.total_minor = inv.subtotal_minor + inv.tax_minor
     inv.tax_breakdown = [{"rate": format(g.rate.normalize(), "f"), "taxable": Money(g.taxable, cur).text,
-                          "tax": Money(g.tax, cur).text} for g in groups]
+                          "tax": Money(g.tax, cur).text} for g in totals.by_rate]
 
 
 def new_draft(actor: Actor, client: ClientRow, start: date, end: date, ctx: BillingContext, ws: WorkspaceRow,
@@ -434,7 +439,9 @@ def create_credit_note(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: s
                           tax_note=inv.tax_note, po_number=inv.po_number, corrects_invoice_id=inv.id,
                           reason=reason.strip(), requested_by_user_id=actor.user_id, created_at=uow.clock.now())
         _credit_lines(note, inv, gross)
-        _recompute(note, ws)
+        _recompute(note, ws, credit_note=True)
+        if note.total_minor != gross:  # pragma: no cover - _credit_lines splits the gross exactly
+            raise AssertionError(f"credit note totals {note.total_minor}, not the {gross} credited")
         note.number = take_numbers(uow, ws.credit_note_number_format, 1)[0]
         note.issue_date, note.issued_at = uow.clock.today(), uow.clock.now()
         uow.invoices.add(note)
@@ -452,18 +459,23 @@ def create_credit_note(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: s
 
 
 def _credit_lines(note: InvoiceRow, inv: InvoiceRow, gross: int) -> None:
-    """Split a gross credit across the invoice's tax rates in proportion, so tax is credited correctly."""
+    """Split a gross credit across the invoice's tax rates in proportion, so tax is credited correctly.
+
+    Each rate gets its share of the gross; its net is the same proportion of the rate's taxable amount and its
+    tax the rest, so the lines add up to exactly the gross, and a full credit mirrors the invoice rate by rate.
+    """
     cur = inv.currency
     exp = minor_exponent(cur)
     groups = [g for g in inv.tax_breakdown if Decimal(g["taxable"]) + Decimal(g["tax"]) != 0]
     total_gross = sum(Decimal(g["taxable"]) + Decimal(g["tax"]) for g in groups)
-    left = Decimal(gross).scaleb(-exp)
+    credit = Decimal(gross).scaleb(-exp)
+    ratio = credit / total_gross
+    left = credit
     for i, g in enumerate(groups):
-        rate = Decimal(g["rate"])
-        share = left if i == len(groups) - 1 else round_money(
-            Decimal(gross).scaleb(-exp) * (Decimal(g["taxable"]) + Decimal(g["tax"])) / total_gross, cur)
+        rate, taxable = Decimal(g["rate"]), Decimal(g["taxable"])
+        share = left if i == len(groups) - 1 else round_money((taxable + Decimal(g["tax"])) * ratio, cur)
         left -= share
-        net = round_money(share / (1 + rate / 100), cur)
+        net = share if rate == 0 else round_money(taxable * ratio, cur)
         note.lines.append(InvoiceLineRow(
             position=i + 1, section="credit", description=f"Credit for {inv.number} ({g['rate']}% rate)",
             quantity="1", unit="item", unit_price_minor=_to_minor(net, cur), amount_minor=_to_minor(net, cur),
