@@ -1,0 +1,85 @@
+"""The `billable` command: set-up, the server, the demo workspace, users, invoices and the audit chain.
+
+Each command is a few lines that call one domain service: the rules live there, for every door.
+"""
+
+from __future__ import annotations
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from channels.cli import _render
+from channels.cli._common import SYSTEM, console, guarded, open_db, schema_revisions, settings, where
+from channels.cli.audit import app as audit_app
+from channels.cli.invoices import app as invoices_app
+from channels.cli.users import app as users_app
+from domain.services import demo as demo_svc
+
+app = typer.Typer(
+    name="billable", no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
+    help="billable: bills IT-services work the moment it is done, never twice, and nothing wrong goes out "
+         "unseen. Settings come from BILLABLE_* environment variables (default database: sqlite:///billable.db).")
+app.add_typer(users_app, name="users")
+app.add_typer(invoices_app, name="invoices")
+app.add_typer(audit_app, name="audit")
+
+
+@app.command()
+@guarded
+def init() -> None:
+    """Create or migrate the configured database to the newest schema (safe to run again)."""
+    s = settings()
+    db = open_db(s, migrate=True)
+    current, _ = schema_revisions(db, s.database_url)
+    db.dispose()
+    console.print(f"[green]✓[/] Database ready at [bold]{where(s)}[/] (schema revision {current}).")
+    console.print("Next: [bold]billable demo[/] to load a demo workspace, [bold]billable serve[/] to start the API.")
+
+
+@app.command()
+@guarded
+def serve(host: str = typer.Option(None, help="Interface to listen on (default: BILLABLE_HOST, 127.0.0.1)."),
+          port: int = typer.Option(None, help="Port (default: BILLABLE_PORT, 8000).")) -> None:
+    """Migrate, then serve the HTTP API (docs at /docs) until Ctrl+C."""
+    import uvicorn
+
+    from channels.http.app import create_app
+
+    s = settings()
+    host, port = host or s.host, port or s.port
+    db = open_db(s, migrate=True)
+    api = create_app(db=db, settings=s)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    console.print(f"[green]✓[/] billable on [bold]http://{shown}:{port}[/] · API docs: http://{shown}:{port}/docs "
+                  f"· database: {where(s)} · Ctrl+C stops it", soft_wrap=True)
+    try:
+        uvicorn.run(api, host=host, port=port, log_level="info")
+    finally:
+        db.dispose()
+
+
+@app.command()
+@guarded
+def demo() -> None:
+    """Load the demo workspace (3 clients, a month of work, invoices in every state, one user per role).
+
+    Already loaded? Nothing is added twice: the demo users get fresh tokens, printed again.
+    """
+    s = settings()
+    db = open_db(s, migrate=True)
+    try:
+        if demo_svc.is_loaded(db.uow()):
+            report = demo_svc.load_demo(db.uow(), SYSTEM)
+        else:
+            columns = (TextColumn("[bold]Loading the demo workspace[/]"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), TextColumn("{task.description}"))
+            with Progress(*columns, console=console, transient=False) as bar:
+                task = bar.add_task("", total=None)
+
+                def progress(label: str, done: int, total: int) -> None:
+                    bar.update(task, description=label, completed=done, total=total)
+
+                report = demo_svc.load_demo(db.uow(), SYSTEM, progress=progress)
+    finally:
+        db.dispose()
+    _render.demo_report(report, s)

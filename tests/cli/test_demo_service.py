@@ -1,0 +1,111 @@
+"""The demo workspace, loaded through the services on SQLite and PostgreSQL (clock: 2026-04-01 09:00 UTC)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from domain.errors import Forbidden, Unauthenticated
+from domain.model.roles import Actor, Role
+from domain.services import audit, clients, invoicing, users, work
+from domain.services.demo import DEMO_EMAILS, is_loaded, load_demo
+from domain.store.session import Database
+
+
+def test_demo_loads_a_believable_workspace(db: Database, system: Actor) -> None:
+    steps: list[tuple[str, int, int]] = []
+    report = load_demo(db.uow(), system, progress=lambda label, done, total: steps.append((label, done, total)))
+
+    assert report.created and is_loaded(db.uow())
+    # progress went forward to its total
+    assert steps[-1][1] == steps[-1][2] and [s[1] for s in steps] == sorted(s[1] for s in steps)
+
+    # three IT-services clients: a German GmbH at 19% VAT in EUR, a UK Ltd at 20% in GBP, an EU reverse charge
+    cs = {c.name: c for c in clients.list_clients(db.uow(), system)}
+    assert len(cs) == 3
+    de, uk, nl = (cs["Nordwerk Maschinenbau GmbH"], cs["Harbour & Finch Ltd"], cs["Van Dijk Logistiek B.V."])
+    assert (de.currency, de.tax_profile["rate"], de.tax_profile["mode"]) == ("EUR", "19", "standard")
+    assert (uk.currency, uk.tax_profile["rate"]) == ("GBP", "20")
+    assert nl.tax_profile["mode"] == "reverse_charge" and nl.tax_profile["tax_id"]
+
+    # every kind of arrangement, mixed on one client
+    kinds = {a.kind for a in clients.list_arrangements(db.uow(), system, de.id)}
+    assert kinds == {"retainer", "time_and_materials", "milestone", "subscription", "pass_through", "sla_credit"}
+
+    # one user per role, at the demo domain; the account manager has some clients, not all
+    people = users.list_users(db.uow(), system)
+    assert {u.role for u in people} == {r.value for r in Role}
+    assert all(u.email.endswith("@brightline.example") for u in people)
+    am = users.actor_by_email(db.uow(), DEMO_EMAILS[Role.ACCOUNT_MANAGER])
+    assert am.client_ids == frozenset({de.id, nl.id})
+
+    # a month of time by several people and roles, with descriptions
+    entries = work.list_time_entries(db.uow(), system, limit=2000)
+    assert 150 <= len(entries) <= 600
+    assert len({e.person for e in entries}) >= 5 and len({e.role for e in entries}) >= 4
+    assert all(e.description for e in entries)
+    assert len({e.date.month for e in entries}) >= 2  # the UK client's first month and last month
+    contractor = users.actor_by_email(db.uow(), DEMO_EMAILS[Role.CONTRACTOR])
+    own = work.list_time_entries(db.uow(), contractor, limit=2000)
+    assert own and all(e.person == contractor.email for e in own)
+
+    # invoices in the promised states
+    invs = invoicing.list_invoices(db.uow(), system)
+    states = Counter(i.status for i in invs)
+    assert states["partially_paid"] == 1 and states["pending_approval"] == 1 and states["draft"] == 1
+    overdue = [i for i in invs if i.overdue]
+    assert len(overdue) == 1 and overdue[0].client_id == uk.id and overdue[0].number == "INV-2026-000001"
+    part = next(i for i in invs if i.status == "partially_paid")
+    assert part.client_id == de.id and part.number and 0 < float(part.balance) < float(part.total)
+
+    # the mixed invoice has every kind of line, each keeping its source, with the SLA credit negative
+    full = invoicing.get_invoice(db.uow(), system, part.id)
+    assert {ln.section for ln in full.lines} == {"retainer", "time", "milestone", "subscription", "pass_through",
+                                                "sla_credit"}
+    assert all(ln.source for ln in full.lines)
+    assert any(ln.section == "sla_credit" and ln.amount.startswith("-") for ln in full.lines)
+    assert any("overage" in ln.description for ln in full.lines)
+    assert [g["rate"] for g in full.tax_by_rate] == ["19"] and full.payments
+    pending = next(i for i in invs if i.status == "pending_approval")
+    assert invoicing.get_invoice(db.uow(), system, pending.id).tax_note.startswith("Reverse charge")
+
+    # the audit log tells the story in order, and the chain verifies
+    report_ok = audit.verify_chain(db.uow(), system)
+    assert report_ok.ok and report_ok.entries > len(entries)
+    history = audit.audit_history(db.uow(), system, limit=1000)
+    history += audit.audit_history(db.uow(), system, limit=1000, after_seq=history[-1].seq)
+    assert [h.at for h in history] == sorted(h.at for h in history)
+    assert max(h.at for h in history) <= db.clock.now()
+    actions = {h.action for h in history}
+    assert {"invoice.approved", "invoice.flagged", "invoice.payment_recorded", "milestone.completed",
+            "sla.breach_recorded", "expense.recorded"} <= actions
+
+
+def test_demo_twice_adds_nothing_and_rotates_tokens(db: Database, system: Actor) -> None:
+    first = load_demo(db.uow(), system)
+    n_entries = len(work.list_time_entries(db.uow(), system, limit=2000))
+    n_audit = audit.verify_chain(db.uow(), system).entries
+
+    second = load_demo(db.uow(), system)
+
+    assert not second.created
+    assert len(clients.list_clients(db.uow(), system)) == 3
+    assert len(invoicing.list_invoices(db.uow(), system)) == len(first.invoices) == len(second.invoices) == 4
+    assert len(work.list_time_entries(db.uow(), system, limit=2000)) == n_entries
+    assert {u.user.email for u in second.users} == set(DEMO_EMAILS.values())
+    for old, new in zip(first.users, second.users, strict=True):
+        assert old.user.email == new.user.email and old.token != new.token
+        with pytest.raises(Unauthenticated):
+            users.authenticate_token(db.uow(), old.token)
+        assert users.authenticate_token(db.uow(), new.token).email == new.user.email
+    check = audit.verify_chain(db.uow(), system)
+    assert check.ok and check.entries == n_audit + 5  # one entry per rotated token
+
+
+def test_only_who_manages_users_may_load_the_demo(db: Database, system: Actor) -> None:
+    users.add_user(db.uow(), system, users.UserIn(email="fin@example.com", role=Role.FINANCE))
+    finance = users.actor_by_email(db.uow(), "fin@example.com")
+    with pytest.raises(Forbidden):
+        load_demo(db.uow(), finance)
+    assert not is_loaded(db.uow())
