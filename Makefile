@@ -1,0 +1,87 @@
+# billable: two commands to remember, `make run` and `make test`. Everything else here serves them.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+PG_HOST ?= 127.0.0.1
+PG_PORT ?= 5432
+
+# Debian packages the project needs on the machine (none yet). `make sysdeps` installs the missing ones.
+SYSDEPS :=
+
+.PHONY: help run test bench lint sysdeps postgres clean
+
+help:
+	@echo "make run    install, migrate the SQLite file, load the demo (first run), serve on http://127.0.0.1:8000"
+	@echo "make test   install with dev extras, ruff, mypy, import contracts, pytest on SQLite and PostgreSQL"
+	@echo "make bench  the month-end benchmark (benchmarks/month_end.py)"
+	@echo "make lint   ruff, mypy and the import contracts only"
+
+# ---- install: a virtualenv, reinstalled only when pyproject.toml changes -------------------------------
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	@echo "Installing billable into $(VENV) ..."
+	$(PIP) install -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	@echo "Installing billable with dev extras into $(VENV) ..."
+	$(PIP) install -e ".[dev]"
+	@touch $@ $(VENV)/.installed
+
+sysdeps:
+	@missing=""; for pkg in $(SYSDEPS); do dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing system packages:$$missing"; \
+		apt-get update -qq && apt-get install -y -qq $$missing; \
+	fi
+
+# ---- run ------------------------------------------------------------------------------------------------
+
+run: sysdeps $(VENV)/.installed
+	$(BIN)/billable init
+	$(BIN)/billable demo
+	$(BIN)/billable serve
+
+# ---- test -----------------------------------------------------------------------------------------------
+
+# The suite runs every store and service test on PostgreSQL too: make sure it is up, start it if we can.
+postgres:
+	@up() { (exec 3<>"/dev/tcp/$(PG_HOST)/$(PG_PORT)") 2>/dev/null; }; \
+	if up; then exit 0; fi; \
+	if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then \
+		echo "PostgreSQL is not answering on $(PG_HOST):$(PG_PORT); starting it ..."; \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start || true; \
+		for _ in $$(seq 1 30); do up && exit 0; sleep 1; done; \
+	fi; \
+	echo "PostgreSQL is not reachable on $(PG_HOST):$(PG_PORT), and the tests need it (the PostgreSQL half is" >&2; \
+	echo "never skipped). Start it (pg_ctlcluster --skip-systemctl-redirect \$$(ls /etc/postgresql) main start)" >&2; \
+	echo "or point BILLABLE_TEST_PG (and PG_HOST/PG_PORT here) at one." >&2; \
+	exit 1
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: sysdeps lint postgres
+	@rc=0; $(BIN)/pytest -q || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure, not a pass" >&2; fi; \
+	exit $$rc
+
+# ---- benchmark ------------------------------------------------------------------------------------------
+
+bench: sysdeps $(VENV)/.installed-dev postgres
+	$(BIN)/python benchmarks/month_end.py
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .hypothesis build *.egg-info
