@@ -1,0 +1,119 @@
+"""The HTTP API: FastAPI over the domain services. Routes are thin; the rules live in `domain/services`.
+
+`create_app(db)` serves an open database (tests, the CLI's `serve`); `create_app()` opens
+`settings.database_url` in the lifespan (without migrating: `billable serve` migrates before serving).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
+
+from channels.http._idempotency import HEADER, IdempotencyMiddleware
+from channels.http._models import Health
+from channels.http._problems import PROBLEM_JSON, install
+from channels.http._routes import ROUTERS
+from domain.model.roles import Actor
+from domain.services import idempotency
+from domain.settings import Settings, get_settings
+from domain.store.session import Database
+
+log = logging.getLogger("billable.http")
+
+PURGE_EVERY_SECONDS = 3600.0
+
+DESCRIPTION = """Bills the work of an IT service company the moment it is done.
+
+* **Auth**: `Authorization: Bearer <token>` (make one with `billable users add EMAIL --role ROLE`).
+* **Money** travels as decimal strings (`"1234.50"`) beside a `currency`; a JSON number is refused.
+* **Errors** are `application/problem+json` with a stable `code`, the `field` at fault and a `detail`.
+* **Idempotency**: every POST accepts `Idempotency-Key`. The same key and request replay the first response
+  (header `Idempotent-Replayed: true`); the same key with another request is refused (422
+  `idempotency.mismatch`); while the first is still running, 409 `idempotency.in_flight`. Keys live 24 hours.
+"""
+
+
+def create_app(db: Database | None = None, settings: Settings | None = None) -> FastAPI:
+    """The API app. With `db` it serves that database (and leaves it open); without, it opens
+    `settings.database_url` at startup and closes it at shutdown."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = None
+        if getattr(app.state, "db", None) is None:
+            owned = app.state.db = Database.open(settings.database_url, migrate=False)
+        purger = asyncio.create_task(_purge_idempotency_keys(app))
+        try:
+            yield
+        finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+            if owned is not None:
+                owned.dispose()
+                app.state.db = None
+
+    app = FastAPI(title="billable", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+    app.state.db = db
+    app.state.settings = settings
+    install(app)
+    app.add_middleware(IdempotencyMiddleware)
+    for router in ROUTERS:
+        app.include_router(router, responses={
+            "4XX": {"description": "A refusal: problem details", "content": {PROBLEM_JSON: {}}}})
+
+    @app.get("/healthz", tags=["ops"], summary="Is the service up and its database reachable?",
+             responses={503: {"model": Health}})
+    def healthz() -> Any:
+        try:
+            with app.state.db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            log.warning("health check: the database is unreachable", exc_info=True)
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return Health(status="ok")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            _document_idempotency(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _document_idempotency(schema: dict[str, Any]) -> None:
+    """Every POST takes an optional Idempotency-Key (handled by the middleware, so no route declares it)."""
+    param = {"name": HEADER, "in": "header", "required": False,
+             "description": "Makes retries safe: the same key and request replay the first response (24 h).",
+             "schema": {"type": "string", "maxLength": idempotency.MAX_KEY_LENGTH}}
+    for path in schema.get("paths", {}).values():
+        op = path.get("post")
+        if op is not None:
+            op.setdefault("parameters", []).append(param)
+
+
+async def _purge_idempotency_keys(app: FastAPI) -> None:
+    """Forget idempotency keys older than 24 h, at startup and hourly after."""
+    while True:
+        db = app.state.db
+        if db is not None:
+            try:
+                await run_in_threadpool(idempotency.purge_expired, db.uow(), Actor.system("idempotency purge"))
+            except Exception:
+                log.warning("could not purge expired idempotency keys", exc_info=True)
+        await asyncio.sleep(PURGE_EVERY_SECONDS)
