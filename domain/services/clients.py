@@ -95,6 +95,15 @@ class ClientPatch(BaseModel):
     locale: str | None = None
     account_manager_ids: list[int] | None = None
 
+    @field_validator("name", "billing_emails", "payment_terms_days", "po_required", "po_number", "locale",
+                     "account_manager_ids", mode="before")
+    @classmethod
+    def _not_null(cls, v: object) -> object:
+        # An explicit null would reach a NOT NULL column (or a loop) and fail as a server error.
+        if v is None:
+            raise ValueError("must not be null: leave the field out to keep its value")
+        return v
+
 
 def update_client(uow: UnitOfWork, actor: Actor, client_id: int, patch: ClientPatch) -> ClientView:
     """Change a client's details. The currency never changes once set: invoices depend on it."""
