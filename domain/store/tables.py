@@ -154,6 +154,8 @@ class InvoiceRow(Base):
     __table_args__ = (
         Index("ix_invoices_client_period", "client_id", "period_start"),
         Index("ix_invoices_status_due", "status", "due_date"),
+        # A discarded draft's id is never reused: the audit log tells each invoice's story by its id.
+        {"sqlite_autoincrement": True},
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))

@@ -169,7 +169,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['corrects_invoice_id'], ['invoices.id'], name=op.f('fk_invoices_corrects_invoice_id_invoices')),
     sa.ForeignKeyConstraint(['requested_by_user_id'], ['users.id'], name=op.f('fk_invoices_requested_by_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_invoices')),
-    sa.UniqueConstraint('number', name=op.f('uq_invoices_number'))
+    sa.UniqueConstraint('number', name=op.f('uq_invoices_number')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('invoices', schema=None) as batch_op:
         batch_op.create_index('ix_invoices_client_period', ['client_id', 'period_start'], unique=False)
