@@ -359,6 +359,8 @@ def mark_uncollectible(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: s
         raise ValidationFailed("say why it is written off", field="reason")
     with uow:
         inv = _load(uow, actor, invoice_id)
+        if inv.kind != "invoice":
+            raise BadTransition("credit notes are not collected, so they cannot be written off", field="invoice_id")
         check_transition(inv.status, Status.UNCOLLECTIBLE)
         before = _summary(inv)
         inv.status = Status.UNCOLLECTIBLE.value
