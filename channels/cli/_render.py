@@ -58,19 +58,21 @@ def source_text(src: dict[str, Any]) -> str:
 
 def invoice_detail(v: InvoiceView) -> None:
     cur = v.currency
-    title = (v.number or f"draft #{v.id}") + (" (credit note)" if v.kind == "credit_note" else "")
+    title = ("Credit note " if v.kind == "credit_note" else "Invoice ") + (v.number or f"draft #{v.id}")
     facts = [f"[bold]{v.client_name}[/] (client {v.client_id}) · {status_text(v.status, v.overdue)} · {cur}"]
     if v.period_start:
         facts.append(f"Period {v.period_start} → {v.period_end}")
     if v.issue_date:
-        facts.append(f"Issued {v.issue_date} · due {v.due_date}")
+        facts.append(f"Issued {v.issue_date}" + (f" · due {v.due_date}" if v.due_date else ""))
     if v.po_number:
         facts.append(f"PO {v.po_number}")
     if v.tax_note:
         facts.append(f"[italic]{v.tax_note}[/]")
     if v.reason:
         facts.append(f"Reason: {v.reason}")
-    console.print(Panel("\n".join(facts), title=f"Invoice {title} (id {v.id})", expand=False))
+    if v.corrects_invoice_id:
+        facts.append(f"Corrects invoice id {v.corrects_invoice_id}")
+    console.print(Panel("\n".join(facts), title=f"{title} (id {v.id})", expand=False))
 
     lines = Table(title="Lines", box=box.SIMPLE, show_lines=False)
     for col, kw in (("#", {"justify": "right"}), ("description", {"ratio": 3}), ("qty", {"justify": "right"}),
@@ -87,8 +89,9 @@ def invoice_detail(v: InvoiceView) -> None:
         for col in ("check", "outcome", "reason"):
             checks.add_column(col)
         style = {"pass": "green", "flag": "yellow", "block": "bold red"}
-        for c in v.checks:
-            checks.add_row(c["code"], f"[{style.get(c['outcome'], '')}]{c['outcome']}[/]", c["reason"])
+        for check in v.checks:
+            checks.add_row(check["code"], f"[{style.get(check['outcome'], '')}]{check['outcome']}[/]",
+                           check["reason"])
         console.print(checks)
 
     tax = Table(title="Tax per rate", box=box.SIMPLE)

@@ -194,22 +194,19 @@ def test_reads_act_as_the_person_named(cli: Cli, demo_db: Database) -> None:
     assert stranger.exit_code == 1 and "no active user" in stranger.output
 
 
-def test_audit_verify_ok_then_names_the_tampered_entry(cli: Cli, demo_db: Database) -> None:
+def test_audit_verify_ok_then_names_the_first_altered_entry(cli: Cli, demo_db: Database) -> None:
     ok = cli("audit", "verify")
     assert ok.exit_code == 0, ok.output
     assert "OK" in ok.output and "verify" in ok.output
 
-    with demo_db.engine.begin() as conn:  # someone edits history behind the service's back
-        conn.execute(text("UPDATE audit_log SET actor_label = 'nobody' WHERE seq = 42"))
-
-    broken = cli("audit", "verify")
-    assert broken.exit_code == 1
-    assert "BROKEN at entry 42" in broken.output
-
-
-def test_audit_verify_notices_deleted_entries(cli: Cli, demo_db: Database) -> None:
-    with demo_db.engine.begin() as conn:
+    with demo_db.engine.begin() as conn:  # someone removes the newest entry behind the service's back
         last = conn.execute(text("SELECT max(seq) FROM audit_log")).scalar_one()
         conn.execute(text("DELETE FROM audit_log WHERE seq = :s"), {"s": last})
-    r = cli("audit", "verify")
-    assert r.exit_code == 1 and f"entry {last}" in r.output
+    removed = cli("audit", "verify")
+    assert removed.exit_code == 1 and f"BROKEN at entry {last}" in removed.output
+
+    with demo_db.engine.begin() as conn:  # ... and edits an older one: that is the first broken entry now
+        conn.execute(text("UPDATE audit_log SET actor_label = 'nobody' WHERE seq = 42"))
+    edited = cli("audit", "verify")
+    assert edited.exit_code == 1
+    assert "BROKEN at entry 42" in edited.output and "Restore the database" in edited.output
