@@ -7,7 +7,7 @@ edge, with a 422 naming the field; the domain then parses the string against the
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -112,3 +112,22 @@ class MeView(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class FieldProblem(BaseModel):
+    field: str | None = Field(description="Dotted path of the field, e.g. tax_profile.rate")
+    message: str
+    type: str | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error is returned (`application/problem+json`)."""
+
+    type: str = Field(examples=["urn:billable:problem:invoice.bad_transition"])
+    title: str = Field(examples=["Conflict"])
+    status: int = Field(examples=[409])
+    code: str = Field(description="Stable, for programs", examples=["invoice.bad_transition"])
+    field: str | None = Field(description="The field at fault, if one is", examples=["status"])
+    detail: str = Field(description="What went wrong and what to do, for a person")
+    details: dict[str, Any] | None = Field(default=None, description="Structured extras (e.g. the failed checks)")
+    errors: list[FieldProblem] | None = Field(default=None, description="Invalid input: every field at fault")

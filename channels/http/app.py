@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from channels.http._idempotency import HEADER, IdempotencyMiddleware
-from channels.http._models import Health
+from channels.http._models import Health, Problem
 from channels.http._problems import PROBLEM_JSON, install
 from channels.http._routes import ROUTERS
 from domain.model.roles import Actor
@@ -70,11 +70,10 @@ def create_app(db: Database | None = None, settings: Settings | None = None) -> 
     install(app)
     app.add_middleware(IdempotencyMiddleware)
     for router in ROUTERS:
-        app.include_router(router, responses={
-            "4XX": {"description": "A refusal: problem details", "content": {PROBLEM_JSON: {}}}})
+        app.include_router(router)
 
     @app.get("/healthz", tags=["ops"], summary="Is the service up and its database reachable?",
-             responses={503: {"model": Health}})
+             response_model=Health, responses={503: {"model": Health, "description": "The database is not"}})
     def healthz() -> Any:
         try:
             with app.state.db.engine.connect() as conn:
@@ -89,6 +88,7 @@ def create_app(db: Database | None = None, settings: Settings | None = None) -> 
             schema = get_openapi(title=app.title, version=app.version, description=app.description,
                                  routes=app.routes)
             _document_idempotency(schema)
+            _document_problems(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -105,6 +105,28 @@ def _document_idempotency(schema: dict[str, Any]) -> None:
         op = path.get("post")
         if op is not None:
             op.setdefault("parameters", []).append(param)
+
+
+def _document_problems(schema: dict[str, Any]) -> None:
+    """Errors are problem+json (not FastAPI's default validation body): say so on every /v1 operation."""
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(problem.pop("$defs", {}))
+    components["Problem"] = problem
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, ops in schema.get("paths", {}).items():
+        if not path.startswith("/v1/"):
+            continue
+        for op in ops.values():
+            responses = op.setdefault("responses", {})
+            responses.pop("422", None)
+            responses["4XX"] = {"description": "Refused: problem details with a stable `code`, the `field` "
+                                               "and a `detail` (401 no or bad token, 403 not allowed, 404 not "
+                                               "found or not yours, 409 wrong state, 422 invalid input)",
+                                "content": content}
+            responses["5XX"] = {"description": "Our fault: problem details, nothing internal", "content": content}
 
 
 async def _purge_idempotency_keys(app: FastAPI) -> None:

@@ -42,6 +42,15 @@ def test_every_post_documents_idempotency_and_bearer_auth(db: Database, api: Api
             assert ops["post"].get("security") == [{"HTTPBearer": []}], path
 
 
+def test_errors_are_documented_as_problem_details(db: Database, api: Api) -> None:
+    spec = api.ok("GET", "/openapi.json")
+    assert {"type", "title", "status", "code", "field", "detail", "details", "errors"} <= set(
+        spec["components"]["schemas"]["Problem"]["properties"])
+    refused = spec["paths"]["/v1/invoices/{invoice_id}/payments"]["post"]["responses"]["4XX"]
+    assert refused["content"] == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
 def test_field_names_and_money_types_are_as_promised(db: Database, api: Api) -> None:
     schemas = api.ok("GET", "/openapi.json")["components"]["schemas"]
     client = schemas["ClientIn"]["properties"]
