@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter, field_validator
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter, ValidationError, field_validator
 
 from domain.errors import NotFound, ValidationFailed
 from domain.model.arrangements import MilestoneTerms, Terms, money_fields
@@ -10,6 +13,7 @@ from domain.model.money import check_currency, minor_exponent, parse_decimal, ro
 from domain.model.roles import Actor, Perm
 from domain.model.tax import TaxProfile
 from domain.services._auth import client_scope, load_client, require
+from domain.services._input import parse_input, refusal
 from domain.services.views import ArrangementView, ClientView, MilestoneView
 from domain.store.tables import ArrangementRow, ClientRow, MilestoneRow
 from domain.store.uow import UnitOfWork
@@ -51,26 +55,30 @@ _terms_adapter: TypeAdapter[Terms] = TypeAdapter(Terms)
 
 def parse_terms(data: dict[str, object]) -> Terms:
     """Validate arrangement terms, turning pydantic's errors into one that names the field."""
-    from pydantic import ValidationError
     try:
         return _terms_adapter.validate_python(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"] if p not in (data.get("kind"),))
-        raise ValidationFailed(err["msg"].removeprefix("Value error, "), field=loc or "kind") from None
+        err = refusal(e, skip=(data.get("kind"),))
+        err.field = err.field or "kind"
+        raise err from None
 
 
 def _client_view(c: ClientRow) -> ClientView:
     return ClientView.of(c)
 
 
-def create_client(uow: UnitOfWork, actor: Actor, data: ClientIn) -> ClientView:
+def _check_managers(uow: UnitOfWork, user_ids: Sequence[int]) -> None:
+    for uid in user_ids:
+        u = uow.users.get(uid)
+        if u is None or u.role != "account_manager":
+            raise ValidationFailed(f"user {uid} is not an account manager", field="account_manager_ids")
+
+
+def create_client(uow: UnitOfWork, actor: Actor, data: ClientIn | Mapping[str, Any]) -> ClientView:
     require(actor, Perm.MANAGE_CLIENTS)
+    data = parse_input(ClientIn, data)
     with uow:
-        for uid in data.account_manager_ids:
-            u = uow.users.get(uid)
-            if u is None or u.role != "account_manager":
-                raise ValidationFailed(f"user {uid} is not an account manager", field="account_manager_ids")
+        _check_managers(uow, data.account_manager_ids)
         row = uow.clients.add(ClientRow(
             name=data.name, currency=data.currency, billing_emails=[str(e) for e in data.billing_emails],
             payment_terms_days=data.payment_terms_days, tax_profile=data.tax_profile.as_json(),
@@ -105,11 +113,15 @@ class ClientPatch(BaseModel):
         return v
 
 
-def update_client(uow: UnitOfWork, actor: Actor, client_id: int, patch: ClientPatch) -> ClientView:
+def update_client(uow: UnitOfWork, actor: Actor, client_id: int, patch: ClientPatch | Mapping[str, Any],
+                  ) -> ClientView:
     """Change a client's details. The currency never changes once set: invoices depend on it."""
     require(actor, Perm.MANAGE_CLIENTS)
+    patch = parse_input(ClientPatch, patch)
     with uow:
         row = load_client(uow, actor, client_id)
+        if patch.account_manager_ids is not None:
+            _check_managers(uow, patch.account_manager_ids)
         before = _client_view(row).model_dump(mode="json")
         data = patch.model_dump(exclude_unset=True)
         for key, value in data.items():

@@ -10,7 +10,7 @@ from domain.errors import BadTransition, CheckBlocked, Conflict, Forbidden, NotF
 from domain.model import numbering
 from domain.model.checks import CheckInput, Outcome, run_checks, verdict
 from domain.model.lifecycle import IMMUTABLE, OPEN, Status, check_transition
-from domain.model.lines import DraftLine
+from domain.model.lines import SECTIONS, DraftLine
 from domain.model.money import Money, minor_exponent, parse_decimal, round_money
 from domain.model.periods import check_window
 from domain.model.roles import Actor, Perm
@@ -149,6 +149,8 @@ def add_manual_line(uow: UnitOfWork, actor: Actor, invoice_id: int, description:
     require(actor, Perm.DRAFT)
     if not description.strip():
         raise ValidationFailed("must not be blank", field="description")
+    if section not in SECTIONS:  # the section picks the tax rate, so it must be one the tax profile knows
+        raise ValidationFailed(f"unknown section {section!r}; one of {', '.join(SECTIONS)}", field="section")
     with uow:
         inv = _load(uow, actor, invoice_id)
         if inv.status != Status.DRAFT.value:

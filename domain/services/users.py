@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from domain.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from domain.model.roles import Actor, Perm, Role
 from domain.services._auth import require
+from domain.services._input import parse_input
 from domain.services.views import UserView
 from domain.store.tables import UserRow
 from domain.store.uow import UnitOfWork
@@ -31,9 +34,10 @@ class UserIn(BaseModel):
     name: str = Field(default="", max_length=200)
 
 
-def add_user(uow: UnitOfWork, actor: Actor, data: UserIn) -> tuple[UserView, str]:
+def add_user(uow: UnitOfWork, actor: Actor, data: UserIn | Mapping[str, Any]) -> tuple[UserView, str]:
     """Create a user and return them with a fresh API token (shown once, stored hashed)."""
     require(actor, Perm.MANAGE_USERS)
+    data = parse_input(UserIn, data)
     with uow:
         if uow.users.by_email(data.email):
             raise Conflict(f"a user with e-mail {data.email} already exists", code="user.exists", field="email")

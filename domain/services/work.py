@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.model.money import Money, parse_decimal
 from domain.model.roles import Actor, Perm, Role
 from domain.services._auth import client_scope, load_client, require
+from domain.services._input import no_float, parse_input
 from domain.services.views import MilestoneView, TimeEntryView
 from domain.store.tables import ExpenseRow, SlaBreachRow, TimeEntryRow
 from domain.store.uow import UnitOfWork
@@ -36,9 +39,10 @@ def _hours(value: object) -> int:
     return int(h * 100)
 
 
-def log_time(uow: UnitOfWork, actor: Actor, data: TimeEntryIn) -> TimeEntryView:
+def log_time(uow: UnitOfWork, actor: Actor, data: TimeEntryIn | Mapping[str, Any]) -> TimeEntryView:
     """Record hours worked. Contractors log for themselves only; the entry is theirs."""
     require(actor, Perm.LOG_TIME)
+    data = parse_input(TimeEntryIn, data)
     centi = _hours(data.hours)
     with uow:
         client = uow.clients.get(data.client_id)
@@ -88,12 +92,13 @@ class ExpenseIn(BaseModel):
     arrangement_id: int
     date: date
     description: str = Field(min_length=1, max_length=2000)
-    cost: str | int
+    cost: Annotated[str | int, BeforeValidator(no_float)]
 
 
-def record_expense(uow: UnitOfWork, actor: Actor, data: ExpenseIn) -> dict[str, object]:
+def record_expense(uow: UnitOfWork, actor: Actor, data: ExpenseIn | Mapping[str, Any]) -> dict[str, object]:
     """Record hardware or an expense to pass through at cost plus the arrangement's markup."""
     require(actor, Perm.RECORD_WORK)
+    data = parse_input(ExpenseIn, data)
     with uow:
         client = load_client(uow, actor, data.client_id)
         arr = uow.arrangements.get(data.arrangement_id)
@@ -137,9 +142,10 @@ class BreachIn(BaseModel):
     description: str = Field(min_length=1, max_length=2000)
 
 
-def record_breach(uow: UnitOfWork, actor: Actor, data: BreachIn) -> dict[str, object]:
+def record_breach(uow: UnitOfWork, actor: Actor, data: BreachIn | Mapping[str, Any]) -> dict[str, object]:
     """Record an SLA breach; the credit lands as a negative line on the next invoice."""
     require(actor, Perm.RECORD_WORK)
+    data = parse_input(BreachIn, data)
     with uow:
         client = load_client(uow, actor, data.client_id)
         arr = uow.arrangements.get(data.arrangement_id)

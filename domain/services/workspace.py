@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.errors import ValidationFailed
 from domain.model import numbering
@@ -14,6 +14,7 @@ from domain.model.money import Money, check_currency
 from domain.model.roles import Actor, Perm
 from domain.model.tax import TaxRounding
 from domain.services._auth import require
+from domain.services._input import refusal
 from domain.store.tables import WorkspaceRow
 from domain.store.uow import UnitOfWork
 
@@ -52,7 +53,10 @@ def update_settings(uow: UnitOfWork, actor: Actor, changes: dict[str, Any]) -> W
     with uow:
         ws = uow.workspace.get()
         before = _view(ws).model_dump(mode="json")
-        merged = WorkspaceSettings.model_validate({**before, **changes})
+        try:
+            merged = WorkspaceSettings.model_validate({**before, **changes})
+        except ValidationError as e:
+            raise refusal(e) from None
         numbering.check_format(merged.invoice_number_format, "invoice_number_format")
         numbering.check_format(merged.credit_note_number_format, "credit_note_number_format")
         probe = date(2026, 1, 1)
