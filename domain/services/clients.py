@@ -212,9 +212,10 @@ def end_arrangement(uow: UnitOfWork, actor: Actor, arrangement_id: int) -> Arran
             raise NotFound(f"no arrangement with id {arrangement_id}", code="arrangement.not_found",
                            field="arrangement_id")
         load_client(uow, actor, row.client_id)
-        row.active = False
-        uow.audit.record(actor, "arrangement.ended", "arrangement", row.id, before={"active": True},
-                         after={"active": False})
+        if row.active:  # ending it again changes nothing, so it tells the audit log nothing
+            row.active = False
+            uow.audit.record(actor, "arrangement.ended", "arrangement", row.id, before={"active": True},
+                             after={"active": False, "client_id": row.client_id})
         view = ArrangementView.of(row)
         uow.commit()
     return view

@@ -128,7 +128,7 @@ def complete_milestone(uow: UnitOfWork, actor: Actor, milestone_id: int, complet
         if m.completed_on is None:
             m.completed_on = completed_on or uow.clock.today()
             uow.audit.record(actor, "milestone.completed", "milestone", m.id, before={"completed_on": None},
-                             after={"completed_on": m.completed_on.isoformat()})
+                             after={"completed_on": m.completed_on.isoformat(), "client_id": m.client_id})
         view = MilestoneView.of(m, uow.work.is_claimed("milestone", m.id))
         uow.commit()
     return view

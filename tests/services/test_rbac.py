@@ -187,7 +187,12 @@ def test_account_managers_see_and_act_only_on_their_own_clients(world: World) ->
             call()
         assert e.value.status == 404, name
     assert world.snapshot() == before
+    my_ms = world.arrangement(mine.id, "milestone", milestones=[{"name": "Y", "amount": "1.00"}]).milestones[0].id
+    world.call(work.complete_milestone, am, my_ms)
+    world.call(clients.end_arrangement, world.system, world.arrangement(mine.id, "pass_through").id)
     history = world.call(audit.audit_history, am, None, None, 1000)
+    assert {"milestone.completed", "arrangement.ended", "time.logged", "invoice.drafted"} <= {
+        e.action for e in history}   # what happens on their clients, they can read
     assert history and all((e.after or e.before or {}).get("client_id", mine.id) == mine.id for e in history)
     assert not any(e.subject_type == "client" and e.subject_id == str(other.id) for e in history)
     run = world.call(billing_run.bill_period, am, *MARCH, issue=False)
