@@ -107,9 +107,8 @@ def seed(url: str, clients: int) -> None:
 
 
 def phase_service(url: str, batch: int) -> dict[str, Any]:
-    from domain.services.billing_run import bill_period
-
     from domain.model.roles import Actor
+    from domain.services.billing_run import bill_period
     from domain.store.clock import FixedClock
     from domain.store.session import Database
 

@@ -45,6 +45,8 @@ def pg_url() -> Iterator[str]:
     name = f"billable_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     with _pg_admin_conn() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        # A throwaway database: commits need not wait for the disk (durability is not under test here).
+        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     base = PG_ADMIN.rsplit("/", 1)[0]
     url = f"{base}/{name}"
     engine = make_engine(url)
