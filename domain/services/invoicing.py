@@ -137,7 +137,16 @@ def draft_invoice(uow: UnitOfWork, actor: Actor, client_id: int, period_start: d
             raise ValidationFailed(f"nothing to bill for {client.name} between {period_start} and {period_end}: "
                                    "no period due, no unbilled work", code="invoice.nothing_to_bill",
                                    field="period_start")
-        store_drafts(uow, actor, [built])
+        try:
+            store_drafts(uow, actor, [built])
+        except Conflict:
+            # Someone drafted this client meanwhile. If it was this very period, theirs is the draft (a read now
+            # sees their commit): answer with it, as drafting the same period twice always does.
+            uow.invoices.delete(built[0])
+            existing = uow.invoices.open_drafts_for([client.id], period_start, period_end).get(client.id)
+            if existing is None:
+                raise
+            return _view(uow, existing)
         view = _view(uow, built[0])
         uow.commit()
     return view
