@@ -112,17 +112,19 @@ def where(s: Settings) -> str:
     return _url_for_humans(s.database_url)
 
 
-def schema_revisions(db: Database, url: str) -> tuple[str | None, str | None]:
-    """(the database's revision, the newest revision the code knows)."""
+def schema_revisions(db: Database, url: str) -> tuple[str | None, str]:
+    """(the database's revision(s), the newest revision(s) the code knows), each as text; None when the
+    database has no schema yet. Features may add migration branches, so there can be several heads."""
     from alembic.runtime.migration import MigrationContext  # imported here: alembic is slow to import
     from alembic.script import ScriptDirectory
 
     from domain.store.migrate import alembic_config
 
-    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    heads = ScriptDirectory.from_config(alembic_config(url)).get_heads()
     with db.engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    return current, head
+        current = MigrationContext.configure(conn).get_current_heads()
+    have = ", ".join(sorted(current)) if current else None
+    return have, ", ".join(sorted(heads))
 
 
 def open_db(s: Settings, migrate: bool = False) -> Database:

@@ -37,6 +37,19 @@ def test_commands_on_a_database_not_set_up_say_run_init(cli: Cli) -> None:
         assert "not set up yet" in r.output and "billable init" in r.output
 
 
+def test_a_database_behind_the_code_says_run_init(cli: Cli, tmp_path: Path) -> None:
+    assert cli("init").exit_code == 0
+    db = Database.open(f"sqlite:///{tmp_path / 'cli.db'}")
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = 'older'"))
+    finally:
+        db.dispose()
+    r = cli("users", "list")
+    assert r.exit_code == 1
+    assert "schema revision older" in r.output and "billable init" in r.output
+
+
 def test_unreachable_postgresql_is_one_red_line_with_a_next_step(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BILLABLE_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=2")
     r = cli("init")
