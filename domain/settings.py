@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me"
@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     secret_key: str = DEV_SECRET
     public_url: str = "http://127.0.0.1:8000"
+    # The chat agent's model: any OpenAI-compatible endpoint. Unset -> the offline interpreter (no network).
+    model: str | None = None  # e.g. gpt-4o-mini, or the name a vLLM / Ollama / LM Studio server serves
+    model_base_url: str | None = None  # e.g. http://127.0.0.1:11434/v1 (unset: OpenAI's own endpoint)
+    model_api_key: SecretStr | None = None  # local servers usually accept any value
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
