@@ -92,18 +92,38 @@ class Allocation:
     billable: Decimal
 
 
-def allocate_included(entries: list[WorkEntry], included: Decimal, since: date | None = None) -> list[Allocation]:
-    """Consume included hours first, in date order; the rest is billable.
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """Included hours a retainer period still offers this invoice; only work done in that period uses them."""
 
-    Entries dated before `since` (late catch-up from earlier periods) cannot use this period's hours.
+    key: str          # "<retainer arrangement id>:<period key>": how invoices record what they used
+    period: Period
+    hours: Decimal
+
+
+def allocate_included(entries: list[WorkEntry], allowances: list[Allowance], since: date | None = None,
+                      ) -> tuple[list[Allocation], dict[str, Decimal]]:
+    """Consume included hours first, in date order, each entry from the period it was worked in; the rest is
+    billable. Returns the allocations and the hours used of each allowance.
+
+    Entries dated before `since` (late catch-up from earlier windows) cannot use this window's hours.
     """
-    remaining = included
+    remaining = {a.key: a.hours for a in allowances}
+    used: dict[str, Decimal] = {}
     out = []
     for e in sorted(entries, key=lambda e: (e.day, e.id)):
-        used = min(e.hours, remaining) if since is None or e.day >= since else Decimal(0)
-        remaining -= used
-        out.append(Allocation(e, used, e.hours - used))
-    return out
+        took = Decimal(0)
+        if since is None or e.day >= since:
+            for a in allowances:
+                if took == e.hours:
+                    break
+                if a.period.start <= e.day <= a.period.end and remaining[a.key] > 0:
+                    take = min(e.hours - took, remaining[a.key])
+                    remaining[a.key] -= take
+                    used[a.key] = used.get(a.key, Decimal(0)) + take
+                    took += take
+        out.append(Allocation(e, took, e.hours - took))
+    return out, used
 
 
 def graduated(hours: Decimal, tiers: list[Tier], already: Decimal = Decimal(0)) -> list[tuple[Decimal, Decimal]]:
@@ -130,21 +150,24 @@ def graduated(hours: Decimal, tiers: list[Tier], already: Decimal = Decimal(0)) 
 
 
 def time_lines(arrangement_id: int, terms: TimeAndMaterialsTerms, entries: list[WorkEntry],
-               included: Decimal, currency: str, billed_so_far: Decimal,
+               allowances: list[Allowance], currency: str, billed_so_far: Decimal,
                included_since: date | None = None) -> tuple[list[DraftLine], bool]:
     """Lines for time entries: included hours first, overage priced by person/role or tiers, then the cap.
 
-    Returns the lines and whether the not-to-exceed cap cut the amount.
+    Returns the lines and whether the not-to-exceed cap cut the amount. The included-hours line records in its
+    source how much of each period's allowance it used (`included_used`), so no later invoice grants it again.
     """
-    allocs = allocate_included(entries, included, included_since)
+    allocs, used_by_key = allocate_included(entries, allowances, included_since)
     lines: list[DraftLine] = []
     used = [a for a in allocs if a.included > 0]
     if used:
         hours = sum((a.included for a in used), Decimal(0))
-        lines.append(DraftLine("time", f"Included hours used — {fmt_hours(hours)} h of {fmt_hours(included)} h",
+        offered = sum((a.hours for a in allowances), Decimal(0))
+        lines.append(DraftLine("time", f"Included hours used — {fmt_hours(hours)} h of {fmt_hours(offered)} h",
                                hours, "h", Decimal(0), Decimal(0), arrangement_id,
                                {"arrangement_id": arrangement_id, "time_entry_ids": [a.entry.id for a in used],
-                                "included_hours": fmt_hours(included)},
+                                "included_hours": fmt_hours(offered),
+                                "included_used": {k: fmt_hours(v) for k, v in used_by_key.items()}},
                                []))
     billable = [a for a in allocs if a.billable > 0]
     if terms.tiers:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from domain.store.tables import (
     ArrangementRow,
@@ -34,6 +35,7 @@ class BillingContext:
     breaches: dict[int, list[SlaBreachRow]] = field(default_factory=lambda: defaultdict(list))
     claimed_periods: set[tuple[int, str]] = field(default_factory=set)
     billed_on: dict[int, int] = field(default_factory=dict)
+    included_used: dict[str, Decimal] = field(default_factory=dict)  # "<retainer id>:<period key>" -> hours
 
     def period_claimed(self, arrangement_id: int, key: str) -> bool:
         return (arrangement_id, key) in self.claimed_periods
@@ -42,8 +44,10 @@ class BillingContext:
         self.claimed_periods.add((arrangement_id, key))
 
 
-def load_context(uow: UnitOfWork, clients: Sequence[ClientRow], end: date) -> BillingContext:
-    """Load arrangements and unbilled work up to `end` for these clients."""
+def load_context(uow: UnitOfWork, clients: Sequence[ClientRow], end: date, start: date | None = None,
+                 ) -> BillingContext:
+    """Load arrangements and unbilled work up to `end` for these clients (and, given the window's `start`, the
+    included hours other invoices already used of the retainer periods it touches)."""
     ids = [c.id for c in clients]
     ctx = BillingContext(clients={c.id: c for c in clients})
     for a in uow.arrangements.for_clients(ids):
@@ -62,6 +66,14 @@ def load_context(uow: UnitOfWork, clients: Sequence[ClientRow], end: date) -> Bi
     capped = [a.id for arrs in ctx.arrangements.values() for a in arrs
               if a.kind == "time_and_materials" and a.terms.get("cap") is not None]
     ctx.billed_on = uow.invoices.billed_on_arrangements(capped)
+    with_hours = [a.client_id for arrs in ctx.arrangements.values() for a in arrs
+                  if a.kind == "retainer" and Decimal(str(a.terms.get("included_hours") or 0)) > 0]
+    if with_hours:
+        # a yearly period is the longest: nothing older can share a period with this window
+        since = (start or end) - timedelta(days=366)
+        for source in uow.invoices.included_hours_sources(sorted(set(with_hours)), since, end):
+            for key, hours in (source.get("included_used") or {}).items():
+                ctx.included_used[key] = ctx.included_used.get(key, Decimal(0)) + Decimal(hours)
     return ctx
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from domain.model.arrangements import (
     TERMS_BY_KIND,
@@ -14,6 +14,7 @@ from domain.model.arrangements import (
     TimeAndMaterialsTerms,
 )
 from domain.model.lines import (
+    Allowance,
     DraftLine,
     WorkEntry,
     pass_through_line,
@@ -50,17 +51,27 @@ def _due_periods(a: ArrangementRow, cycle: Cycle, billing: str, start: date, end
     return out
 
 
-def _included_hours(retainers: list[tuple[ArrangementRow, RetainerTerms]], start: date, end: date) -> Decimal:
-    """Hours the client's retainers include for the window, by the share of each period it covers."""
-    total = Decimal(0)
+def _allowances(retainers: list[tuple[ArrangementRow, RetainerTerms]], start: date, end: date,
+                used_elsewhere: dict[str, Decimal]) -> list[Allowance]:
+    """Included hours each retainer period offers the window [start, end]: the window's share of the period
+    (by days the contract covers), never more than what other invoices have left of that period's hours."""
+    out = []
     for a, t in retainers:
         if not t.included_hours:
             continue
         for p in periods_between(start, end, t.cycle):
             lo, hi = max(p.start, start), min(p.end, end)
             share = coverage(Period(lo, hi), a.starts_on, a.ends_on) * Decimal((hi - lo).days + 1) / p.days
-            total += t.included_hours * share
-    return total.quantize(Decimal("0.01"))
+            key = f"{a.id}:{p.key}"
+            left = t.included_hours * coverage(p, a.starts_on, a.ends_on) - used_elsewhere.get(key, Decimal(0))
+            hours = min(round_hours(t.included_hours * share), left)
+            if hours > 0:
+                out.append(Allowance(key, p, hours))
+    return out
+
+
+def round_hours(h: Decimal) -> Decimal:
+    return h.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def build_lines(ctx: BillingContext, client: ClientRow, start: date, end: date) -> tuple[list[DraftLine], bool]:
@@ -108,14 +119,16 @@ def build_lines(ctx: BillingContext, client: ClientRow, start: date, end: date) 
             target = e.arrangement_id if e.arrangement_id in {a.id for a, _ in tm} else default_tm
             by_arr.setdefault(target, []).append(
                 WorkEntry(e.id, e.person, e.role, e.day, Decimal(e.hours_centi) / 100))
-        included = _included_hours(retainers, start, end)
+        allowances = _allowances(retainers, start, end, ctx.included_used)
         for a, t in tm:
             entries = by_arr.get(a.id, [])
             if not entries:
                 continue
             billed = Decimal(ctx.billed_on.get(a.id, 0)).scaleb(-places)
-            tl, cut = time_lines(a.id, t, entries, included, cur, billed, included_since=start)
-            included = Decimal(0)  # the retainer's hours are used once, by the first T&M arrangement
+            tl, cut = time_lines(a.id, t, entries, allowances, cur, billed, included_since=start)
+            # what this arrangement used of the retainers' hours is gone for the next one
+            used = {k: Decimal(v) for ln in tl for k, v in ln.source.get("included_used", {}).items()}
+            allowances = [Allowance(x.key, x.period, x.hours - used.get(x.key, Decimal(0))) for x in allowances]
             lines.extend(tl)
             capped = capped or cut
 

@@ -89,7 +89,7 @@ def _bill_batch(uow: UnitOfWork, actor: Actor, chunk: list[int], start: date, en
         existing = uow.invoices.open_drafts_for(chunk, start, end)
         todo = [c for c in clients if c.id not in existing]
         partial.already_drafted = len(clients) - len(todo)
-        ctx = load_context(uow, todo, end)
+        ctx = load_context(uow, todo, end, start)
         now = uow.clock.now()
         drafts: list[tuple[InvoiceRow, list[tuple[str, int, str]]]] = []
         by_invoice: dict[int, ClientRow] = {}

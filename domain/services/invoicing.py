@@ -131,7 +131,7 @@ def draft_invoice(uow: UnitOfWork, actor: Actor, client_id: int, period_start: d
         existing = uow.invoices.open_drafts_for([client.id], period_start, period_end).get(client.id)
         if existing is not None:
             return _view(uow, existing)
-        ctx = load_context(uow, [client], period_end)
+        ctx = load_context(uow, [client], period_end, period_start)
         built = new_draft(actor, client, period_start, period_end, ctx, uow.workspace.get(), uow.clock.now())
         if built is None:
             raise ValidationFailed(f"nothing to bill for {client.name} between {period_start} and {period_end}: "

@@ -266,6 +266,19 @@ class Invoices(_Repo):
                               .group_by(InvoiceLineRow.arrangement_id)).all()
         return {int(a): int(t or 0) for a, t in rows if a is not None}
 
+    def included_hours_sources(self, client_ids: Sequence[int], since: date, until: date,
+                               ) -> builtins.list[dict[str, Any]]:
+        """Sources of the included-hours lines of the clients' non-void invoices whose window touches
+        [since, until]: what each has used of which retainer period's included hours."""
+        rows = self.s.execute(select(InvoiceLineRow.source)
+                              .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
+                              .where(InvoiceRow.client_id.in_(client_ids), InvoiceRow.kind == "invoice",
+                                     InvoiceRow.status != "void", InvoiceRow.period_end >= since,
+                                     InvoiceRow.period_start <= until, InvoiceLineRow.section == "time",
+                                     InvoiceLineRow.unit_price_minor == 0, InvoiceLineRow.amount_minor == 0)
+                              ).scalars().all()
+        return [dict(r) for r in rows if r]
+
     def open_drafts_for(self, client_ids: Sequence[int], start: date, end: date) -> dict[int, InvoiceRow]:
         rows = self.s.execute(select(InvoiceRow).where(
             InvoiceRow.client_id.in_(client_ids), InvoiceRow.kind == "invoice", InvoiceRow.period_start == start,

@@ -267,3 +267,54 @@ def test_exempt_and_reverse_charge_clients_get_zero_tax_and_the_note(world: Worl
         inv = world.draft(c.id)
         assert inv.tax_total == "0.00" and inv.total == "1000.00"
         assert inv.tax_note.startswith(note)
+
+
+def test_included_hours_are_granted_once_even_for_overlapping_windows(world: World) -> None:
+    c = world.client("Included Hours BV")
+    ret = world.arrangement(c.id, "retainer", fee="3000.00", included_hours="10", starts_on="2026-01-01").id
+    world.arrangement(c.id, "time_and_materials", default_rate="100.00")
+    world.log(c.id, date(2026, 3, 10), "12")
+    march = world.draft(c.id)
+    assert [(ln.quantity, ln.amount) for ln in lines_by(march, "time")] == [("10", "0.00"), ("2", "200.00")]
+    world.log(c.id, date(2026, 3, 20), "5")   # logged late, for March, whose 10 included hours are used up
+    world.log(c.id, date(2026, 4, 6), "3")
+    late = world.draft(c.id, (date(2026, 3, 16), date(2026, 4, 15)))
+    # Only 1-15 April are new days: half of April's 10 hours, and only April's work may use them.
+    assert [(ln.quantity, ln.amount) for ln in lines_by(late, "time")] == [("3", "0.00"), ("5", "500.00")]
+    included = lines_by(late, "time")[0]
+    assert included.source["included_used"] == {f"{ret}:2026-04-01..2026-04-30": "3.00"}
+    world.log(c.id, date(2026, 4, 20), "4")
+    rest = world.draft(c.id, (date(2026, 4, 16), date(2026, 4, 30)))   # the other half of April's hours
+    assert [(ln.quantity, ln.amount) for ln in lines_by(rest, "time")] == [("4", "0.00")]
+
+
+def test_a_month_redrafted_after_issue_still_has_its_unused_hours(world: World) -> None:
+    c = world.client("Early Bird BV")
+    world.arrangement(c.id, "retainer", fee="3000.00", included_hours="10", starts_on="2026-01-01")
+    world.arrangement(c.id, "time_and_materials", default_rate="100.00")
+    world.log(c.id, date(2026, 3, 10), "6")
+    world.issued(c.id)                       # March billed early, 6 of its 10 hours used
+    world.log(c.id, date(2026, 3, 31), "7")  # the last day's work, billed in the same window
+    again = world.draft(c.id)
+    assert [(ln.quantity, ln.amount) for ln in lines_by(again, "time")] == [("4", "0.00"), ("3", "300.00")]
+
+
+def test_included_hours_per_month_are_not_pooled_across_a_quarter(world: World) -> None:
+    c = world.client("Quarterly Window BV")
+    world.arrangement(c.id, "retainer", fee="1000.00", included_hours="10", starts_on="2026-01-01")
+    world.arrangement(c.id, "time_and_materials", default_rate="100.00")
+    world.log(c.id, date(2026, 1, 10), "12")   # January's 10 hours, not February's or March's
+    world.log(c.id, date(2026, 1, 11), "13")
+    q1 = world.draft(c.id, (date(2026, 1, 1), date(2026, 3, 31)))
+    assert [(ln.quantity, ln.amount) for ln in lines_by(q1, "time")] == [("10", "0.00"), ("15", "1500.00")]
+
+
+def test_included_hours_of_a_voided_invoice_are_given_back(world: World) -> None:
+    c = world.client("Voided Hours BV")
+    world.arrangement(c.id, "retainer", fee="3000.00", included_hours="10", starts_on="2026-01-01")
+    world.arrangement(c.id, "time_and_materials", default_rate="100.00")
+    world.log(c.id, date(2026, 3, 10), "12")
+    inv = world.issued(c.id)
+    world.call(invoicing.void_invoice, world.actor("finance"), inv.id, "wrong client")
+    again = world.draft(c.id)
+    assert [(ln.quantity, ln.amount) for ln in lines_by(again, "time")] == [("10", "0.00"), ("2", "200.00")]

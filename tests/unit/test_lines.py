@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from domain.errors import ValidationFailed
 from domain.model.arrangements import Tier, TimeAndMaterialsTerms
 from domain.model.lines import (
+    Allowance,
     WorkEntry,
     allocate_included,
     graduated,
@@ -40,36 +41,46 @@ def entry(i: int, hours: str, day: int = 1, person: str = "alice", role: str = "
 # --- included hours ------------------------------------------------------------------------------------------
 
 hours_st = st.decimals(min_value=D("0.01"), max_value=24, places=2, allow_nan=False, allow_infinity=False)
-entries_st = st.lists(st.tuples(st.integers(min_value=1, max_value=31), hours_st), max_size=30).map(
-    lambda xs: [WorkEntry(i + 1, "p", "r", date(2026, 3, d), h) for i, (d, h) in enumerate(xs)])
+entries_st = st.lists(st.tuples(st.integers(min_value=1, max_value=90), hours_st), max_size=30).map(
+    lambda xs: [WorkEntry(i + 1, "p", "r", date(2026, 1, 1) + timedelta(days=d - 1), h)
+                for i, (d, h) in enumerate(xs)])
+Q1 = [Period(date(2026, 1, 1), date(2026, 1, 31)), Period(date(2026, 2, 1), date(2026, 2, 28)), MARCH]
+allowances_st = st.lists(st.decimals(min_value=0, max_value=40, places=2, allow_nan=False, allow_infinity=False),
+                         min_size=3, max_size=3).map(
+    lambda hs: [Allowance(f"1:{p.key}", p, h) for p, h in zip(Q1, hs, strict=True)])
 
 
-@given(entries_st, st.decimals(min_value=0, max_value=200, places=2, allow_nan=False, allow_infinity=False),
-       st.one_of(st.none(), st.integers(min_value=1, max_value=31).map(lambda d: date(2026, 3, d))))
-def test_included_hours_allocation(entries: list[WorkEntry], included: Decimal, since: date | None) -> None:
-    allocs = allocate_included(entries, included, since)
+@given(entries_st, allowances_st,
+       st.one_of(st.none(), st.integers(min_value=0, max_value=89).map(lambda d: date(2026, 1, 1) + timedelta(d))))
+def test_included_hours_allocation(entries: list[WorkEntry], allowances: list[Allowance], since: date | None) -> None:
+    allocs, used = allocate_included(entries, allowances, since)
     assert sorted(a.entry.id for a in allocs) == sorted(e.id for e in entries)
     for a in allocs:
         assert a.included + a.billable == a.entry.hours
         assert a.included >= 0 and a.billable >= 0
         if since is not None and a.entry.day < since:
-            assert a.included == 0  # late entries from earlier periods cannot use this period's hours
-    used = sum((a.included for a in allocs), D(0))
-    eligible = sum((e.hours for e in entries if since is None or e.day >= since), D(0))
-    assert used <= included
-    assert used == min(included, eligible)  # nothing left unused while eligible hours are billed
-    assert sum((a.included + a.billable for a in allocs), D(0)) == sum((e.hours for e in entries), D(0))
-    # used in date order: once an eligible entry pays overage, no later eligible entry uses included hours
-    ordered = [a for a in sorted(allocs, key=lambda a: (a.entry.day, a.entry.id))
-               if since is None or a.entry.day >= since]
-    for earlier, later in itertools.pairwise(ordered):
-        if earlier.billable > 0:
-            assert later.included == 0
+            assert a.included == 0  # late entries from earlier windows cannot use this window's hours
+    assert sum((a.included for a in allocs), D(0)) == sum(used.values(), D(0))
+    for allowance in allowances:
+        in_period = [a for a in allocs if allowance.period.start <= a.entry.day <= allowance.period.end]
+        eligible = sum((a.entry.hours for a in in_period if since is None or a.entry.day >= since), D(0))
+        got = used.get(allowance.key, D(0))
+        assert got == sum((a.included for a in in_period), D(0))  # a period's hours go to its own work only
+        assert got <= allowance.hours                             # never more than it offers
+        assert got == min(allowance.hours, eligible)              # and none left unused while work is billed
+        # used in date order: once an eligible entry of the period pays overage, no later one uses hours
+        ordered = [a for a in sorted(in_period, key=lambda a: (a.entry.day, a.entry.id))
+                   if since is None or a.entry.day >= since]
+        for earlier, later in itertools.pairwise(ordered):
+            if earlier.billable > 0:
+                assert later.included == 0
 
 
 def test_included_hours_example() -> None:
-    allocs = allocate_included([entry(1, "8", 3), entry(2, "8", 10), entry(3, "9", 17)], D(10))
+    allocs, used = allocate_included([entry(1, "8", 3), entry(2, "8", 10), entry(3, "9", 17)],
+                                     [Allowance("7:march", MARCH, D(10))])
     assert [(a.included, a.billable) for a in allocs] == [(D(8), D(0)), (D(2), D(6)), (D(0), D(9))]
+    assert used == {"7:march": D(10)}
 
 
 # --- graduated tiers -----------------------------------------------------------------------------------------
@@ -134,7 +145,7 @@ def test_time_lines_group_by_person_and_role_and_claim_every_entry() -> None:
     terms = tm(default_rate="100", role_rates={"engineer": "150"}, person_rates={"carol": "200"})
     entries = [entry(1, "2", 2, "alice"), entry(2, "3", 3, "alice"), entry(3, "1.5", 4, "bob", "designer"),
                entry(4, "1", 5, "carol")]
-    lines, capped = time_lines(7, terms, entries, D(0), "EUR", D(0))
+    lines, capped = time_lines(7, terms, entries, [], "EUR", D(0))
     assert not capped
     got = {(ln.description.split(" —")[0], ln.quantity, ln.unit_price, ln.amount) for ln in lines}
     assert got == {("alice (engineer)", D(5), D(150), D(750)), ("bob (designer)", D("1.5"), D(100), D(150)),
@@ -147,10 +158,12 @@ def test_time_lines_group_by_person_and_role_and_claim_every_entry() -> None:
 
 def test_included_hours_then_overage_the_walk() -> None:
     terms = tm(default_rate="150")
-    lines, _ = time_lines(2, terms, [entry(1, "8", 3), entry(2, "8", 10), entry(3, "9", 17)], D(10), "EUR", D(0))
+    lines, _ = time_lines(2, terms, [entry(1, "8", 3), entry(2, "8", 10), entry(3, "9", 17)],
+                          [Allowance("1:2026-03-01..2026-03-31", MARCH, D(10))], "EUR", D(0))
     assert [(ln.quantity, ln.amount) for ln in lines] == [(D(10), D(0)), (D(15), D(2250))]
     assert "overage" in lines[1].description
     assert lines[0].source["time_entry_ids"] == [1, 2]
+    assert lines[0].source["included_used"] == {"1:2026-03-01..2026-03-31": "10.00"}
 
 
 # --- not-to-exceed cap ----------------------------------------------------------------------------------------
@@ -166,7 +179,7 @@ def test_included_hours_then_overage_the_walk() -> None:
 def test_cap_makes_the_time_exactly_the_room_left(billed_before: str, hours: str, expected_total: str,
                                                   capped: bool) -> None:
     terms = tm(default_rate="100", cap="1000")
-    lines, was_capped = time_lines(3, terms, [entry(1, hours)], D(0), "EUR", D(billed_before))
+    lines, was_capped = time_lines(3, terms, [entry(1, hours)], [], "EUR", D(billed_before))
     assert was_capped is capped
     assert sum((ln.amount for ln in lines), D(0)) == D(expected_total)
     if capped:
@@ -180,7 +193,7 @@ def test_cap_makes_the_time_exactly_the_room_left(billed_before: str, hours: str
 def test_cap_is_never_exceeded(billed_before: Decimal, hours: list[Decimal]) -> None:
     terms = tm(default_rate="123.45", cap="1000")
     entries = [entry(i + 1, str(h)) for i, h in enumerate(hours)]
-    lines, capped = time_lines(3, terms, entries, D(0), "EUR", billed_before)
+    lines, capped = time_lines(3, terms, entries, [], "EUR", billed_before)
     amount = sum((ln.amount for ln in lines), D(0))
     room = max(D(1000) - billed_before, D(0))
     uncapped = (sum(hours, D(0)) * D("123.45")).quantize(D("0.01"), rounding="ROUND_HALF_UP")
@@ -246,7 +259,14 @@ def test_sla_credit_examples() -> None:
 
 def test_hours_dates_are_sorted_in_allocation_regardless_of_input_order() -> None:
     es = [entry(3, "5", 20), entry(1, "5", 2), entry(2, "5", 2)]
-    allocs = allocate_included(es, D(7))
+    march = [Allowance("a", MARCH, D(7))]
+    allocs, _ = allocate_included(es, march)
     assert [(a.entry.id, a.included) for a in allocs] == [(1, D(5)), (2, D(2)), (3, D(0))]
-    assert allocate_included(es, D(7), since=date(2026, 3, 3))[0].included == 0
-    assert date(2026, 3, 2) + timedelta(days=1) == date(2026, 3, 3)
+    assert allocate_included(es, march, since=date(2026, 3, 3))[0][0].included == 0
+
+
+def test_two_retainers_offering_hours_for_the_same_month_add_up() -> None:
+    offers = [Allowance("1:m", MARCH, D(5)), Allowance("2:m", MARCH, D(4))]
+    allocs, used = allocate_included([entry(1, "12", 5)], offers)
+    assert (allocs[0].included, allocs[0].billable) == (D(9), D(3))
+    assert used == {"1:m": D(5), "2:m": D(4)}
