@@ -25,11 +25,24 @@ def audit_history(uow: UnitOfWork, actor: Actor, subject_type: str | None = None
     if not 1 <= limit <= 1000:
         raise ValidationFailed("must be between 1 and 1000", field="limit")
     with uow:
-        rows = uow.audit_log.for_subject(subject_type, subject_id, limit, after_seq)
-        if actor.role == Role.ACCOUNT_MANAGER:
-            allowed = actor.client_ids or frozenset()
-            rows = [r for r in rows if _client_of(r) in allowed]
-        return [AuditEntryView.of(r) for r in rows]
+        if actor.role != Role.ACCOUNT_MANAGER:
+            return [AuditEntryView.of(r) for r in uow.audit_log.for_subject(subject_type, subject_id, limit, after_seq)]
+        # Account managers read their clients' entries only. The client sits inside each entry's snapshot, so
+        # filter here, reading on until the page is full: a page must not come back short (or empty) just
+        # because other clients' entries came first.
+        allowed = actor.client_ids or frozenset()
+        out: list[AuditEntryView] = []
+        while len(out) < limit:
+            rows = uow.audit_log.for_subject(subject_type, subject_id, 1000, after_seq)
+            for r in rows:
+                if _client_of(r) in allowed:
+                    out.append(AuditEntryView.of(r))
+                    if len(out) == limit:
+                        break
+            if len(rows) < 1000:
+                break
+            after_seq = rows[-1].seq
+        return out
 
 
 def _client_of(row: object) -> int | None:

@@ -234,3 +234,17 @@ def test_a_deactivated_user_cannot_act(world: World) -> None:
     with pytest.raises(Exception) as e:
         world.actor("finance2")
     assert getattr(e.value, "code", "") == "user.not_found"
+
+
+def test_an_account_managers_audit_page_is_full_of_their_own_entries(world: World) -> None:
+    theirs = world.client("Busy Other", account_manager_ids=[world.user_ids["account_manager2"]])
+    for d in range(1, 16):
+        world.log(theirs.id, date(2026, 3, d), "1")
+    mine = world.client("Quiet Mine", account_manager_ids=[world.user_ids["account_manager"]])
+    for d in range(1, 6):
+        world.log(mine.id, date(2026, 3, d), "1")
+    am = world.actor("account_manager")
+    page = world.call(audit.audit_history, am, None, None, 4)
+    assert [e.action for e in page] == ["client.created"] + ["time.logged"] * 3
+    rest = world.call(audit.audit_history, am, None, None, 100, page[-1].seq)
+    assert len(rest) == 2 and all(e.seq > page[-1].seq for e in rest)
