@@ -46,7 +46,7 @@ class AuditBuffer:
                before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
                cause: dict[str, Any] | None = None) -> None:
         self.pending.append(PendingAudit(actor, action, subject_type, str(subject_id), jsonable(before),
-                                         jsonable(after), {**self.cause, **(cause or {})}))
+                                         jsonable(after), jsonable({**self.cause, **(cause or {})})))
 
 
 _HASHED = ("seq", "actor_kind", "actor_id", "actor_label", "action", "subject_type", "subject_id", "before",

@@ -234,3 +234,15 @@ def test_verify_reports_progress(world: World) -> None:
     report = world.call(audit.verify_chain, world.system, lambda done, of: seen.append((done, of)), 5)
     assert report.ok and report.entries == total
     assert seen[-1] == (total, total) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_a_cause_of_any_type_is_stored_as_json_and_verifies(world: World) -> None:
+    import uuid
+
+    event = uuid.uuid4()
+    uow = world.db.uow()
+    uow.set_cause(event_id=event, received_on=date(2026, 4, 1), message_id=None)
+    c = clients.create_client(uow, world.system, {"name": "Caused Ltd", "currency": "EUR"})
+    (entry,) = world.call(audit.audit_history, world.system, "client", str(c.id))
+    assert entry.cause == {"event_id": str(event), "received_on": "2026-04-01"}
+    assert world.call(audit.verify_chain, world.system).ok
