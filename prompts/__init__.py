@@ -47,6 +47,7 @@ def _env() -> Environment:
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
     env.filters["money"] = money
     env.filters["when"] = when
+    env.filters["sentence"] = lambda s: str(s)[:1].upper() + str(s)[1:]  # capitalize() would lower the rest
     return env
 
 

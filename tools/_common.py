@@ -50,23 +50,15 @@ def refusals() -> Iterator[None]:
 
 
 def brief(v: InvoiceView) -> dict[str, Any]:
-    """An invoice in a few fields: enough to answer and to act on."""
-    out: dict[str, Any] = {
+    """An invoice in a few fields, always the same keys: enough to answer and to act on."""
+    flagged = [c for c in v.checks if c.get("outcome") in ("flag", "block")]
+    return {
         "id": v.id, "number": v.number, "kind": v.kind, "status": v.status, "client": v.client_name,
         "client_id": v.client_id, "currency": v.currency, "total": v.total, "balance": v.balance,
+        "period": f"{v.period_start}..{v.period_end}" if v.period_start else None, "due": v.due_date,
+        "overdue": v.overdue, "checks": [f"{c['outcome']} {c['code']}: {c['reason']}" for c in flagged],
+        "reason": v.reason or None,
     }
-    if v.period_start:
-        out["period"] = f"{v.period_start}..{v.period_end}"
-    if v.due_date:
-        out["due"] = v.due_date
-    if v.overdue:
-        out["overdue"] = True
-    flagged = [c for c in v.checks if c.get("outcome") in ("flag", "block")]
-    if flagged:
-        out["checks"] = [f"{c['outcome']} {c['code']}: {c['reason']}" for c in flagged]
-    if v.reason:
-        out["reason"] = v.reason
-    return out
 
 
 _MONTH = re.compile(r"^\s*(\d{4})-(\d{1,2})\s*$")

@@ -46,7 +46,7 @@ def invoice_status(runtime: Runtime, invoice: str) -> str:
     inv = {**brief(v), "issue_date": v.issue_date, "paid": v.paid, "credited": v.credited,
            "payments": [p.model_dump() for p in v.payments],
            "credit_notes": [c.model_dump() for c in v.credit_notes]}
-    timeline = [{"seq": e.seq, "at": e.at.isoformat(timespec="minutes"), "who": e.who, "as": e.actor_kind,
+    timeline = [{"seq": e.seq, "at": e.at.isoformat(timespec="minutes"), "who": e.who, "kind": e.actor_kind,
                  "action": e.action, "why": e.why} for e in story.timeline]
     return as_json({"invoice": inv, "timeline": timeline})
 
