@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from channels.cli import _render
 from channels.cli._common import SYSTEM, console, guarded, open_db, schema_revisions, settings, where
 from channels.cli.audit import app as audit_app
+from channels.cli.chat import ask, chat
 from channels.cli.invoices import app as invoices_app
 from channels.cli.users import app as users_app
 from domain.services import demo as demo_svc
@@ -22,6 +23,8 @@ app = typer.Typer(
 app.add_typer(users_app, name="users")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(audit_app, name="audit")
+app.command()(chat)
+app.command()(ask)
 
 
 @app.command()

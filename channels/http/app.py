@@ -22,6 +22,7 @@ from channels.http._idempotency import HEADER, IdempotencyMiddleware
 from channels.http._models import Health, Problem
 from channels.http._problems import PROBLEM_JSON, install
 from channels.http._routes import ROUTERS
+from channels.http._routes.chat import close_chat
 from domain.model.roles import Actor
 from domain.services import idempotency
 from domain.settings import Settings, get_settings
@@ -59,6 +60,7 @@ def create_app(db: Database | None = None, settings: Settings | None = None) -> 
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+            close_chat(app)
             if owned is not None:
                 owned.dispose()
                 app.state.db = None
