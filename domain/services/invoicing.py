@@ -72,6 +72,19 @@ def _add_lines(inv: InvoiceRow, lines: list[DraftLine], profile: TaxProfile, act
             added_by_user_id=actor.user_id if (actor and d.manual) else None))
 
 
+def _retax(inv: InvoiceRow, profile: TaxProfile, ws: WorkspaceRow) -> None:
+    """Tax a draft's lines at the client's current treatment, as it is issued: a change of tax profile (or of the
+    workspace's rounding) between drafting and issuing must not issue the old VAT or miss the legal note."""
+    cur = inv.currency
+    exp = minor_exponent(cur)
+    for ln in inv.lines:
+        rate = profile.rate_for(ln.section)
+        ln.tax_rate = format(rate.normalize(), "f")
+        ln.tax_minor = _to_minor(line_tax(Decimal(ln.amount_minor).scaleb(-exp), rate, cur), cur)
+    inv.tax_note = profile.invoice_note()
+    _recompute(inv, ws)
+
+
 def _recompute(inv: InvoiceRow, ws: WorkspaceRow, credit_note: bool = False) -> None:
     """Subtotal, per-rate tax and total from the lines (BR-CO-17: invoice tax = sum of per-rate tax).
 
@@ -230,6 +243,10 @@ def finalize_issue(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, number: 
     inv.issued_at = uow.clock.now()
     if not inv.po_number and client.po_number:
         inv.po_number = client.po_number
+    if inv.total_minor - inv.paid_minor - inv.credited_minor == 0:
+        # Nothing is owed (credits ate the month): settled at once, never an open invoice nobody can pay.
+        check_transition(inv.status, Status.PAID)
+        inv.status = Status.PAID.value
 
 
 def _anchor(uow: UnitOfWork, inv: InvoiceRow) -> date:
@@ -254,11 +271,12 @@ def issue_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int) -> InvoiceView
         client = uow.clients.get(inv.client_id)
         assert client is not None
         ws = uow.workspace.get()
+        before = _summary(inv)
+        _retax(inv, _profile(client), ws)
         results = run_checks(_check_input(uow, inv, client, ws, history_for(uow, [client.id], _anchor(uow, inv), ws)))
         outcome = verdict(results)
         if outcome == Outcome.BLOCK:
             raise _blocked(results)
-        before = _summary(inv)
         inv.checks = [r.as_json() for r in results]
         if outcome == Outcome.FLAG:
             inv.status = Status.PENDING_APPROVAL.value
@@ -289,10 +307,11 @@ def approve_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, note: str = 
         client = uow.clients.get(inv.client_id)
         assert client is not None
         ws = uow.workspace.get()
+        before = _summary(inv)
+        _retax(inv, _profile(client), ws)
         results = run_checks(_check_input(uow, inv, client, ws, history_for(uow, [client.id], _anchor(uow, inv), ws)))
         if verdict(results) == Outcome.BLOCK:
             raise _blocked(results)
-        before = _summary(inv)
         inv.checks = [r.as_json() for r in results]
         inv.approved_by_user_id = actor.user_id
         uow.audit.record(actor, "invoice.approved", "invoice", inv.id, before=before,

@@ -70,6 +70,9 @@ def set_active(uow: UnitOfWork, actor: Actor, email: str, active: bool) -> UserV
         row = uow.users.by_email(email)
         if row is None:
             raise NotFound(f"no user with e-mail {email}", code="user.not_found", field="email")
+        if not active and row.active and row.role == Role.OWNER.value and uow.users.active_owners() == 1:
+            raise Conflict("this is the last active owner: add another owner first, or nobody could manage "
+                           "users any more", code="user.last_owner", field="email")
         before = {"active": row.active}
         row.active = active
         uow.audit.record(actor, "user.activated" if active else "user.deactivated", "user", row.id,

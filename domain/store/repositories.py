@@ -67,6 +67,10 @@ class Users(_Repo):
     def list(self) -> Sequence[UserRow]:
         return self.s.execute(select(UserRow).order_by(UserRow.id)).scalars().all()
 
+    def active_owners(self) -> int:
+        return int(self.s.execute(select(func.count()).select_from(UserRow).where(
+            UserRow.role == "owner", UserRow.active.is_(True))).scalar_one())
+
     def managed_client_ids(self, user_id: int) -> frozenset[int]:
         rows = self.s.execute(select(ClientManagerRow.client_id).where(ClientManagerRow.user_id == user_id))
         return frozenset(rows.scalars().all())

@@ -212,3 +212,33 @@ def test_february_invoice_can_be_issued_after_march(world: World) -> None:
     world.issued(cid, MARCH)
     feb = world.draft(cid, FEBRUARY)
     assert world.call(invoicing.issue_invoice, world.system, feb.id).status in ("issued", "pending_approval")
+
+
+def test_an_invoice_of_zero_is_settled_when_issued(world: World) -> None:
+    from domain.services import work
+    c = world.client("Credited Month Ltd")
+    ret = world.arrangement(c.id, "retainer", fee="1000.00", starts_on="2026-01-01").id
+    sla = world.arrangement(c.id, "sla_credit", credit_pct="100", retainer_arrangement_id=ret).id
+    world.call(work.record_breach, world.system, work.BreachIn(client_id=c.id, arrangement_id=sla,
+                                                                occurred_on=date(2026, 3, 3), description="down"))
+    inv = world.issued(c.id)
+    assert (inv.total, inv.balance, inv.number) == ("0.00", "0.00", "INV-2026-000001")
+    got = world.call(invoicing.get_invoice, world.system, inv.id)
+    assert got.status == "paid"   # nothing is owed: it must not sit among the open invoices forever
+    assert world.call(invoicing.list_invoices, world.system, status="issued") == []
+
+
+def test_a_draft_follows_the_clients_tax_profile_until_it_is_issued(world: World) -> None:
+    from domain.services import clients
+    cid = world.retainer_client()
+    draft = world.draft(cid)
+    assert draft.tax_total == "190.00" and draft.tax_note == ""
+    world.call(clients.update_client, world.system, cid, {"tax_profile": {
+        "mode": "reverse_charge", "tax_id": "NL123456789B01", "rate": "19"}})
+    inv = world.issued(cid)
+    assert (inv.tax_total, inv.total) == ("0.00", "1000.00")
+    assert inv.tax_note.startswith("Reverse charge") and "NL123456789B01" in inv.tax_note
+    assert [ln.tax for ln in inv.lines] == ["0.00"]
+    # once issued, it is frozen: a later change of profile does not touch it
+    world.call(clients.update_client, world.system, cid, {"tax_profile": {"rate": "21"}})
+    assert world.call(invoicing.get_invoice, world.system, inv.id).tax_total == "0.00"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from domain.errors import Forbidden, NotFound
+from domain.errors import BillingError, Forbidden, NotFound
 from domain.model.roles import Actor
 from domain.services import audit, billing_run, clients, invoicing, users, work, workspace
 
@@ -248,3 +248,14 @@ def test_an_account_managers_audit_page_is_full_of_their_own_entries(world: Worl
     assert [e.action for e in page] == ["client.created"] + ["time.logged"] * 3
     rest = world.call(audit.audit_history, am, None, None, 100, page[-1].seq)
     assert len(rest) == 2 and all(e.seq > page[-1].seq for e in rest)
+
+
+def test_the_last_active_owner_cannot_be_deactivated(world: World) -> None:
+    owner = world.actor("owner")
+    before = world.snapshot()
+    with pytest.raises(BillingError) as e:
+        world.call(users.set_active, owner, EMAILS["owner"], False)
+    assert e.value.code == "user.last_owner"
+    assert world.snapshot() == before
+    world.call(users.add_user, owner, {"email": "second@owner.example", "role": "owner"})
+    assert world.call(users.set_active, owner, EMAILS["owner"], False).active is False
