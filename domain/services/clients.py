@@ -169,6 +169,11 @@ def add_arrangement(uow: UnitOfWork, actor: Actor, client_id: int, data: dict[st
             if ret is None or ret.client_id != client_id or ret.kind != "retainer":
                 raise ValidationFailed("must be a retainer arrangement of the same client",
                                        field="retainer_arrangement_id")
+        elif terms.kind == "sla_credit" and terms.credit_pct is not None and not any(
+                a.kind == "retainer" for a in uow.arrangements.for_client(client_id)):
+            # a percentage of nothing would burn every breach as a 0.00 credit
+            raise ValidationFailed("a percentage credit needs a retainer to take the percentage of: add the "
+                                   "retainer first, or give a fixed_amount", field="retainer_arrangement_id")
         stored = terms.model_dump(mode="json", exclude={"name", "starts_on", "ends_on", "kind"})
         if isinstance(terms, MilestoneTerms):
             stored = {}

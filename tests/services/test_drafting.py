@@ -318,3 +318,16 @@ def test_included_hours_of_a_voided_invoice_are_given_back(world: World) -> None
     world.call(invoicing.void_invoice, world.actor("finance"), inv.id, "wrong client")
     again = world.draft(c.id)
     assert [(ln.quantity, ln.amount) for ln in lines_by(again, "time")] == [("10", "0.00"), ("2", "200.00")]
+
+
+def test_a_percentage_sla_credit_needs_a_retainer_to_take_the_percentage_of(world: World) -> None:
+    c = world.client("No Retainer Ltd")
+    before = world.snapshot()
+    with pytest.raises(ValidationFailed) as e:
+        world.arrangement(c.id, "sla_credit", credit_pct="10")
+    assert e.value.field == "retainer_arrangement_id"
+    assert world.snapshot() == before
+    world.arrangement(c.id, "sla_credit", fixed_amount="50.00")   # a fixed credit needs none
+    ret = world.arrangement(c.id, "retainer", fee="1000.00").id
+    world.arrangement(c.id, "sla_credit", credit_pct="10")        # the client's retainer is the one
+    world.arrangement(c.id, "sla_credit", credit_pct="10", retainer_arrangement_id=ret)
