@@ -85,6 +85,8 @@ _MONTH_WORDS = "|".join(sorted(_MONTHS, key=len, reverse=True))
 MONTH = rf"(?:this month|last month|previous month|\d{{4}}-\d{{2}}|(?:{_MONTH_WORDS})(?:\s+\d{{4}})?)"
 REF = r"(?:invoice\s+|draft\s+|#)?(?P<ref>\d+|[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*-\d+)"
 CLIENT = r"(?P<client>.+?)"
+# An invoice as people name it: by number or id, or the client's invoice for a month (drafts have no number).
+TARGET = rf"(?:(?P<client>.+?)'s\s+(?P<month>{MONTH})\s+(?:invoice|draft)|{REF})"
 AMOUNT = r"(?P<amount>\d[\d,]*(?:\.\d+)?)"
 
 
@@ -368,11 +370,10 @@ RULES: list[Rule] = [(re.compile(p, re.I | re.S), goal, fn) for p, goal, fn in [
      r"(?P<description>.+)$", "log_time", plan_log),
     (rf"^\s*draft\s+(?:an?\s+|the\s+)?(?:invoice\s+)?(?:for\s+)?{CLIENT}\s+for\s+(?P<month>.+?)\s*[.!]?$",
      "draft_invoice", plan_draft),
-    (rf"^\s*issue\s+(?:{CLIENT}'s\s+(?P<month>{MONTH})\s+(?:invoice|draft)|{REF})\s*[.!]?$", "issue_invoice",
-     plan_issue),
-    (rf"^\s*approve\s+{REF}\s*(?:[,:-]|\s)?\s*(?:(?:with\s+)?note:?\s*(?P<note>.+))?$", "approve_invoice",
+    (rf"^\s*issue\s+{TARGET}\s*[.!]?$", "issue_invoice", plan_issue),
+    (rf"^\s*approve\s+{TARGET}\s*(?:[,:-]|\s)?\s*(?:(?:with\s+)?note:?\s*(?P<note>.+))?$", "approve_invoice",
      plan_approve),
-    (rf"^\s*reject\s+{REF}\s*(?:{_B})?$", "reject_invoice", plan_reject),
+    (rf"^\s*reject\s+{TARGET}\s*(?:{_B})?$", "reject_invoice", plan_reject),
     (rf"^\s*void\s+{REF}\s*(?:{_B})?$", "void_invoice", plan_void),
     (rf"^\s*(?:credit|issue\s+a\s+credit\s+note\s+(?:of|for))\s+(?:{AMOUNT}(?:\s+[A-Z]{{3}})?\s+(?:on|against|for)\s+)?"
      rf"{REF}(?:\s+in\s+full)?\s*(?:{_B})?$", "credit_note", plan_credit),

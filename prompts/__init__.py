@@ -27,6 +27,13 @@ def money(amount: object, currency: str = "") -> str:
     return f"{value:,} {currency}".strip()
 
 
+def signed_money(amount: object, currency: str = "") -> str:
+    """'+2000' -> '+2,000.00 GBP' style: the sign kept, for changes."""
+    text = str(amount)
+    sign = text[:1] if text[:1] in "+-" else ""
+    return sign + money(text.lstrip("+-"), currency)
+
+
 def when(value: object) -> str:
     """An ISO date-time -> '31 Mar 2026 09:02 UTC'; a date -> '31 Mar 2026'."""
     if isinstance(value, str):
@@ -47,6 +54,7 @@ def _env() -> Environment:
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
     env.filters["money"] = money
     env.filters["when"] = when
+    env.filters["signed_money"] = signed_money
     env.filters["sentence"] = lambda s: str(s)[:1].upper() + str(s)[1:]  # capitalize() would lower the rest
     return env
 
@@ -56,4 +64,4 @@ def render(name: str, **context: Any) -> str:
     return _env().get_template(f"{name}.md.j2").render(**context).strip()
 
 
-__all__ = ["HERE", "money", "render", "when"]
+__all__ = ["HERE", "money", "render", "signed_money", "when"]

@@ -90,7 +90,7 @@ def explain_invoice(runtime: Runtime, invoice: str) -> str:
         x = insights.explain_invoice(ctx.reader(), ctx.agent, invoice)
     return as_json({
         "invoice": brief(x.invoice), "previous": brief(x.previous) if x.previous else None,
-        "total_change": x.total_change, "changes": [c.model_dump(exclude_none=True) for c in x.changes],
+        "total_change": x.total_change, "changes": [c.model_dump() for c in x.changes],
         "lines": [ln.model_dump() for ln in x.lines],
         "reasons": [{"seq": e.seq, "at": e.at.isoformat(timespec="minutes"), "who": e.who, "action": e.action,
                      "why": e.why} for e in x.reasons]})
