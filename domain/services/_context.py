@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from domain.model.money import minor_exponent
 from domain.store.tables import (
     ArrangementRow,
     ClientRow,
@@ -36,6 +37,7 @@ class BillingContext:
     claimed_periods: set[tuple[int, str]] = field(default_factory=set)
     billed_on: dict[int, int] = field(default_factory=dict)
     included_used: dict[str, Decimal] = field(default_factory=dict)  # "<retainer id>:<period key>" -> hours
+    sla_credited: dict[str, Decimal] = field(default_factory=dict)   # "<retainer id>:<period key>" -> amount
 
     def period_claimed(self, arrangement_id: int, key: str) -> bool:
         return (arrangement_id, key) in self.claimed_periods
@@ -68,12 +70,19 @@ def load_context(uow: UnitOfWork, clients: Sequence[ClientRow], end: date, start
     ctx.billed_on = uow.invoices.billed_on_arrangements(capped)
     with_hours = [a.client_id for arrs in ctx.arrangements.values() for a in arrs
                   if a.kind == "retainer" and Decimal(str(a.terms.get("included_hours") or 0)) > 0]
+    # a yearly period is the longest: nothing older can share a retainer period with this window
+    since = (start or end) - timedelta(days=366)
     if with_hours:
-        # a yearly period is the longest: nothing older can share a period with this window
-        since = (start or end) - timedelta(days=366)
         for source in uow.invoices.included_hours_sources(sorted(set(with_hours)), since, end):
             for key, hours in (source.get("included_used") or {}).items():
                 ctx.included_used[key] = ctx.included_used.get(key, Decimal(0)) + Decimal(hours)
+    with_breaches = [cid for cid, bs in ctx.breaches.items() if bs]
+    if with_breaches:
+        for source, amount_minor, currency in uow.invoices.sla_credit_lines(sorted(with_breaches), since, end):
+            key = source.get("retainer_period")
+            if key:
+                ctx.sla_credited[key] = ctx.sla_credited.get(key, Decimal(0)) \
+                    - Decimal(amount_minor).scaleb(-minor_exponent(currency))
     return ctx
 
 

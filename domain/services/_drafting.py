@@ -23,8 +23,8 @@ from domain.model.lines import (
     subscription_line,
     time_lines,
 )
-from domain.model.money import Money, minor_exponent
-from domain.model.periods import Cycle, Period, coverage, periods_between
+from domain.model.money import Money, minor_exponent, round_money
+from domain.model.periods import Cycle, Period, coverage, period_containing, periods_between
 from domain.services._context import BillingContext
 from domain.store.tables import ArrangementRow, ClientRow
 
@@ -139,21 +139,31 @@ def build_lines(ctx: BillingContext, client: ClientRow, start: date, end: date) 
                     cost = Money.from_minor(x.cost_minor, x.currency).amount
                     lines.append(pass_through_line(a.id, x.id, x.description, cost, t.markup_pct, cur))
 
+    by_id = {a.id: (a, t) for a, t in retainers}
+    credited = dict(ctx.sla_credited)  # "<retainer id>:<period key>" -> credited so far, this draft included
     for a, t in parsed:
         if isinstance(t, SlaCreditTerms):
             ret_id = t.retainer_arrangement_id or (retainers[0][0].id if retainers else None)
-            fee = retainer_fee_by_arr.get(ret_id) if ret_id else None
-            credited = Decimal(0)
+            ret = by_id.get(ret_id) if ret_id else None
             for b in ctx.breaches.get(client.id, []):
                 if b.arrangement_id != a.id:
                     continue
-                ceiling = fee if fee is not None else (t.fixed_amount or Decimal(0))
-                amount = sla_credit_amount(ceiling, t.credit_pct, t.fixed_amount, cur)
-                amount = min(amount, ceiling - credited)  # all credits together never exceed the retainer
-                credited += amount
-                lines.append(DraftLine("sla_credit", f"SLA credit: {b.description} ({b.occurred_on})",
-                                       Decimal(1), "item", -amount, -amount, a.id,
-                                       {"arrangement_id": a.id, "breach_id": b.id,
-                                        "retainer_arrangement_id": ret_id},
+                source: dict[str, object] = {"arrangement_id": a.id, "breach_id": b.id,
+                                             "retainer_arrangement_id": ret_id}
+                if ret is None:  # a fixed credit with no retainer to cap it
+                    amount = sla_credit_amount(t.fixed_amount or Decimal(0), None, t.fixed_amount, cur)
+                else:
+                    # All credits for one retainer period, on whatever invoices, never exceed that period's fee.
+                    ra, rt = ret
+                    p = period_containing(b.occurred_on, rt.cycle)
+                    key = f"{ra.id}:{p.key}"
+                    ceiling = round_money(rt.fee * coverage(p, ra.starts_on, ra.ends_on), cur)
+                    amount = sla_credit_amount(ceiling, t.credit_pct, t.fixed_amount, cur)
+                    amount = max(min(amount, ceiling - credited.get(key, Decimal(0))), Decimal(0))
+                    credited[key] = credited.get(key, Decimal(0)) + amount
+                    source["retainer_period"] = key
+                lines.append(DraftLine("sla_credit", f"SLA credit: {b.description} ({b.occurred_on})"
+                                       + ("" if amount else " — the period's credits already reach its retainer"),
+                                       Decimal(1), "item", -amount, -amount, a.id, source,
                                        [("breach", b.id, "")]))
     return lines, capped

@@ -283,6 +283,18 @@ class Invoices(_Repo):
                               ).scalars().all()
         return [dict(r) for r in rows if r]
 
+    def sla_credit_lines(self, client_ids: Sequence[int], since: date, until: date,
+                         ) -> builtins.list[tuple[dict[str, Any], int, str]]:
+        """(source, amount, currency) of the SLA credit lines of the clients' non-void invoices whose window
+        touches [since, until]: what was already credited against which retainer period."""
+        rows = self.s.execute(select(InvoiceLineRow.source, InvoiceLineRow.amount_minor, InvoiceRow.currency)
+                              .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
+                              .where(InvoiceRow.client_id.in_(client_ids), InvoiceRow.kind == "invoice",
+                                     InvoiceRow.status != "void", InvoiceRow.period_end >= since,
+                                     InvoiceRow.period_start <= until, InvoiceLineRow.section == "sla_credit")
+                              ).all()
+        return [(dict(src or {}), int(amount), str(cur)) for src, amount, cur in rows]
+
     def open_drafts_for(self, client_ids: Sequence[int], start: date, end: date) -> dict[int, InvoiceRow]:
         rows = self.s.execute(select(InvoiceRow).where(
             InvoiceRow.client_id.in_(client_ids), InvoiceRow.kind == "invoice", InvoiceRow.period_start == start,

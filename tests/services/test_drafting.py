@@ -331,3 +331,48 @@ def test_a_percentage_sla_credit_needs_a_retainer_to_take_the_percentage_of(worl
     ret = world.arrangement(c.id, "retainer", fee="1000.00").id
     world.arrangement(c.id, "sla_credit", credit_pct="10")        # the client's retainer is the one
     world.arrangement(c.id, "sla_credit", credit_pct="10", retainer_arrangement_id=ret)
+
+
+def breach(world: World, client_id: int, sla: int, day: date) -> None:
+    world.call(work.record_breach, world.system, work.BreachIn(client_id=client_id, arrangement_id=sla,
+                                                                occurred_on=day, description="down"))
+
+
+def test_sla_credits_for_a_period_never_exceed_its_retainer_across_invoices(world: World) -> None:
+    c = world.client("Flaky Hosting Ltd")
+    ret = world.arrangement(c.id, "retainer", fee="1000.00", starts_on="2026-01-01").id
+    sla = world.arrangement(c.id, "sla_credit", fixed_amount="400.00", retainer_arrangement_id=ret).id
+    for d in (3, 9):
+        breach(world, c.id, sla, date(2026, 3, d))
+    march = world.issued(c.id)
+    assert [ln.amount for ln in lines_by(march, "sla_credit")] == ["-400.00", "-400.00"]
+    breach(world, c.id, sla, date(2026, 3, 28))   # recorded late, billed in April
+    breach(world, c.id, sla, date(2026, 3, 30))
+    breach(world, c.id, sla, date(2026, 4, 2))
+    april = world.draft(c.id, APRIL)
+    credits = [(ln.amount, ln.source["retainer_period"]) for ln in lines_by(april, "sla_credit")]
+    assert credits == [("-200.00", f"{ret}:2026-03-01..2026-03-31"),   # March had 200 of room left
+                       ("0.00", f"{ret}:2026-03-01..2026-03-31"),      # and then none
+                       ("-400.00", f"{ret}:2026-04-01..2026-04-30")]   # April has its own 1,000
+
+
+def test_sla_credits_in_a_quarter_window_are_capped_month_by_month(world: World) -> None:
+    c = world.client("Quarterly Credits Ltd")
+    ret = world.arrangement(c.id, "retainer", fee="1000.00", billing="arrears", starts_on="2026-01-01").id
+    sla = world.arrangement(c.id, "sla_credit", credit_pct="100", retainer_arrangement_id=ret).id
+    for m in (1, 2):
+        breach(world, c.id, sla, date(2026, m, 5))
+    q1 = world.draft(c.id, (date(2026, 1, 1), date(2026, 3, 31)))
+    assert [ln.amount for ln in lines_by(q1, "sla_credit")] == ["-1000.00", "-1000.00"]
+    assert q1.subtotal == "1000.00"   # three months of retainer, two of them credited in full
+
+
+def test_fixed_sla_credits_without_a_retainer_are_not_capped_at_one(world: World) -> None:
+    c = world.client("Fixed Credits Ltd")
+    world.arrangement(c.id, "time_and_materials", default_rate="100.00")
+    sla = world.arrangement(c.id, "sla_credit", fixed_amount="50.00").id
+    world.log(c.id, date(2026, 3, 2), "5")
+    for d in (3, 4):
+        breach(world, c.id, sla, date(2026, 3, d))
+    inv = world.draft(c.id)
+    assert [ln.amount for ln in lines_by(inv, "sla_credit")] == ["-50.00", "-50.00"]
