@@ -376,3 +376,19 @@ def test_fixed_sla_credits_without_a_retainer_are_not_capped_at_one(world: World
         breach(world, c.id, sla, date(2026, 3, d))
     inv = world.draft(c.id)
     assert [ln.amount for ln in lines_by(inv, "sla_credit")] == ["-50.00", "-50.00"]
+
+
+@pytest.mark.parametrize(("currency", "fee", "rate", "hours", "expected"), [
+    ("JPY", "100000", "15000", "1.5", ("122500", "12250", "134750")),
+    ("KWD", "1000.125", "35.500", "1.25", ("1044.500", "104.451", "1148.951")),   # 100.013 + 4.438 per line
+    ("EUR", "1000.00", "99.99", "0.33", ("1033.00", "103.30", "1136.30")),
+])
+def test_invoices_in_currencies_with_0_2_and_3_decimals(world: World, currency: str, fee: str, rate: str,
+                                                        hours: str, expected: tuple[str, str, str]) -> None:
+    c = world.client(f"{currency} client", currency=currency, rate="10")
+    world.arrangement(c.id, "retainer", fee=fee, starts_on="2026-01-01")
+    world.arrangement(c.id, "time_and_materials", default_rate=rate)
+    world.log(c.id, date(2026, 3, 2), hours)
+    inv = world.issued(c.id)
+    assert (inv.subtotal, inv.tax_total, inv.total) == expected
+    assert inv.currency == currency
