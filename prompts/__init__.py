@@ -59,9 +59,9 @@ def _env() -> Environment:
     return env
 
 
-def render(name: str, **context: Any) -> str:
-    """Render prompts/<name>.md.j2 with the given context; whitespace at the ends is trimmed."""
-    return _env().get_template(f"{name}.md.j2").render(**context).strip()
+def render(template: str, /, **context: Any) -> str:
+    """Render prompts/<template>.md.j2 with the given context; whitespace at the ends is trimmed."""
+    return _env().get_template(f"{template}.md.j2").render(**context).strip()
 
 
 __all__ = ["HERE", "money", "render", "signed_money", "when"]

@@ -12,6 +12,7 @@ from channels.cli import _render
 from channels.cli._common import SYSTEM, console, guarded, open_db, schema_revisions, settings, where
 from channels.cli.audit import app as audit_app
 from channels.cli.chat import ask, chat
+from channels.cli.evals import app as evals_app
 from channels.cli.invoices import app as invoices_app
 from channels.cli.users import app as users_app
 from domain.services import demo as demo_svc
@@ -25,6 +26,7 @@ app.add_typer(invoices_app, name="invoices")
 app.add_typer(audit_app, name="audit")
 app.command()(chat)
 app.command()(ask)
+app.add_typer(evals_app, name="evals")
 
 
 @app.command()
