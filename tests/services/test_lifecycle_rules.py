@@ -242,3 +242,41 @@ def test_a_draft_follows_the_clients_tax_profile_until_it_is_issued(world: World
     # once issued, it is frozen: a later change of profile does not touch it
     world.call(clients.update_client, world.system, cid, {"tax_profile": {"rate": "21"}})
     assert world.call(invoicing.get_invoice, world.system, inv.id).tax_total == "0.00"
+
+
+def test_a_flagged_invoice_is_approved_only_if_nothing_blocks_it_now(world: World) -> None:
+    from domain.errors import CheckBlocked
+    from domain.services import clients
+    cid = world.retainer_client()
+    inv = world.call(invoicing.issue_invoice, world.system, world.draft(cid).id)
+    assert inv.status == "pending_approval"
+    with pytest.raises(BadTransition) as e:
+        world.call(invoicing.issue_invoice, world.system, inv.id)
+    assert "approve or reject" in e.value.message
+    world.call(clients.update_client, world.system, cid, {"po_required": True})
+    before = world.snapshot()
+    with pytest.raises(CheckBlocked):
+        world.call(invoicing.approve_invoice, world.actor("finance"), inv.id)
+    assert world.snapshot() == before
+    world.call(clients.update_client, world.system, cid, {"po_number": "PO-1"})
+    assert world.call(invoicing.approve_invoice, world.actor("finance"), inv.id).po_number == "PO-1"
+
+
+def test_listing_filters(world: World) -> None:
+    finance = world.actor("finance")
+    a = world.issued(world.retainer_client(name="Listed A"))
+    b = world.draft(world.retainer_client(name="Listed B"))
+    world.db.clock.set(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+    assert [i.id for i in world.call(invoicing.list_invoices, finance, overdue=True)] == [a.id]
+    assert [i.id for i in world.call(invoicing.list_invoices, finance, overdue=False)] == [b.id]
+    assert [i.id for i in world.call(invoicing.list_invoices, finance, status="draft")] == [b.id]
+    assert [i.id for i in world.call(invoicing.list_invoices, finance, number="000001")] == [a.id]
+    assert world.call(invoicing.list_invoices, finance, period_start=date(2026, 4, 1)) == []
+    assert len(world.call(invoicing.list_invoices, finance, period_start=date(2026, 3, 15),
+                          period_end=date(2026, 3, 20))) == 2
+    assert all(not i.lines for i in world.call(invoicing.list_invoices, finance))
+    with pytest.raises(ValidationFailed):
+        world.call(invoicing.list_invoices, finance, limit=0)
+    with pytest.raises(ValidationFailed) as e:
+        world.call(invoicing.add_manual_line, finance, b.id, "nothing", "0", "1.00")
+    assert e.value.field == "quantity"
