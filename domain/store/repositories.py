@@ -20,13 +20,18 @@ from domain.store.tables import (
     BillingClaimRow,
     ClientManagerRow,
     ClientRow,
+    EventRow,
     ExpenseRow,
     IdempotencyKeyRow,
     InvoiceLineRow,
     InvoiceRow,
+    JobRow,
     MilestoneRow,
     NumberCounterRow,
+    OutboxRow,
     PaymentRow,
+    PilotClientRow,
+    RuleSetRow,
     SlaBreachRow,
     TimeEntryRow,
     UserRow,
@@ -389,3 +394,154 @@ class IdempotencyKeys(_Repo):
 
     def purge_before(self, cutoff: datetime) -> None:
         self.s.execute(delete(IdempotencyKeyRow).where(IdempotencyKeyRow.created_at < cutoff))
+
+
+# ---- events, jobs, outbox, rules, pilot (issue 4) -----------------------------------------------------------------
+
+
+def _insert_for(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+class Events(_Repo):
+    def insert_new(self, values: dict[str, Any]) -> int | None:
+        """Insert an event unless (source, event_id) is already stored: its new id, or None for a duplicate.
+
+        ON CONFLICT DO NOTHING rather than catching the unique violation: concurrent redeliveries of one event
+        then neither fail nor abort the surrounding transaction; exactly one of them gets an id."""
+        stmt = _insert_for(self.s)(EventRow).values(**values).on_conflict_do_nothing(
+            index_elements=["source", "event_id"]).returning(EventRow.id)
+        new_id = self.s.execute(stmt).scalar_one_or_none()
+        return int(new_id) if new_id is not None else None
+
+    def get(self, event_id: int, for_update: bool = False) -> EventRow | None:
+        if for_update:
+            return self.s.execute(select(EventRow).where(EventRow.id == event_id).with_for_update()
+                                  ).scalar_one_or_none()
+        return self.s.get(EventRow, event_id)
+
+    def by_key(self, source: str, event_id: str) -> EventRow | None:
+        return self.s.execute(select(EventRow).where(EventRow.source == source, EventRow.event_id == event_id)
+                              ).scalar_one_or_none()
+
+    def list(self, statuses: Sequence[str] | None = None, source: str | None = None, type_: str | None = None,
+             limit: int = 100, offset: int = 0) -> Sequence[EventRow]:
+        q = select(EventRow).order_by(EventRow.id.desc())
+        if statuses:
+            q = q.where(EventRow.status.in_(statuses))
+        if source:
+            q = q.where(EventRow.source == source)
+        if type_:
+            q = q.where(EventRow.type == type_)
+        return self.s.execute(q.limit(limit).offset(offset)).scalars().all()
+
+    def retrying(self, limit: int = 100) -> Sequence[EventRow]:
+        """Events whose job failed at least once and waits for another attempt."""
+        return self.s.execute(select(EventRow).join(JobRow, (JobRow.kind == "event") & (JobRow.ref_id == EventRow.id))
+                              .where(JobRow.status == "queued", JobRow.attempts > 0)
+                              .order_by(EventRow.id.desc()).limit(limit)).scalars().all()
+
+    def applied_about(self, subject_ref: str, exclude_id: int) -> Sequence[EventRow]:
+        """Events about the same subject that were already applied (processed), latest occurrence first."""
+        return self.s.execute(select(EventRow).where(
+            EventRow.subject_ref == subject_ref, EventRow.id != exclude_id, EventRow.status == "processed")
+            .order_by(EventRow.occurred_at.desc(), EventRow.id.desc())).scalars().all()
+
+    def existing_keys(self, source: str, event_ids: Sequence[str]) -> set[str]:
+        if not event_ids:
+            return set()
+        rows = self.s.execute(select(EventRow.event_id).where(EventRow.source == source,
+                                                              EventRow.event_id.in_(event_ids))).scalars().all()
+        return {str(r) for r in rows}
+
+    def count_by_status(self) -> dict[str, int]:
+        rows = self.s.execute(select(EventRow.status, func.count()).group_by(EventRow.status)).all()
+        return {str(s): int(n) for s, n in rows}
+
+
+class Jobs(_Repo):
+    def enqueue(self, kind: str, ref_id: int, now: datetime, max_attempts: int = 5) -> None:
+        self.s.execute(insert(JobRow).values(kind=kind, ref_id=ref_id, status="queued", attempts=0,
+                                             max_attempts=max_attempts, run_after=now, last_error="", done_by="",
+                                             created_at=now))
+
+    def claim(self, now: datetime, limit: int) -> Sequence[JobRow]:
+        """Ready jobs, locked for this transaction; rows another worker holds are skipped, not waited for.
+        (SQLite has no row locks and ignores FOR UPDATE: its writers are serialized by BEGIN IMMEDIATE.)"""
+        return self.s.execute(select(JobRow).where(JobRow.status == "queued", JobRow.run_after <= now)
+                              .order_by(JobRow.id).limit(limit).with_for_update(skip_locked=True)).scalars().all()
+
+    def for_ref(self, kind: str, ref_id: int, for_update: bool = False) -> JobRow | None:
+        q = select(JobRow).where(JobRow.kind == kind, JobRow.ref_id == ref_id)
+        if for_update:
+            q = q.with_for_update()
+        return self.s.execute(q).scalar_one_or_none()
+
+    def count_by_status(self) -> dict[str, int]:
+        rows = self.s.execute(select(JobRow.status, func.count()).group_by(JobRow.status)).all()
+        return {str(s): int(n) for s, n in rows}
+
+    def next_run(self) -> datetime | None:
+        return self.s.execute(select(func.min(JobRow.run_after)).where(JobRow.status == "queued")).scalar_one()
+
+
+class Outbox(_Repo):
+    def put(self, topic: str, payload: dict[str, Any], cause: dict[str, Any], now: datetime) -> OutboxRow:
+        row = OutboxRow(topic=topic, payload=payload, cause=cause, status="pending", attempts=0, run_after=now,
+                        last_error="", created_at=now)
+        self.s.add(row)
+        return row
+
+    def claim(self, now: datetime, limit: int) -> Sequence[OutboxRow]:
+        return self.s.execute(select(OutboxRow).where(OutboxRow.status == "pending", OutboxRow.run_after <= now)
+                              .order_by(OutboxRow.id).limit(limit).with_for_update(skip_locked=True)).scalars().all()
+
+    def get(self, message_id: int, for_update: bool = False) -> OutboxRow | None:
+        if for_update:
+            return self.s.execute(select(OutboxRow).where(OutboxRow.id == message_id).with_for_update()
+                                  ).scalar_one_or_none()
+        return self.s.get(OutboxRow, message_id)
+
+    def list(self, status: str | None = None, limit: int = 100) -> Sequence[OutboxRow]:
+        q = select(OutboxRow).order_by(OutboxRow.id.desc())
+        if status:
+            q = q.where(OutboxRow.status == status)
+        return self.s.execute(q.limit(limit)).scalars().all()
+
+
+class RuleSets(_Repo):
+    def current(self) -> RuleSetRow | None:
+        return self.s.execute(select(RuleSetRow).order_by(RuleSetRow.id.desc()).limit(1)).scalar_one_or_none()
+
+
+class Pilot(_Repo):
+    def client_ids(self) -> set[int]:
+        return {int(c) for c in self.s.execute(select(PilotClientRow.client_id)).scalars().all()}
+
+    def is_on(self, client_id: int) -> bool:
+        return self.s.get(PilotClientRow, client_id) is not None
+
+    def set(self, client_id: int, on: bool, now: datetime) -> bool:
+        """Put a client in or out of pilot mode; whether anything changed."""
+        row = self.s.get(PilotClientRow, client_id)
+        if on and row is None:
+            self.s.add(PilotClientRow(client_id=client_id, since=now))
+        elif not on and row is not None:
+            self.s.delete(row)
+        else:
+            return False
+        self.s.flush()
+        return True
+
+
+class Schedules(_Repo):
+    def active_arrangements(self, kinds: Sequence[str]) -> Sequence[ArrangementRow]:
+        return self.s.execute(select(ArrangementRow).where(ArrangementRow.kind.in_(kinds),
+                                                           ArrangementRow.active.is_(True))
+                              .order_by(ArrangementRow.id)).scalars().all()
+
+    def ending(self, since: date, until: date) -> Sequence[ArrangementRow]:
+        """Active arrangements whose contract ended in [since, until]."""
+        return self.s.execute(select(ArrangementRow).where(
+            ArrangementRow.active.is_(True), ArrangementRow.ends_on.is_not(None), ArrangementRow.ends_on >= since,
+            ArrangementRow.ends_on <= until).order_by(ArrangementRow.id)).scalars().all()

@@ -282,3 +282,88 @@ class IdempotencyKeyRow(Base):
 
 
 metadata = Base.metadata
+
+
+# ---- events, rules, jobs and the outbox (issue 4) ----------------------------------------------------------------
+
+
+class EventRow(Base):
+    """An inbound event, stored before anything acts on it. (source, event_id) is unique: a redelivery is a
+    duplicate by construction. `subject_ref` names what the event is about (a time entry, a deal), so events about
+    the same thing that arrive out of order can be told apart by `occurred_at`."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("source", "event_id", name="uq_events_source_event_id"),
+        Index("ix_events_status", "status", "id"),
+        Index("ix_events_subject", "subject_ref", "occurred_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))
+    event_id: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(40))
+    subject_ref: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="received")  # received processed ignored rejected dead
+    reason: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurred_at: Mapped[datetime | None]
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+
+
+class JobRow(Base):
+    """The work queue: workers claim rows with SELECT ... FOR UPDATE SKIP LOCKED (see domain/services/jobs.py)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("kind", "ref_id", name="uq_jobs_kind_ref_id"),
+        Index("ix_jobs_ready", "status", "run_after"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    ref_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued done dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    run_after: Mapped[datetime]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    done_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class OutboxRow(Base):
+    """Side effects to perform after a state change, written in the same transaction as the change."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_ready", "status", "run_after"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    cause: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending sent dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[datetime]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class RuleSetRow(Base):
+    """Every version of the rules document (YAML), newest wins; events record the version that handled them."""
+
+    __tablename__ = "rule_sets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+
+
+class PilotClientRow(Base):
+    """Clients in pilot mode: everything is drafted and held for them, nothing issued or sent."""
+
+    __tablename__ = "pilot_clients"
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True)
+    since: Mapped[datetime]

@@ -95,6 +95,12 @@ class UnitOfWork:
         self.workspace = repos.Workspace(self.session)
         self.audit_log = repos.AuditLog(self.session)
         self.idempotency = repos.IdempotencyKeys(self.session)
+        self.events = repos.Events(self.session)
+        self.jobs = repos.Jobs(self.session)
+        self.outbox = repos.Outbox(self.session)
+        self.rule_sets = repos.RuleSets(self.session)
+        self.pilot = repos.Pilot(self.session)
+        self.schedules = repos.Schedules(self.session)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

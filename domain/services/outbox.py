@@ -1,0 +1,111 @@
+"""The outbox: side effects (notifications now, invoice delivery later) written in the same transaction as the
+state change that causes them, and performed afterwards by the worker.
+
+A crash between "issued" and "notify" therefore loses nothing: the message was committed with the invoice. Sending
+is at-least-once (a crash after sending and before marking sends again, after the lease of `LEASE` runs out), and
+every message carries a stable id (`msg_<outbox id>`, the Standard Webhooks `webhook-id` of a delivery) so the
+receiver applies it once: nothing is acted on twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from domain.model.roles import Actor, Perm
+from domain.services._auth import require
+from domain.store.tables import OutboxRow
+from domain.store.uow import UnitOfWork
+
+log = logging.getLogger("billable.outbox")
+
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    topic: str
+    payload: dict[str, Any]
+    cause: dict[str, Any]
+    created_at: datetime
+    attempt: int
+
+    @property
+    def key(self) -> str:
+        """The idempotency key a receiver deduplicates on."""
+        return f"msg_{self.id}"
+
+
+Send = Callable[[Message], None]
+
+
+def _retry_after(attempts: int) -> timedelta:
+    return timedelta(seconds=min(10 * 3 ** max(attempts - 1, 0), 6 * 3600))
+
+
+def dispatch_outbox(uow: UnitOfWork, send: Send, limit: int = 20, step: Callable[[str], None] | None = None) -> int:
+    """Send up to `limit` pending messages; how many were sent. Claimed messages are leased (not held locked while
+    the network is slow); a failure backs off, and after MAX_ATTEMPTS the message is dead, with the error."""
+    with uow:
+        now = uow.clock.now()
+        rows = uow.outbox.claim(now, limit)
+        messages = []
+        for r in rows:
+            r.attempts += 1
+            r.run_after = now + LEASE
+            messages.append(Message(r.id, r.topic, dict(r.payload), dict(r.cause), r.created_at, r.attempts))
+        uow.commit()
+    sent = 0
+    for m in messages:
+        try:
+            send(m)
+        except Exception as e:
+            log.warning("outbox message %s (%s) failed on attempt %s: %s", m.id, m.topic, m.attempt, e)
+            with uow:
+                row = uow.outbox.get(m.id, for_update=True)
+                if row is not None and row.status == "pending":
+                    row.last_error = f"{type(e).__name__}: {e}"[:2000]
+                    row.run_after = uow.clock.now() + _retry_after(row.attempts)
+                    if row.attempts >= MAX_ATTEMPTS:
+                        row.status = "dead"
+                uow.commit()
+            continue
+        if step is not None:
+            step("before_outbox_mark")
+        with uow:
+            row = uow.outbox.get(m.id, for_update=True)
+            if row is not None and row.status == "pending":
+                row.status, row.sent_at, row.last_error = "sent", uow.clock.now(), ""
+            uow.commit()
+        sent += 1
+    return sent
+
+
+class OutboxView(BaseModel):
+    id: int
+    topic: str
+    status: str
+    attempts: int
+    payload: dict[str, Any]
+    cause: dict[str, Any]
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str
+
+    @classmethod
+    def of(cls, r: OutboxRow) -> OutboxView:
+        return cls(id=r.id, topic=r.topic, status=r.status, attempts=r.attempts, payload=dict(r.payload),
+                   cause=dict(r.cause), created_at=r.created_at, sent_at=r.sent_at, last_error=r.last_error)
+
+
+def list_outbox(uow: UnitOfWork, actor: Actor, status: str | None = None, limit: int = 100) -> list[OutboxView]:
+    require(actor, Perm.MANAGE_SETTINGS)
+    with uow:
+        return [OutboxView.of(r) for r in uow.outbox.list(status, limit)]

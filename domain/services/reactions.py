@@ -1,0 +1,500 @@
+"""What an event does: record the fact it reports, then run the rules that match it.
+
+Facts are recorded whatever the rules say (a time entry logged, updated or deleted; a milestone completed; an
+expense or a payment), because they are the books' raw material. Rules decide billing, always through the one
+drafting path (`draft_invoice`, `bill_period`) and the one issuing path (`issue_invoice`); a rule says what happens
+to a clean draft (`auto_issue` or `hold_for_review`), flagged drafts always wait for approval, and in pilot mode
+(workspace or client) everything is drafted and held. Notifications go to the outbox in the same transaction.
+
+Everything here runs inside the worker's transaction for one job (see `jobs.py`): a failure rolls all of it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from domain.errors import BillingError, CheckBlocked, Conflict, ValidationFailed
+from domain.model.checks import Outcome, run_checks, verdict
+from domain.model.events import (
+    DATA_MODELS,
+    ContractEnded,
+    DealWon,
+    EventData,
+    EventType,
+    ExpenseRecorded,
+    MilestoneCompleted,
+    PaymentReceived,
+    PeriodDue,
+    SlaBreached,
+    SubscriptionRenewed,
+    TimeDeleted,
+    TimeLogged,
+)
+from domain.model.lifecycle import Status
+from domain.model.money import Money
+from domain.model.periods import Cycle, period_containing
+from domain.model.roles import Actor
+from domain.services import billing_run, clients, invoicing, work
+from domain.services._context import load_context
+from domain.services._drafting import build_lines, terms_of
+from domain.services.events import source_actor
+from domain.services.invoicing import _check_input, _summary, history_for
+from domain.services.rules import OnboardParams, Rule, RuleBook, ThresholdParams
+from domain.services.views import TimeEntryView
+from domain.store.tables import ClientRow, EventRow, InvoiceRow, MilestoneRow
+from domain.store.uow import UnitOfWork
+
+Step = Callable[[str], None]
+
+
+class Retry(BillingError):
+    """Not yet: something the event names does not exist yet (its client, its milestone), most likely because
+    events arrived out of order. The job is retried with backoff, then dead-lettered with this reason."""
+
+    code = "event.not_yet"
+    status = 409
+
+
+class Stale(Exception):
+    """A newer event about the same subject was already applied."""
+
+
+def _no_step(_name: str) -> None:
+    return None
+
+
+def handle_event(uow: UnitOfWork, ev: EventRow, book: RuleBook, step: Step | None = None) -> None:
+    """Apply one stored event: its fact, then its rules; set its status and result. Raises to fail the job."""
+    step = step or _no_step
+    etype = EventType(ev.type)
+    data = DATA_MODELS[etype].model_validate(ev.data)
+    actor = source_actor(ev.source)
+    now = uow.clock.now()
+    stale = _newer_applied(uow, ev)
+    if stale is not None:
+        ev.status, ev.processed_at = "ignored", now
+        ev.reason = f"superseded: event {stale.id} about the same {ev.subject_ref} happened later and was applied"
+        ev.result = {"superseded_by": stale.id}
+        uow.audit.record(actor, "event.ignored", "event", ev.id, after={"reason": ev.reason})
+        return
+    result: dict[str, Any] = {}
+    fact = _apply_fact(uow, actor, ev, etype, data, book)
+    if fact:
+        result["fact"] = fact
+    ran = []
+    for rule in book.matching(ev.type, ev.data):
+        uow.set_cause(rule_id=rule.id, rules_version=book.version)
+        outcome = _run_rule(uow, actor, rule, ev, data, book, step)
+        ran.append({"rule": rule.id, **outcome})
+    uow.audit.cause.pop("rule_id", None)
+    if ran:
+        result["rules"] = ran
+    ev.result = result
+    ev.processed_at = now
+    ev.status = "processed" if (fact or ran) else "ignored"
+    ev.reason = "" if ev.status == "processed" else "no rule matches this event"
+    uow.audit.record(actor, "event.processed" if ev.status == "processed" else "event.ignored", "event", ev.id,
+                     after={"status": ev.status, **result})
+
+
+def _newer_applied(uow: UnitOfWork, ev: EventRow) -> EventRow | None:
+    if not ev.subject_ref or ev.occurred_at is None:
+        return None
+    for other in uow.events.applied_about(ev.subject_ref, ev.id):
+        if other.occurred_at is not None and other.occurred_at > ev.occurred_at:
+            return other
+        return None
+    return None
+
+
+# ---- resolving what an event names ---------------------------------------------------------------------------------
+
+
+def resolve_client(uow: UnitOfWork, book: RuleBook, ref: str) -> ClientRow | None:
+    """A client by external ref, through the rules' aliases; `client:12` names one by id."""
+    target = book.alias(ref)
+    if isinstance(target, int):
+        return uow.clients.get(target)
+    name = target or ref
+    client = uow.clients.by_external_ref(name)
+    if client is None and name.startswith("client:") and name[7:].isdigit():
+        client = uow.clients.get(int(name[7:]))
+    return client
+
+
+def _client(uow: UnitOfWork, book: RuleBook, ref: str) -> ClientRow:
+    client = resolve_client(uow, book, ref)
+    if client is None:
+        raise Retry(f"no client is known as {ref!r} yet: create it (a won deal does), give a client that "
+                    "external_ref, or map the ref in the rules' aliases; then retry the event", field="client_ref")
+    return client
+
+
+def _milestone(uow: UnitOfWork, book: RuleBook, data: MilestoneCompleted) -> MilestoneRow:
+    m = uow.arrangements.milestone_by_ref(data.milestone_ref)
+    if m is not None:
+        return m
+    client = resolve_client(uow, book, data.project_ref) if data.project_ref else None
+    if client is not None and data.name:
+        wanted = data.name.strip().casefold()
+        found = [ms for a in uow.arrangements.for_client(client.id, active_only=False)
+                 for ms in uow.arrangements.milestones(a.id)
+                 if ms.name.strip().casefold() == wanted and ms.external_ref is None]
+        if found:
+            found.sort(key=lambda ms: (ms.completed_on is not None, ms.id))
+            found[0].external_ref = data.milestone_ref  # linked from now on
+            return found[0]
+    raise Retry(f"no milestone is linked to {data.milestone_ref!r}"
+                + (f" and {data.project_ref!r} names no client with a milestone called {data.name!r}"
+                   if data.project_ref else "") + ": link it (external ref) or alias the project, then retry",
+                field="milestone_ref")
+
+
+def _first_arrangement(uow: UnitOfWork, client: ClientRow, kind: str) -> int:
+    for a in uow.arrangements.for_client(client.id):
+        if a.kind == kind:
+            return a.id
+    raise ValidationFailed(f"{client.name} has no active {kind.replace('_', ' ')} arrangement to record this on",
+                           code="event.no_arrangement", field="client_ref")
+
+
+def _already(uow: UnitOfWork, ev: EventRow) -> EventRow | None:
+    if not ev.subject_ref:
+        return None
+    applied = uow.events.applied_about(ev.subject_ref, ev.id)
+    return applied[0] if applied else None
+
+
+# ---- facts -------------------------------------------------------------------------------------------------------
+
+
+def _apply_fact(uow: UnitOfWork, actor: Actor, ev: EventRow, etype: EventType, data: EventData,
+                book: RuleBook) -> dict[str, Any]:
+    if isinstance(data, TimeLogged):
+        return _sync_time(uow, actor, book, data)
+    if isinstance(data, TimeDeleted):
+        return _delete_time(uow, actor, data.entry_ref)
+    if isinstance(data, MilestoneCompleted):
+        m = _milestone(uow, book, data)
+        view = work.complete_milestone(uow, actor, m.id, data.completed_on)
+        return {"milestone_id": m.id, "completed_on": str(view.completed_on), "billed_on": view.invoice_id}
+    if isinstance(data, ExpenseRecorded):
+        earlier = _already(uow, ev)
+        if earlier is not None:
+            return {"expense": f"already recorded by event {earlier.id}"}
+        client = _client(uow, book, data.client_ref)
+        out = work.record_expense(uow, actor, {
+            "client_id": client.id, "arrangement_id": _first_arrangement(uow, client, "pass_through"),
+            "date": data.date, "description": data.description, "cost": data.cost})
+        return {"expense_id": out["id"]}
+    if isinstance(data, PaymentReceived):
+        inv = uow.invoices.by_number(data.invoice_number)
+        if inv is None:
+            raise ValidationFailed(f"no invoice numbered {data.invoice_number}", code="invoice.not_found",
+                                   field="invoice_number")
+        paid = invoicing.record_payment(uow, actor, inv.id, data.amount, data.received_on, data.reference)
+        return {"invoice_id": inv.id, "status": paid.status, "balance": paid.balance}
+    return {}
+
+
+def _hours_centi(hours: str) -> int:
+    return int(Decimal(hours) * 100)
+
+
+def _sync_time(uow: UnitOfWork, actor: Actor, book: RuleBook, data: TimeLogged) -> dict[str, Any]:
+    """Create or update the time entry an external tracker reports (an update of an entry we never saw creates
+    it: updates can overtake creations). A billed entry is never changed: correct it with a credit note."""
+    entry = uow.work.time_entry_by_ref(data.entry_ref)
+    if not data.billable:
+        if entry is None:
+            return {"time_entry": "not billable: not recorded"}
+        return {**_delete_time(uow, actor, data.entry_ref), "why": "no longer billable"}
+    client = _client(uow, book, data.client_ref)
+    if entry is None:
+        view = work.log_time(uow, actor, {"client_id": client.id, "person": data.person, "role": data.role,
+                                          "date": data.date, "hours": data.hours, "description": data.description,
+                                          "external_ref": data.entry_ref})
+        return {"time_entry_id": view.id, "change": "created"}
+    new = {"client_id": client.id, "person": data.person, "role": data.role, "day": data.date,
+           "hours_centi": _hours_centi(data.hours), "description": data.description}
+    if all(getattr(entry, k) == v for k, v in new.items()):
+        return {"time_entry_id": entry.id, "change": "unchanged"}
+    billed = uow.work.is_claimed("time", entry.id)
+    if billed is not None:
+        raise ValidationFailed(f"time entry {data.entry_ref} is already billed (invoice id {billed}); it cannot "
+                               "change now: correct the invoice with a credit note", code="time.already_billed",
+                               field="entry_ref")
+    if not 0 < _hours_centi(data.hours) <= 2400:
+        raise ValidationFailed("hours must be more than 0 and at most 24", field="hours")
+    before = TimeEntryView.of(entry).model_dump(mode="json")
+    for k, v in new.items():
+        setattr(entry, k, v)
+    uow.flush()
+    uow.audit.record(actor, "time.updated", "time_entry", entry.id, before=before,
+                     after=TimeEntryView.of(entry).model_dump(mode="json"))
+    return {"time_entry_id": entry.id, "change": "updated"}
+
+
+def _delete_time(uow: UnitOfWork, actor: Actor, ref: str) -> dict[str, Any]:
+    entry = uow.work.time_entry_by_ref(ref)
+    if entry is None:
+        return {"time_entry": "unknown: nothing to delete (a later creation of it is ignored as older)"}
+    billed = uow.work.is_claimed("time", entry.id)
+    if billed is not None:
+        raise ValidationFailed(f"time entry {ref} is already billed (invoice id {billed}); it cannot be deleted "
+                               "now: correct the invoice with a credit note", code="time.already_billed",
+                               field="entry_ref")
+    before = TimeEntryView.of(entry).model_dump(mode="json")
+    uow.session.delete(entry)
+    uow.flush()
+    uow.audit.record(actor, "time.deleted", "time_entry", before["id"], before=before)
+    return {"time_entry_id": before["id"], "change": "deleted"}
+
+
+# ---- rules -------------------------------------------------------------------------------------------------------
+
+
+def _run_rule(uow: UnitOfWork, actor: Actor, rule: Rule, ev: EventRow, data: EventData, book: RuleBook,
+              step: Step) -> dict[str, Any]:
+    params = rule.typed_params()
+    today = uow.clock.today()
+    if rule.action == "onboard_client":
+        assert isinstance(data, DealWon) and isinstance(params, OnboardParams)
+        return _onboard(uow, actor, rule, ev, data, params, book, step)
+    if rule.action == "bill_milestone":
+        assert isinstance(data, MilestoneCompleted)
+        m = _milestone(uow, book, data)
+        billed = uow.work.is_claimed("milestone", m.id)
+        if billed is not None:
+            return {"outcome": f"milestone already billed (invoice id {billed})", "invoices": []}
+        arrangement = uow.arrangements.get(m.arrangement_id)
+        closed = arrangement is not None and not arrangement.active
+        ids = _draft(uow, actor, m.client_id, data.completed_on, data.completed_on, step)
+        note = "its project was closed: held for review whatever the rule says" if closed else None
+        return _finish_all(uow, actor, rule, ids, step, hold_reason=note)
+    if rule.action == "bill_threshold":
+        assert isinstance(data, TimeLogged) and isinstance(params, ThresholdParams)
+        client = _client(uow, book, data.client_ref)
+        return _threshold(uow, actor, rule, client, params, today, step)
+    if rule.action == "bill_period":
+        assert isinstance(data, PeriodDue)
+        return _bill_window(uow, actor, rule, data.client_id, data.period_start, min(data.period_end, today), step)
+    if rule.action == "close_contract":
+        assert isinstance(data, ContractEnded)
+        a = uow.arrangements.get(data.arrangement_id)
+        cycle = Cycle((a.terms or {}).get("cycle", "monthly")) if a is not None else Cycle.MONTHLY
+        start = period_containing(data.ends_on, cycle).start
+        out = _bill_window(uow, actor, rule, data.client_id, start, data.ends_on, step)
+        if a is not None and a.active:
+            clients.end_arrangement(uow, actor, a.id)
+            out["closed_arrangement"] = a.id
+        return out
+    if rule.action == "bill_now":
+        client_id, day = _client_and_day(uow, book, data)
+        ids = _draft(uow, actor, client_id, day, day, step)
+        return _finish_all(uow, actor, rule, ids, step)
+    if rule.action == "credit_next_invoice":
+        assert isinstance(data, SlaBreached)
+        client = _client(uow, book, data.client_ref)
+        out = work.record_breach(uow, actor, {"client_id": client.id,
+                                              "arrangement_id": _first_arrangement(uow, client, "sla_credit"),
+                                              "occurred_on": data.occurred_on, "description": data.description})
+        return {"outcome": "the credit lands on the client's next invoice", "breach_id": out["id"], "invoices": []}
+    raise AssertionError(f"unhandled action {rule.action}")  # pragma: no cover - the rules validator knows them
+
+
+def _client_and_day(uow: UnitOfWork, book: RuleBook, data: EventData) -> tuple[int, date]:
+    if isinstance(data, SubscriptionRenewed):
+        return _client(uow, book, data.client_ref).id, data.renewed_on
+    if isinstance(data, ExpenseRecorded):
+        return _client(uow, book, data.client_ref).id, data.date
+    if isinstance(data, MilestoneCompleted):
+        m = _milestone(uow, book, data)
+        return m.client_id, data.completed_on
+    if isinstance(data, DealWon):
+        return _client(uow, book, data.client_ref).id, data.won_on
+    raise AssertionError(f"bill_now cannot handle {type(data).__name__}")  # pragma: no cover
+
+
+def _onboard(uow: UnitOfWork, actor: Actor, rule: Rule, ev: EventRow, data: DealWon, params: OnboardParams,
+             book: RuleBook, step: Step) -> dict[str, Any]:
+    earlier = _already(uow, ev)
+    if earlier is not None:
+        return {"outcome": f"deal already won (event {earlier.id}): nothing done twice", "invoices": []}
+    client = resolve_client(uow, book, data.client_ref)
+    created = client is None
+    if client is None:
+        emails = params.billing_emails or ([data.contact_email] if data.contact_email else [])
+        view = clients.create_client(uow, actor, {
+            "name": data.client_name, "currency": params.currency, "billing_emails": emails,
+            "payment_terms_days": params.payment_terms_days, "tax_profile": params.tax_profile,
+            "external_ref": data.client_ref})
+        client = uow.clients.get(view.id)
+        assert client is not None
+    attached, done = [], []
+    for terms in params.contract:
+        a = clients.add_arrangement(uow, actor, client.id, {"starts_on": data.won_on, **terms})
+        attached.append(a.id)
+        for m in a.milestones:
+            if m.name in params.complete_milestones:
+                work.complete_milestone(uow, actor, m.id, data.won_on)
+                done.append(m.id)
+    out: dict[str, Any] = {"client_id": client.id, "client_created": created, "arrangements": attached,
+                           "milestones_completed": done}
+    if not params.draft:
+        return {**out, "invoices": []}
+    ids = _draft(uow, actor, client.id, data.won_on, data.won_on, step)
+    return {**out, **_finish_all(uow, actor, rule, ids, step)}
+
+
+def _threshold(uow: UnitOfWork, actor: Actor, rule: Rule, client: ClientRow, params: ThresholdParams, today: date,
+               step: Step) -> dict[str, Any]:
+    """Unbilled T&M hours or amount of the client against the thresholds (the rule's, else each T&M
+    arrangement's own); reached -> draft the client's invoice for its unbilled work up to today."""
+    ctx = load_context(uow, [client], today)
+    entries = ctx.time.get(client.id, [])
+    if not entries:
+        return {"outcome": "no unbilled time", "invoices": []}
+    first = min(e.day for e in entries)
+    lines, _ = build_lines(ctx, client, first, today)
+    hours = sum((Decimal(e.hours_centi) / 100 for e in entries), Decimal(0))
+    amount = sum((ln.amount for ln in lines if ln.section == "time"), Decimal(0))
+    limits_h = [Decimal(params.hours)] if params.hours else []
+    limits_a = [Decimal(params.amount)] if params.amount else []
+    if not limits_h and not limits_a:
+        for a in ctx.arrangements.get(client.id, []):
+            if a.kind == "time_and_materials":
+                t = terms_of(a)
+                if getattr(t, "threshold_hours", None) is not None:
+                    limits_h.append(t.threshold_hours)  # type: ignore[attr-defined]
+                if getattr(t, "threshold_amount", None) is not None:
+                    limits_a.append(t.threshold_amount)  # type: ignore[attr-defined]
+    state = {"unbilled_hours": format(hours.normalize(), "f"),
+             "unbilled_amount": Money(amount, client.currency).text}
+    reached = any(hours >= h for h in limits_h) or any(amount >= a for a in limits_a)
+    if not reached:
+        return {"outcome": "below the threshold", **state, "invoices": []}
+    ids = _draft(uow, actor, client.id, first, today, step)
+    done = _finish_all(uow, actor, rule, ids, step)
+    return {**state, **done, "outcome": f"threshold reached: {done['outcome']}"}
+
+
+def _bill_window(uow: UnitOfWork, actor: Actor, rule: Rule, client_id: int, start: date, end: date,
+                 step: Step) -> dict[str, Any]:
+    report = billing_run.bill_period(uow, actor, start, end, client_ids=[client_id], issue=False)
+    if any(e.get("code") == "invoice.already_billed" for e in report.errors):
+        raise Conflict("another worker billed some of this client's work a moment ago", code="invoice.already_billed")
+    if report.errors:
+        e = report.errors[0]
+        raise ValidationFailed(str(e.get("message")), code=str(e.get("code")), field=e.get("field"))
+    if report.invoice_ids:
+        step("after_drafting")
+    out = _finish_all(uow, actor, rule, report.invoice_ids, step)
+    if report.already_drafted:
+        out["outcome"] = "an open draft for this period already exists"
+    return out
+
+
+def _draft(uow: UnitOfWork, actor: Actor, client_id: int, start: date, end: date, step: Step) -> list[int]:
+    """Draft through the one drafting path; only a draft made now is ours to finish (an open draft someone made
+    for the same period is returned by draft_invoice, and left alone here)."""
+    try:
+        view = invoicing.draft_invoice(uow, actor, client_id, start, end)
+    except ValidationFailed as e:
+        if e.code == "invoice.nothing_to_bill":
+            return []
+        raise
+    drafted_now = any(p.action == "invoice.drafted" and p.subject_id == str(view.id) for p in uow.audit.pending)
+    if not drafted_now:
+        return []
+    step("after_drafting")
+    return [view.id]
+
+
+# ---- finishing a draft: issue, hold, or (pilot) just hold ---------------------------------------------------------
+
+
+def _finish_all(uow: UnitOfWork, actor: Actor, rule: Rule, invoice_ids: list[int], step: Step,
+                hold_reason: str | None = None) -> dict[str, Any]:
+    done = [_finish(uow, actor, rule, i, step, hold_reason) for i in invoice_ids]
+    outcome = ", ".join(f"invoice {d['invoice_id']} {d['status']}" for d in done) or "nothing to bill"
+    return {"outcome": outcome, "invoices": done}
+
+
+def _payload(uow: UnitOfWork, inv: InvoiceRow, **extra: Any) -> dict[str, Any]:
+    client = uow.clients.get(inv.client_id)
+    return {"invoice_id": inv.id, "number": inv.number, "status": inv.status, "client_id": inv.client_id,
+            "client_name": client.name if client else "?", "currency": inv.currency,
+            "total": Money.from_minor(inv.total_minor, inv.currency).text,
+            "period": [str(inv.period_start), str(inv.period_end)], **extra}
+
+
+def _notify(uow: UnitOfWork, topic: str, payload: dict[str, Any]) -> None:
+    uow.outbox.put(topic, payload, dict(uow.audit.cause), uow.clock.now())
+
+
+def _finish(uow: UnitOfWork, actor: Actor, rule: Rule, invoice_id: int, step: Step,
+            hold_reason: str | None) -> dict[str, Any]:
+    inv = uow.invoices.get(invoice_id, for_update=True)
+    assert inv is not None
+    ws = uow.workspace.get()
+    pilot = ws.pilot_mode or uow.pilot.is_on(inv.client_id)
+    if pilot:
+        outcome = _review(uow, actor, inv)
+        return {"invoice_id": inv.id, "status": inv.status, "checks": outcome.value, "held": "pilot mode"}
+    if rule.clean_draft == "auto_issue" and hold_reason is None:
+        try:
+            with uow.session.begin_nested():
+                invoicing.issue_invoice(uow, actor, inv.id)  # loads this same row: `inv` sees the result
+        except CheckBlocked:
+            _review(uow, actor, inv)
+            _notify(uow, "invoice.blocked", _payload(uow, inv, checks=_problems(inv, Outcome.BLOCK)))
+            return {"invoice_id": inv.id, "status": inv.status, "checks": "block"}
+        if inv.number is not None:
+            step("after_issuing")
+            _notify(uow, "invoice.issued", _payload(uow, inv))
+            return {"invoice_id": inv.id, "status": inv.status, "number": inv.number, "checks": "pass"}
+        _notify(uow, "approval.requested", _payload(uow, inv, flags=_problems(inv, Outcome.FLAG)))
+        return {"invoice_id": inv.id, "status": inv.status, "checks": "flag"}
+    outcome = _review(uow, actor, inv)
+    if outcome == Outcome.FLAG:
+        _notify(uow, "approval.requested", _payload(uow, inv, flags=_problems(inv, Outcome.FLAG)))
+    elif outcome == Outcome.BLOCK:
+        _notify(uow, "invoice.blocked", _payload(uow, inv, checks=_problems(inv, Outcome.BLOCK)))
+    else:
+        _notify(uow, "review.requested", _payload(uow, inv, reason=hold_reason or "the rule holds clean drafts"))
+    out = {"invoice_id": inv.id, "status": inv.status, "checks": outcome.value}
+    if hold_reason:
+        out["held"] = hold_reason
+    return out
+
+
+def _problems(inv: InvoiceRow, outcome: Outcome) -> list[dict[str, str]]:
+    return [c for c in inv.checks or [] if c.get("outcome") == outcome.value]
+
+
+def _review(uow: UnitOfWork, actor: Actor, inv: InvoiceRow) -> Outcome:
+    """Run the checks without issuing: flagged -> pending_approval (an approver decides); clean or blocked drafts
+    stay drafts, with their checks recorded."""
+    if inv.status != Status.DRAFT.value:
+        return Outcome.FLAG if inv.status == Status.PENDING_APPROVAL.value else Outcome.PASS
+    client = uow.clients.get(inv.client_id)
+    assert client is not None
+    ws = uow.workspace.get()
+    anchor = inv.period_start or uow.clock.today()
+    results = run_checks(_check_input(uow, inv, client, ws, history_for(uow, [client.id], anchor, ws)))
+    inv.checks = [r.as_json() for r in results]
+    outcome = verdict(results)
+    if outcome == Outcome.FLAG:
+        before = _summary(inv)
+        inv.status = Status.PENDING_APPROVAL.value
+        uow.audit.record(actor, "invoice.flagged", "invoice", inv.id, before=before, after={
+            **_summary(inv), "flags": [r.as_json() for r in results if r.outcome == Outcome.FLAG]})
+    elif outcome == Outcome.BLOCK:
+        uow.audit.record(actor, "invoice.blocked", "invoice", inv.id, after={
+            **_summary(inv), "blocks": [r.as_json() for r in results if r.outcome == Outcome.BLOCK]})
+    uow.flush()
+    return outcome
