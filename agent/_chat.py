@@ -189,7 +189,7 @@ class Chat:
                 decision: str, reason: str) -> Reply:
         one: dict[str, Any] = {"type": "approve"} if decision == "approve" else {
             "type": "reject", "message": (reason or "").strip()[:500] or "the person declined"}
-        resume = Command(resume={"decisions": [dict(one) for _ in pending.actions]})  # one per action, in order
+        resume: Command[Any] = Command(resume={"decisions": [dict(one) for _ in pending.actions]})  # one per action, in order
         return self._turn(graph, resume, config, ctx, None)
 
     def _cancel(self, graph: Any, config: RunnableConfig) -> PendingAction | None:

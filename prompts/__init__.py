@@ -37,10 +37,11 @@ def signed_money(amount: object, currency: str = "") -> str:
 def when(value: object) -> str:
     """An ISO date-time -> '31 Mar 2026 09:02 UTC'; a date -> '31 Mar 2026'."""
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value) if "T" in value or " " in value else date.fromisoformat(value)
+            value = datetime.fromisoformat(text) if "T" in text or " " in text else date.fromisoformat(text)
         except ValueError:
-            return value
+            return text
     if isinstance(value, datetime):
         return value.strftime("%d %b %Y %H:%M") + (" UTC" if value.utcoffset() is not None else "")
     if isinstance(value, date):
