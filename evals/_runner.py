@@ -128,16 +128,37 @@ class Report:
         return sum(t.pass_hat(k) for t in self.tasks) / len(self.tasks) if self.tasks else 0.0
 
 
-@contextmanager
-def books_template() -> Iterator[Path]:
-    """A migrated SQLite file, copied for each trial (migrating once is what makes trials fast)."""
-    folder = Path(tempfile.mkdtemp(prefix="billable-evals-"))
-    try:
-        path = folder / "template.db"
-        engine = make_engine(f"sqlite:///{path}")
+class Templates:
+    """Seeded books as SQLite files, made once per seed and copied for each trial: the seeds are deterministic
+    (fixed clock, services only), so a copy is the same books as seeding again, in a fraction of the time."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.seeded: dict[str, tuple[Path, dict[str, int]]] = {}
+        migrated = folder / "migrated.db"
+        engine = make_engine(f"sqlite:///{migrated}")
         upgrade(engine)
         engine.dispose()
-        yield path
+        self.migrated = migrated
+
+    def get(self, seed: str) -> tuple[Path, dict[str, int]]:
+        if seed not in self.seeded:
+            path = self.folder / f"{seed}.db"
+            shutil.copy(self.migrated, path)
+            clock = FixedClock(NOW)
+            db = Database(make_engine(f"sqlite:///{path}"), clock)
+            try:
+                self.seeded[seed] = (path, dict(SEEDS[seed](db, clock).ids))
+            finally:
+                db.dispose()  # checkpoints the WAL into the file that is copied
+        return self.seeded[seed]
+
+
+@contextmanager
+def books_templates() -> Iterator[Templates]:
+    folder = Path(tempfile.mkdtemp(prefix="billable-evals-"))
+    try:
+        yield Templates(folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -157,18 +178,19 @@ def _last_seq(db: Database) -> int:
         return uow.audit_log.count()
 
 
-def run_trial(s: Scenario, template: Path, model: BaseChatModel | str | None, settings: Settings) -> Trial:
+def run_trial(s: Scenario, templates: Templates, model: BaseChatModel | str | None, settings: Settings) -> Trial:
     started = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix="billable-trial-"))
     usage = Usage()
     failures: list[str] = []
     try:
+        template, ids = templates.get(s.seed)
         shutil.copy(template, folder / "books.db")
         clock = FixedClock(NOW)
         db = Database(make_engine(f"sqlite:///{folder / 'books.db'}"), clock)
         chat = None
         try:
-            seeded = SEEDS[s.seed](db, clock)
+            seeded = Seeded(db, clock, dict(ids))
             before, seq = _books(db), _last_seq(db)
             chat = Chat.open(db, settings, model)
             actor = seeded.actor(s.person)
@@ -247,10 +269,10 @@ def run(scenarios: list[Scenario], k: int = 4, model: BaseChatModel | str | None
     settings = settings or Settings()
     name = model if isinstance(model, str) else (type(model).__name__ if model else (settings.model or "offline"))
     tasks = [TaskResult(s) for s in scenarios]
-    with books_template() as template:
+    with books_templates() as templates:
         for task in tasks:
             for i in range(k):
-                trial = run_trial(task.scenario, template, model, settings)
+                trial = run_trial(task.scenario, templates, model, settings)
                 task.trials.append(trial)
                 if progress:
                     progress(task.scenario.name, i + 1, trial)
