@@ -189,7 +189,8 @@ class Chat:
                 decision: str, reason: str) -> Reply:
         one: dict[str, Any] = {"type": "approve"} if decision == "approve" else {
             "type": "reject", "message": (reason or "").strip()[:500] or "the person declined"}
-        resume: Command[Any] = Command(resume={"decisions": [dict(one) for _ in pending.actions]})  # one per action, in order
+        # one decision per action, in their order
+        resume: Command[Any] = Command(resume={"decisions": [dict(one) for _ in pending.actions]})
         return self._turn(graph, resume, config, ctx, None)
 
     def _cancel(self, graph: Any, config: RunnableConfig) -> PendingAction | None:

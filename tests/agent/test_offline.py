@@ -172,3 +172,19 @@ def test_the_interpreter_is_deterministic_and_reads_only_the_persons_messages() 
     result = ToolMessage(json.dumps({"invoice": inv, "timeline": []}), tool_call_id="call_1_0")
     reply = model.invoke([*ask, first, result], tools=tools)
     assert reply.tool_calls == [] and evil in str(reply.content)
+
+
+def test_complete_milestone_by_name(chat_lite: Chat, books_lite: Seeded) -> None:
+    from domain.model.roles import Actor
+    from domain.services import clients
+
+    clients.add_arrangement(books_lite.db.uow(), Actor.system("tests"), books_lite.ids["acme"], {
+        "kind": "milestone", "name": "Migration", "milestones": [{"name": "Go-live", "amount": "8000.00"},
+                                                                 {"name": "Hypercare", "amount": "2000.00"}]})
+    am = books_lite.actor("account_manager")
+    thread = chat_lite.open_thread(am)
+    reply = chat_lite.send(am, thread, "complete milestone go-live for Acme")
+    assert [n for n, _ in tool_calls(chat_lite, am, thread)] == ["find_client", "client_arrangements",
+                                                                 "complete_milestone"]
+    assert reply.text == 'Milestone "Go-live" is complete (01 Apr 2026): 8,000.00 EUR will be on the next draft.'
+    assert "couldn't tell which" in chat_lite.send(am, thread, "complete milestone Phase 9 for Acme").text
