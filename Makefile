@@ -12,8 +12,9 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 PG_HOST ?= 127.0.0.1
 PG_PORT ?= 5432
 
-# Debian packages the project needs on the machine (none yet). `make sysdeps` installs the missing ones.
-SYSDEPS :=
+# Debian packages the project needs on the machine. `make sysdeps` installs the missing ones.
+# WeasyPrint (invoice PDFs): Pango, HarfBuzz subsetting, and a font.
+SYSDEPS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 
 .PHONY: help run test bench lint sysdeps postgres clean
 

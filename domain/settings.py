@@ -25,6 +25,17 @@ class Settings(BaseSettings):
     model: str | None = None  # e.g. gpt-4o-mini, or the name a vLLM / Ollama / LM Studio server serves
     model_base_url: str | None = None  # e.g. http://127.0.0.1:11434/v1 (unset: OpenAI's own endpoint)
     model_api_key: SecretStr | None = None  # local servers usually accept any value
+    # Documents and delivery (issue 7). Templates: <dir>/invoice.html.j2 for the workspace,
+    # <dir>/clients/<client id>/invoice.html.j2 for one client; unset -> the built-in template.
+    templates_dir: str | None = None
+    payment_instructions: str = ""  # printed on every invoice (bank details); empty -> a generic sentence
+    smtp_host: str | None = None  # unset -> invoices are not e-mailed
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "billing@localhost"
+    smtp_timeout: float = 10.0
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from channels.cli import _render
-from channels.cli._common import AS_OPTION, console, guarded, open_db, reader, settings
-from domain.services import invoicing
+from channels.cli._common import AS_OPTION, CliError, console, guarded, open_db, reader, settings
+from channels.documents import TemplateRefused, default_renderer
+from domain.services import documents, invoicing
 
 app = typer.Typer(no_args_is_help=True, help="List invoices and show one with its lines, checks and totals.")
 
@@ -47,3 +50,32 @@ def show(invoice: str = typer.Argument(..., help="Invoice id (e.g. 12) or number
     finally:
         db.dispose()
     _render.invoice_detail(view)
+
+
+@app.command("preview")
+@guarded
+def preview(invoice: str = typer.Argument(..., help="Invoice id (e.g. 12) or number (e.g. INV-2026-000001)."),
+            pdf: str = typer.Option(None, "--pdf", help="Write the PDF to this file."),
+            html: str = typer.Option(None, "--html", help="Write the HTML to this file."),
+            as_email: str = AS_OPTION) -> None:
+    """Render an invoice or credit note as its client will see it (HTML and/or PDF)."""
+    try:
+        renderer = default_renderer(settings())  # a broken template is refused here, before anything is read
+    except TemplateRefused as e:
+        raise CliError(f"template refused: {e}") from e
+    db = open_db(settings())
+    try:
+        actor = reader(db, as_email)
+        invoice_id = int(invoice) if invoice.isdigit() else invoicing.find_invoice(db.uow(), actor, invoice.strip()).id
+        doc = documents.invoice_document(db.uow(), actor, invoice_id)
+    finally:
+        db.dispose()
+    body = renderer.html(doc)
+    if html:
+        Path(html).write_text(body, encoding="utf-8")
+        console.print(f"HTML written to {html}")
+    if pdf:
+        Path(pdf).write_bytes(renderer.pdf(doc))
+        console.print(f"PDF written to {pdf}")
+    if not (pdf or html):
+        console.print(body, markup=False, highlight=False)

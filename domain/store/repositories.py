@@ -23,7 +23,9 @@ from domain.store.tables import (
     EventRow,
     ExpenseRow,
     IdempotencyKeyRow,
+    InvoiceDeliveryRow,
     InvoiceLineRow,
+    InvoiceReminderRow,
     InvoiceRow,
     JobRow,
     MilestoneRow,
@@ -545,3 +547,43 @@ class Schedules(_Repo):
         return self.s.execute(select(ArrangementRow).where(
             ArrangementRow.active.is_(True), ArrangementRow.ends_on.is_not(None), ArrangementRow.ends_on >= since,
             ArrangementRow.ends_on <= until).order_by(ArrangementRow.id)).scalars().all()
+
+
+class Deliveries(_Repo):
+    """Invoice delivery rows (hosted page token, first view, e-mail) and dunning reminders (issue 7)."""
+
+    def get(self, invoice_id: int, for_update: bool = False) -> InvoiceDeliveryRow | None:
+        q = select(InvoiceDeliveryRow).where(InvoiceDeliveryRow.invoice_id == invoice_id)
+        if for_update:
+            q = q.with_for_update()
+        return self.s.execute(q).scalar_one_or_none()
+
+    def by_token(self, token: str, for_update: bool = False) -> InvoiceDeliveryRow | None:
+        q = select(InvoiceDeliveryRow).where(InvoiceDeliveryRow.public_token == token)
+        if for_update:
+            q = q.with_for_update()
+        return self.s.execute(q).scalar_one_or_none()
+
+    def by_message_id(self, message_id: str) -> InvoiceDeliveryRow | None:
+        return self.s.execute(select(InvoiceDeliveryRow).where(InvoiceDeliveryRow.message_id == message_id)
+                              ).scalars().first()
+
+    def reminder_steps(self, invoice_id: int) -> set[int]:
+        return {int(v) for v in self.s.execute(select(InvoiceReminderRow.step).where(
+            InvoiceReminderRow.invoice_id == invoice_id)).scalars().all()}
+
+    def claim_reminder(self, invoice_id: int, step: int, due_on: date, now: datetime) -> bool:
+        """Take one reminder step for an invoice; False when it was taken already (by us or a concurrent run)."""
+        ins = pg_insert if self.s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        result = self.s.execute(ins(InvoiceReminderRow).values(
+            invoice_id=invoice_id, step=step, due_on=due_on, created_at=now).on_conflict_do_nothing(
+            index_elements=["invoice_id", "step"]))
+        return bool(getattr(result, "rowcount", 0))
+
+    def open_invoices_due_between(self, first: date, last: date) -> Sequence[InvoiceRow]:
+        from domain.model.lifecycle import OPEN, Status
+
+        states = [s.value for s in OPEN if s != Status.UNCOLLECTIBLE]
+        return self.s.execute(select(InvoiceRow).where(
+            InvoiceRow.kind == "invoice", InvoiceRow.status.in_(states), InvoiceRow.due_date.is_not(None),
+            InvoiceRow.due_date >= first, InvoiceRow.due_date <= last).order_by(InvoiceRow.id)).scalars().all()

@@ -281,6 +281,38 @@ class IdempotencyKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
+
+class InvoiceDeliveryRow(Base):
+    """How an issued invoice reaches its client (issue 7): the hosted page's token, the first time someone who is
+    not staff opened it, and its e-mail delivery. `status` is a delivery status beside the lifecycle, not a
+    lifecycle state: an invoice whose e-mail bounced is still owed."""
+
+    __tablename__ = "invoice_delivery"
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), primary_key=True)
+    public_token: Mapped[str] = mapped_column(String(64), unique=True)
+    first_viewed_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="")  # "" queued sending sent failed bounced
+    message_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    recipients: Mapped[list[Any]] = mapped_column(default=list)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class InvoiceReminderRow(Base):
+    """One dunning reminder of one invoice: the unique key is what makes sending the same reminder twice
+    impossible by construction."""
+
+    __tablename__ = "invoice_reminders"
+    __table_args__ = (UniqueConstraint("invoice_id", "step", name="uq_invoice_reminders_invoice_step"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    step: Mapped[int] = mapped_column(Integer)  # days relative to the due date: -3, 1, 7, 14
+    due_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime]
+
+
 metadata = Base.metadata
 
 

@@ -101,6 +101,7 @@ class UnitOfWork:
         self.rule_sets = repos.RuleSets(self.session)
         self.pilot = repos.Pilot(self.session)
         self.schedules = repos.Schedules(self.session)
+        self.deliveries = repos.Deliveries(self.session)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -1,0 +1,51 @@
+"""Invoice documents: the HTML and the PDF of an invoice or credit note, as its client will see them."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel
+
+from channels.documents import Renderer, default_renderer
+from channels.http._deps import CurrentActor, Uow
+from domain.services import documents
+
+router = APIRouter(prefix="/v1/invoices", tags=["documents"])
+
+
+def get_renderer(request: Request) -> Renderer:
+    """The app's renderer (its templates checked when first made, before any document is rendered)."""
+    return default_renderer(request.app.state.settings)
+
+
+Docs = Annotated[Renderer, Depends(get_renderer)]
+
+
+class HostedLink(BaseModel):
+    invoice_id: int
+    url: str
+    token: str
+
+
+def pdf_response(body: bytes, number: str | None, invoice_id: int) -> Response:
+    name = (number or f"draft-{invoice_id}") + ".pdf"
+    return Response(body, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+@router.get("/{invoice_id}/html", response_class=HTMLResponse, summary="The invoice document as HTML")
+def invoice_html(invoice_id: int, actor: CurrentActor, uow: Uow, renderer: Docs) -> HTMLResponse:
+    return HTMLResponse(renderer.html(documents.invoice_document(uow, actor, invoice_id)))
+
+
+@router.get("/{invoice_id}/pdf", response_class=Response, summary="The invoice document as PDF",
+            responses={200: {"content": {"application/pdf": {}}}})
+def invoice_pdf(invoice_id: int, actor: CurrentActor, uow: Uow, renderer: Docs) -> Response:
+    doc = documents.invoice_document(uow, actor, invoice_id)
+    return pdf_response(renderer.pdf(doc), doc.invoice.number, invoice_id)
+
+
+@router.post("/{invoice_id}/hosted-link", summary="The link of an issued invoice's hosted page (made on first ask)")
+def hosted_link(invoice_id: int, actor: CurrentActor, uow: Uow, request: Request) -> HostedLink:
+    token = documents.hosted_token(uow, actor, invoice_id)
+    base = str(request.app.state.settings.public_url).rstrip("/")
+    return HostedLink(invoice_id=invoice_id, url=f"{base}/i/{token}", token=token)

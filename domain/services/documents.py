@@ -1,0 +1,116 @@
+"""Invoice documents and the hosted invoice page.
+
+What an invoice document shows, gathered in one read: the invoice with its lines, payments and credit notes,
+the client it is addressed to, the seller, the locale to format it in and, for a credit note, the invoice it
+corrects. Rendering (Jinja2 templates, Babel formatting, WeasyPrint) is the documents channel's job
+(`channels/documents`): this module only decides what may be shown, to whom, so every door (HTTP, CLI, the
+hosted page, e-mail delivery) shows the same facts under the same rules.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from domain.errors import BadTransition, NotFound
+from domain.model.lifecycle import TRANSITIONS, Status
+from domain.model.roles import Actor, Perm
+from domain.services._auth import client_scope, require
+from domain.services.views import ClientView, InvoiceView, View
+from domain.store.tables import InvoiceDeliveryRow, InvoiceRow
+from domain.store.uow import UnitOfWork
+
+HOSTED_PAGE = Actor.system("hosted invoice page")
+
+class DocumentView(View):
+    """Everything an invoice or credit note document needs, safe to use after the transaction."""
+
+    invoice: InvoiceView
+    client: ClientView
+    seller: str
+    locale: str
+    corrects_number: str | None = None
+    payment_terms_days: int
+
+
+def document_of(uow: UnitOfWork, inv: InvoiceRow) -> DocumentView:
+    """The document of a loaded invoice (inside an open unit of work; no permission check here)."""
+    client = uow.clients.get(inv.client_id)
+    if client is None:  # pragma: no cover - a foreign key guarantees it
+        raise NotFound(f"no client with id {inv.client_id}", code="client.not_found", field="client_id")
+    view = InvoiceView.of(inv, client.name, uow.clock.today(), list(uow.invoices.payments(inv.id)),
+                          list(uow.invoices.credit_notes(inv.id)))
+    corrects = None
+    if inv.corrects_invoice_id is not None:
+        original = uow.invoices.get(inv.corrects_invoice_id)
+        corrects = original.number if original is not None else None
+    ws = uow.workspace.get()
+    return DocumentView(invoice=view, client=ClientView.of(client), seller=ws.name,
+                        locale=client.locale or ws.locale, corrects_number=corrects,
+                        payment_terms_days=client.payment_terms_days)
+
+
+def invoice_document(uow: UnitOfWork, actor: Actor, invoice_id: int) -> DocumentView:
+    """The document of one invoice or credit note the actor may see (drafts too: a preview)."""
+    require(actor, Perm.VIEW_BOOKS)
+    with uow:
+        inv = uow.invoices.get(invoice_id)
+        scope = client_scope(actor)
+        if inv is None or (scope is not None and inv.client_id not in scope):
+            raise NotFound(f"no invoice with id {invoice_id}", code="invoice.not_found", field="invoice_id")
+        return document_of(uow, inv)
+
+
+def loaded_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, for_update: bool = False) -> InvoiceRow:
+    inv = uow.invoices.get(invoice_id, for_update=for_update)
+    scope = client_scope(actor)
+    if inv is None or (scope is not None and inv.client_id not in scope):
+        raise NotFound(f"no invoice with id {invoice_id}", code="invoice.not_found", field="invoice_id")
+    return inv
+
+
+def delivery_row(uow: UnitOfWork, inv: InvoiceRow) -> InvoiceDeliveryRow:
+    """The invoice's delivery row, made on first need with its hosted-page token (256 random bits: unguessable,
+    so the link itself is the permission to read that one invoice)."""
+    row = uow.deliveries.get(inv.id, for_update=True)
+    if row is None:
+        row = uow.deliveries.add(InvoiceDeliveryRow(invoice_id=inv.id, public_token=secrets.token_urlsafe(32),
+                                                    created_at=uow.clock.now()))
+    return row
+
+
+def hosted_token(uow: UnitOfWork, actor: Actor, invoice_id: int) -> str:
+    """The token of an issued invoice's hosted page (`/i/{token}`), made the first time it is asked for."""
+    require(actor, Perm.VIEW_BOOKS)
+    with uow:
+        inv = loaded_invoice(uow, actor, invoice_id, for_update=True)
+        if inv.number is None:
+            raise BadTransition("a draft has no hosted page: issue it first", code="invoice.not_issued",
+                                field="invoice_id", details={"status": inv.status})
+        token = delivery_row(uow, inv).public_token
+        uow.commit()
+        return token
+
+
+def open_hosted(uow: UnitOfWork, token: str, staff: Actor | None) -> DocumentView:
+    """The invoice behind a hosted-page token. The first view by someone who is not logged-in staff is recorded
+    (and audited), and moves an issued or sent invoice to viewed; staff views and later views change nothing."""
+    with uow:
+        row = uow.deliveries.by_token(token, for_update=True) if token else None
+        if row is None:
+            raise NotFound("no invoice at this link", code="invoice.not_found", field="token")
+        inv = uow.invoices.get(row.invoice_id, for_update=True)
+        if inv is None:  # pragma: no cover - cascades with the invoice
+            raise NotFound("no invoice at this link", code="invoice.not_found", field="token")
+        if staff is not None or row.first_viewed_at is not None:
+            return document_of(uow, inv)
+        before = {"status": inv.status, "client_id": inv.client_id, "first_viewed_at": None}
+        row.first_viewed_at = uow.clock.now()
+        if Status.VIEWED in TRANSITIONS[Status(inv.status)]:
+            inv.status = Status.VIEWED.value
+        uow.audit.record(HOSTED_PAGE, "invoice.viewed", "invoice", inv.id, before=before,
+                         after={"status": inv.status, "client_id": inv.client_id,
+                                "first_viewed_at": row.first_viewed_at.isoformat()})
+        uow.flush()
+        doc = document_of(uow, inv)
+        uow.commit()
+        return doc
