@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "billing@localhost"
     smtp_timeout: float = 10.0
+    bounce_secret: SecretStr | None = None  # HMAC-SHA256 key of POST /v1/email/bounces; unset -> refused
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

@@ -1,0 +1,103 @@
+"""Sending an invoice over SMTP: the PDF attached, a link to the hosted page, our Message-ID."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import socket
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from channels.documents import Renderer, default_renderer
+from domain.services import delivery
+from domain.services.delivery import Attempt
+from domain.services.outbox import Message
+from domain.settings import Settings
+from domain.store.session import Database
+
+log = logging.getLogger("billable.email")
+
+
+class TransientFailure(Exception):
+    """Try again later (SMTP 4xx, connection refused, timeout): the outbox backs off and retries."""
+
+
+class PermanentFailure(Exception):
+    """Never going to work (SMTP 5xx, an invalid address)."""
+
+
+def build_message(attempt: Attempt, settings: Settings, pdf: bytes) -> EmailMessage:
+    inv = attempt.document.invoice
+    link = f"{settings.public_url.rstrip('/')}/i/{attempt.token}"
+    msg = EmailMessage()
+    msg["From"] = settings.smtp_from
+    msg["To"] = ", ".join(attempt.recipients)
+    msg["Subject"] = f"Invoice {inv.number} from {attempt.document.seller}"
+    msg["Message-ID"] = attempt.message_id
+    msg["Date"] = formatdate(localtime=False)
+    msg.set_content(
+        f"Dear {inv.client_name},\n\nplease find attached invoice {inv.number} for {inv.total} {inv.currency}"
+        + (f", due on {inv.due_date.isoformat()}" if inv.due_date else "") + ".\n\n"
+        f"View it online, download it and see its balance: {link}\n\nThank you,\n{attempt.document.seller}\n")
+    msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=f"{inv.number}.pdf")
+    return msg
+
+
+def _classify(e: BaseException) -> Exception:
+    if isinstance(e, (PermanentFailure, TransientFailure)):
+        return e
+    if isinstance(e, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in e.recipients.values()]
+        if codes and all(code >= 500 for code in codes):
+            return PermanentFailure(f"recipients refused: {e.recipients}")
+        return TransientFailure(f"recipients refused for now: {e.recipients}")
+    if isinstance(e, smtplib.SMTPResponseException):
+        text = e.smtp_error.decode(errors="replace") if isinstance(e.smtp_error, bytes) else str(e.smtp_error)
+        cls = PermanentFailure if e.smtp_code >= 500 else TransientFailure
+        return cls(f"SMTP {e.smtp_code}: {text}")
+    if isinstance(e, smtplib.SMTPNotSupportedError):
+        return PermanentFailure(f"SMTP: {e}")
+    if isinstance(e, (smtplib.SMTPException, OSError, socket.timeout)):
+        return TransientFailure(f"{type(e).__name__}: {e}")
+    return TransientFailure(f"{type(e).__name__}: {e}")
+
+
+class InvoiceMailer:
+    """The outbox's sender for `invoice.email`. Crash-safe: see `domain.services.delivery`."""
+
+    def __init__(self, db: Database, settings: Settings, renderer: Renderer | None = None) -> None:
+        self.db, self.settings = db, settings
+        self.renderer = renderer or default_renderer(settings)
+
+    def __call__(self, m: Message) -> None:
+        if m.topic != delivery.TOPIC:
+            raise ValueError(f"InvoiceMailer sends {delivery.TOPIC} messages, not {m.topic}")
+        invoice_id, message_id = int(m.payload["invoice_id"]), str(m.payload["message_id"])
+        attempt = delivery.begin_attempt(self.db.uow(), invoice_id, message_id)
+        if attempt is None:
+            return  # sent already, superseded, or interrupted mid-hand-over (never sent twice)
+        try:
+            msg = build_message(attempt, self.settings, self.renderer.pdf(attempt.document))
+            self._send(msg, attempt.recipients)
+        except Exception as e:
+            failure = _classify(e)
+            if isinstance(failure, PermanentFailure):
+                log.warning("invoice %s: delivery failed for good: %s", invoice_id, failure)
+                delivery.record_failed(self.db.uow(), invoice_id, message_id, str(failure))
+                return
+            delivery.record_transient(self.db.uow(), invoice_id, message_id, str(failure))
+            raise failure from e
+        delivery.record_sent(self.db.uow(), invoice_id, message_id)
+
+    def _send(self, msg: EmailMessage, recipients: list[str]) -> None:
+        s = self.settings
+        if not s.smtp_host:
+            raise PermanentFailure("no SMTP server configured (BILLABLE_SMTP_HOST)")
+        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout) as smtp:
+            smtp.ehlo()
+            if s.smtp_starttls:
+                smtp.starttls()
+                smtp.ehlo()
+            if s.smtp_user:
+                smtp.login(s.smtp_user, s.smtp_password.get_secret_value() if s.smtp_password else "")
+            smtp.send_message(msg, to_addrs=recipients)
