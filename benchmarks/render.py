@@ -1,0 +1,84 @@
+"""Rendering benchmark: PDFs per second for a 30-line invoice (Jinja2 + Babel -> HTML -> WeasyPrint PDF).
+
+Renders one warm-up PDF, then N more, and prints HTML/s, PDFs/s and the PDF size; with --results, appends the
+figures to benchmarks/RESULTS.md. Run by `make bench` (never by the tests).
+
+    python benchmarks/render.py [--pdfs 20] [--results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from channels.documents import Renderer  # noqa: E402
+from domain.services.documents import DocumentView  # noqa: E402
+from domain.services.views import ClientView, InvoiceView, LineView  # noqa: E402
+
+SECTIONS = ["retainer", "time", "time", "time", "milestone", "subscription", "pass_through", "sla_credit"]
+
+
+def thirty_line_invoice() -> DocumentView:
+    now = datetime(2026, 3, 31, tzinfo=UTC)
+    lines = []
+    for i in range(30):
+        section = SECTIONS[i % len(SECTIONS)]
+        amount = "-250.00" if section == "sla_credit" else f"{100 + i * 37}.50"
+        lines.append(LineView(id=i + 1, position=i + 1, section=section, description=f"Line {i + 1}: {section} work "
+                              "for the managed services contract, with enough words to wrap once", quantity="2.5",
+                              unit="h", unit_price="115.00", amount=amount, tax_rate="19", tax="0.00",
+                              arrangement_id=None, source={}, manual=False))
+    inv = InvoiceView(id=1, kind="invoice", number="INV-2026-000042", status="issued", client_id=1,
+                      client_name="Nordwerk Maschinenbau GmbH", currency="EUR", period_start=date(2026, 3, 1),
+                      period_end=date(2026, 3, 31), issue_date=date(2026, 3, 31), due_date=date(2026, 4, 30),
+                      subtotal="25000.00", tax_total="4750.00", total="29750.00", paid="0.00", credited="0.00",
+                      balance="29750.00", overdue=False,
+                      tax_by_rate=[{"rate": "19", "taxable": "25000.00", "tax": "4750.00"}], tax_note="",
+                      po_number="4500183920", checks=[], reason="", corrects_invoice_id=None, lines=lines,
+                      created_at=now, issued_at=now)
+    client = ClientView(id=1, name="Nordwerk Maschinenbau GmbH", currency="EUR",
+                        billing_emails=["rechnungen@nordwerk.example"], payment_terms_days=30, tax_profile={},
+                        po_required=True, po_number="4500183920", locale="de_DE", account_manager_ids=[],
+                        created_at=now)
+    return DocumentView(invoice=inv, client=client, seller="Billable Demo GmbH", locale="de_DE",
+                        payment_terms_days=30)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pdfs", type=int, default=20)
+    ap.add_argument("--results", action="store_true", help="append the figures to benchmarks/RESULTS.md")
+    args = ap.parse_args()
+    renderer, doc = Renderer(), thirty_line_invoice()
+    renderer.pdf(doc)  # warm-up: imports, fonts
+    t = time.perf_counter()
+    for _ in range(args.pdfs * 5):
+        renderer.html(doc)
+    html_s = args.pdfs * 5 / (time.perf_counter() - t)
+    t = time.perf_counter()
+    size = 0
+    for _ in range(args.pdfs):
+        size = len(renderer.pdf(doc))
+    pdf_s = args.pdfs / (time.perf_counter() - t)
+    line = (f"30-line invoice: {pdf_s:.2f} PDFs/s ({1000 / pdf_s:.0f} ms each, {size // 1024} KiB), "
+            f"{html_s:.0f} HTML/s; one process, {args.pdfs} PDFs after a warm-up")
+    print(line)
+    if args.results:
+        machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        with (ROOT / "benchmarks" / "RESULTS.md").open("a", encoding="utf-8") as f:
+            if f.tell() == 0:
+                f.write("# Benchmark results\n")
+            f.write(f"\n## Rendering ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)\n\n- machine: {machine}\n"
+                    f"- command: `python benchmarks/render.py --pdfs {args.pdfs} --results`\n- {line}\n")
+
+
+if __name__ == "__main__":
+    main()
