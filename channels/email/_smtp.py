@@ -9,7 +9,8 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from channels.documents import Renderer, default_renderer
-from domain.services import delivery
+from domain.model.roles import Actor
+from domain.services import delivery, documents, reminders
 from domain.services.delivery import Attempt
 from domain.services.outbox import Message
 from domain.settings import Settings
@@ -69,9 +70,13 @@ class InvoiceMailer:
         self.db, self.settings = db, settings
         self.renderer = renderer or default_renderer(settings)
 
+    TOPICS = (delivery.TOPIC, reminders.TOPIC)
+
     def __call__(self, m: Message) -> None:
+        if m.topic == reminders.TOPIC:
+            return self._reminder(m)
         if m.topic != delivery.TOPIC:
-            raise ValueError(f"InvoiceMailer sends {delivery.TOPIC} messages, not {m.topic}")
+            raise ValueError(f"InvoiceMailer sends {', '.join(self.TOPICS)} messages, not {m.topic}")
         invoice_id, message_id = int(m.payload["invoice_id"]), str(m.payload["message_id"])
         attempt = delivery.begin_attempt(self.db.uow(), invoice_id, message_id)
         if attempt is None:
@@ -88,6 +93,31 @@ class InvoiceMailer:
             delivery.record_transient(self.db.uow(), invoice_id, message_id, str(failure))
             raise failure from e
         delivery.record_sent(self.db.uow(), invoice_id, message_id)
+
+    def _reminder(self, m: Message) -> None:
+        """A dunning reminder (queued once per invoice and step); skipped if the invoice was paid meanwhile.
+        Failures raise, so the outbox retries (and, after its attempts, keeps the message dead, with the error)."""
+        invoice_id, step = int(m.payload["invoice_id"]), int(m.payload["step"])
+        if not reminders.reminder_still_due(self.db.uow(), invoice_id):
+            return
+        system = Actor.system("dunning")
+        doc = documents.invoice_document(self.db.uow(), system, invoice_id)
+        token = documents.hosted_token(self.db.uow(), system, invoice_id)
+        inv = doc.invoice
+        when = "is due in 3 days" if step < 0 else f"was due on {inv.due_date}"
+        msg = EmailMessage()
+        msg["From"], msg["To"] = self.settings.smtp_from, ", ".join(doc.client.billing_emails)
+        msg["Subject"] = f"Reminder: invoice {inv.number} ({inv.balance} {inv.currency}) {when}"
+        msg["Message-ID"] = f"<inv{invoice_id}.reminder{step}@billable.invalid>"  # the same for a retry
+        msg["Date"] = formatdate(localtime=False)
+        msg.set_content(f"Dear {inv.client_name},\n\ninvoice {inv.number} {when}; {inv.balance} {inv.currency} is "
+                        f"still open.\n\nSee it and download it: {self.settings.public_url.rstrip('/')}/i/{token}"
+                        f"\n\nIf you have paid already, thank you, and please ignore this reminder.\n"
+                        f"{doc.seller}\n")
+        try:
+            self._send(msg, list(doc.client.billing_emails))
+        except Exception as e:
+            raise _classify(e) from e
 
     def _send(self, msg: EmailMessage, recipients: list[str]) -> None:
         s = self.settings
