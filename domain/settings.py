@@ -21,6 +21,17 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     secret_key: str = DEV_SECRET
     public_url: str = "http://127.0.0.1:8000"
+    # Inbound events (issue 4). A secret per source: {"billable": "whsec_...", "hubspot": "<app client secret>",
+    # "jira": "...", "toggl": "...", "harvest": "whsec_..."} (several, space-separated, while rotating); a source
+    # without one is refused (404). HubSpot deal details come from its CRM API with a private-app token.
+    webhook_secrets: dict[str, str] = Field(default_factory=dict)
+    webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    hubspot_token: SecretStr | None = None
+    hubspot_api_url: str = "https://api.hubapi.com"
+    rules_file: str | None = None  # YAML rules, loaded by `billable serve` and `billable worker` when changed
+    worker: Literal["embedded", "off"] = "embedded"  # `billable serve` runs the worker and the tick in-process
+    notify_url: str | None = None  # outbox notifications are POSTed here, signed; unset -> written to the log
+    notify_secret: SecretStr | None = None  # whsec_... for those notifications
     # The chat agent's model: any OpenAI-compatible endpoint. Unset -> the offline interpreter (no network).
     model: str | None = None  # e.g. gpt-4o-mini, or the name a vLLM / Ollama / LM Studio server serves
     model_base_url: str | None = None  # e.g. http://127.0.0.1:11434/v1 (unset: OpenAI's own endpoint)

@@ -13,6 +13,7 @@ from channels.cli._common import SYSTEM, console, guarded, open_db, schema_revis
 from channels.cli.audit import app as audit_app
 from channels.cli.chat import ask, chat
 from channels.cli.evals import app as evals_app
+from channels.cli.events import events_app, pilot_app, rules_app, tick, worker
 from channels.cli.invoices import app as invoices_app
 from channels.cli.users import app as users_app
 from domain.services import demo as demo_svc
@@ -27,6 +28,11 @@ app.add_typer(audit_app, name="audit")
 app.command()(chat)
 app.command()(ask)
 app.add_typer(evals_app, name="evals")
+app.add_typer(events_app, name="events")
+app.add_typer(rules_app, name="rules")
+app.add_typer(pilot_app, name="pilot")
+app.command()(tick)
+app.command()(worker)
 
 
 @app.command()
@@ -45,7 +51,7 @@ def init() -> None:
 @guarded
 def serve(host: str = typer.Option(None, help="Interface to listen on (default: BILLABLE_HOST, 127.0.0.1)."),
           port: int = typer.Option(None, help="Port (default: BILLABLE_PORT, 8000).")) -> None:
-    """Migrate, then serve the HTTP API (docs at /docs) until Ctrl+C."""
+    """Migrate, then serve the HTTP API (docs at /docs) with the embedded worker until Ctrl+C."""
     import uvicorn
 
     from channels.http.app import create_app
@@ -54,12 +60,21 @@ def serve(host: str = typer.Option(None, help="Interface to listen on (default: 
     host, port = host or s.host, port or s.port
     db = open_db(s, migrate=True)
     api = create_app(db=db, settings=s)
+    embedded = None
+    if s.worker == "embedded":
+        from channels.worker import Worker, load_rules_file
+
+        if s.rules_file:
+            load_rules_file(db, s.rules_file, SYSTEM)
+        embedded = api.state.worker = Worker.for_settings(db, s).start()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(f"[green]✓[/] billable on [bold]http://{shown}:{port}[/] · API docs: http://{shown}:{port}/docs "
                   f"· database: {where(s)} · Ctrl+C stops it", soft_wrap=True)
     try:
         uvicorn.run(api, host=host, port=port, log_level="info")
     finally:
+        if embedded is not None:
+            embedded.stop()
         db.dispose()
 
 

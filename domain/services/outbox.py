@@ -50,7 +50,8 @@ def _retry_after(attempts: int) -> timedelta:
     return timedelta(seconds=min(10 * 3 ** max(attempts - 1, 0), 6 * 3600))
 
 
-def dispatch_outbox(uow: UnitOfWork, send: Send, limit: int = 20, step: Callable[[str], None] | None = None) -> int:
+def dispatch_outbox(uow: UnitOfWork, send: Send, limit: int = 20, step: Callable[[str], None] | None = None,
+                    lease: timedelta = LEASE) -> int:
     """Send up to `limit` pending messages; how many were sent. Claimed messages are leased (not held locked while
     the network is slow); a failure backs off, and after MAX_ATTEMPTS the message is dead, with the error."""
     with uow:
@@ -59,7 +60,7 @@ def dispatch_outbox(uow: UnitOfWork, send: Send, limit: int = 20, step: Callable
         messages = []
         for r in rows:
             r.attempts += 1
-            r.run_after = now + LEASE
+            r.run_after = now + lease
             messages.append(Message(r.id, r.topic, dict(r.payload), dict(r.cause), r.created_at, r.attempts))
         uow.commit()
     sent = 0

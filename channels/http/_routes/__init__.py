@@ -1,8 +1,8 @@
 """The API's routes, one module per area; each handler is a few lines calling one service function."""
 
-from channels.http._routes import audit, chat, clients, documents, email, hosted, invoices, work, workspace
+from channels.http._routes import audit, chat, clients, documents, email, events, hosted, invoices, work, workspace
 
 ROUTERS = [clients.router, work.router, invoices.router, audit.router, workspace.router, chat.router,
-           documents.router, hosted.router, email.router]
+           documents.router, hosted.router, events.router, email.router]
 
 __all__ = ["ROUTERS"]

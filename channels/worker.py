@@ -1,0 +1,150 @@
+"""The worker: runs queued jobs, sends the outbox, and ticks the schedule every minute.
+
+`billable serve` runs one in a thread of the server process (the embedded default, on SQLite too); on PostgreSQL,
+any number of `billable worker` processes share the queue (jobs are claimed with SKIP LOCKED, see
+domain/services/jobs.py). The HTTP door wakes the embedded worker when an event arrives, so an event is usually
+being processed a few milliseconds after it was stored; otherwise workers poll every second.
+
+Fault injection for the crash tests: BILLABLE_FAULT_AT=after_drafting|after_issuing|before_outbox_mark kills the
+process with SIGKILL when it reaches that point (nothing else reads it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from domain.model.roles import Actor
+from domain.services import jobs, outbox, rules, schedules
+from domain.services.outbox import Send
+from domain.settings import Settings
+from domain.store.session import Database
+
+log = logging.getLogger("billable.worker")
+
+FAULT_ENV = "BILLABLE_FAULT_AT"
+
+
+def fault_step() -> Callable[[str], None] | None:
+    points = {p.strip() for p in os.environ.get(FAULT_ENV, "").split(",") if p.strip()}
+    if not points:
+        return None
+
+    def step(name: str) -> None:
+        if name in points:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return step
+
+
+def load_rules_file(db: Database, path: str, actor: Actor) -> int | None:
+    """Make the rules file the rules in force (nothing changes when it already is); the version."""
+    text = Path(path).read_text(encoding="utf-8")
+    return rules.put_rules(db.uow(), actor, text).version
+
+
+class Worker:
+    def __init__(self, db: Database, send: Send, name: str | None = None, batch: int = jobs.BATCH,
+                 poll: float = 1.0, tick_every: float = 60.0, step: Callable[[str], None] | None = None,
+                 outbox_lease: float = outbox.LEASE.total_seconds()) -> None:
+        self.db, self.send = db, send
+        self.lease = timedelta(seconds=outbox_lease)
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.batch, self.poll, self.tick_every, self.step = batch, poll, tick_every, step
+        self.actor = Actor.system(f"worker {self.name}")
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_tick = 0.0
+
+    @classmethod
+    def for_settings(cls, db: Database, settings: Settings, **kw: object) -> Worker:
+        from channels.notify import make_sender
+
+        return cls(db, make_sender(settings, db), step=fault_step(), **kw)  # type: ignore[arg-type]
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def tick(self) -> list[str]:
+        self._last_tick = time.monotonic()
+        return schedules.tick(self.db.uow(), self.actor).emitted
+
+    def run_once(self) -> int:
+        """One round: due ticks, a batch of jobs, the outbox. How many jobs and messages were handled."""
+        if self.tick_every and time.monotonic() - self._last_tick >= self.tick_every:
+            self.tick()
+        done = jobs.process_jobs(self.db.uow(), self.name, self.batch, self.step)
+        done += outbox.dispatch_outbox(self.db.uow(), self.send, step=self.step, lease=self.lease)
+        return done
+
+    def run_until_idle(self) -> int:
+        total = 0
+        while n := self.run_once():
+            total += n
+        return total
+
+    def run(self) -> None:
+        """Until stop(): work while there is work, then wait for a wake-up or the poll interval."""
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:
+                log.exception("worker round failed; trying again shortly")
+                busy = 0
+            if not busy:
+                self._wake.wait(self.poll)
+                self._wake.clear()
+
+    def start(self) -> Worker:
+        self._thread = threading.Thread(target=self.run, name=f"billable-worker:{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m channels.worker`: the worker without the CLI around it (it starts in a fraction of the time)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m channels.worker", description=__doc__.split("\n")[0])
+    parser.add_argument("--name")
+    parser.add_argument("--until-idle", action="store_true")
+    parser.add_argument("--batch", type=int, default=jobs.BATCH)
+    parser.add_argument("--tick-every", type=float, default=60.0)
+    parser.add_argument("--outbox-lease", type=float, default=outbox.LEASE.total_seconds())
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings()
+    db = Database.open(settings.database_url)
+    try:
+        if settings.rules_file:
+            load_rules_file(db, settings.rules_file, Actor.system("worker"))
+        w = Worker.for_settings(db, settings, name=args.name, batch=args.batch, tick_every=args.tick_every,
+                                outbox_lease=args.outbox_lease)
+        if args.until_idle:
+            w.run_until_idle()
+            return 0
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: w.stop(timeout=0))
+        w.run()
+    finally:
+        db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
