@@ -47,3 +47,12 @@ def test_cli_preview_writes_the_pdf(world: World, db: Database, tmp_path: Path,
     monkeypatch.setenv("BILLABLE_TEMPLATES_DIR", str(tmp_path / "tpl"))
     result = CliRunner().invoke(cli_app, ["invoices", "preview", str(inv.id), "--as", "fin@books.example"])
     assert result.exit_code == 1 and "template refused" in result.output and "line 1" in result.output
+
+
+def test_send_over_http_queues_the_delivery(world: World, as_user: Clients) -> None:
+    inv = issued_full(world)
+    assert as_user.finance.get(f"/v1/invoices/{inv.id}/delivery").json() is None
+    assert as_user.viewer.post(f"/v1/invoices/{inv.id}/send").status_code == 403
+    d = as_user.finance.ok("POST", f"/v1/invoices/{inv.id}/send", json={"to": ["ap@other.example"]})
+    assert d["status"] == "queued" and d["recipients"] == ["ap@other.example"] and d["message_id"].startswith("<")
+    assert as_user.viewer.ok("GET", f"/v1/invoices/{inv.id}/delivery")["message_id"] == d["message_id"]

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from channels.documents import Renderer, default_renderer
 from channels.http._deps import CurrentActor, Uow
-from domain.services import documents
+from domain.services import delivery, documents
 
 router = APIRouter(prefix="/v1/invoices", tags=["documents"])
 
@@ -49,3 +49,18 @@ def hosted_link(invoice_id: int, actor: CurrentActor, uow: Uow, request: Request
     token = documents.hosted_token(uow, actor, invoice_id)
     base = str(request.app.state.settings.public_url).rstrip("/")
     return HostedLink(invoice_id=invoice_id, url=f"{base}/i/{token}", token=token)
+
+
+class SendRequest(BaseModel):
+    to: list[str] | None = None  # default: the client's billing e-mails
+
+
+@router.post("/{invoice_id}/send", summary="E-mail an issued invoice (queued; the outbox sends it)")
+def send_invoice(invoice_id: int, actor: CurrentActor, uow: Uow, body: SendRequest | None = None
+                 ) -> delivery.DeliveryView:
+    return delivery.send_invoice(uow, actor, invoice_id, body.to if body else None)
+
+
+@router.get("/{invoice_id}/delivery", summary="How the invoice's e-mail went (null: never sent)")
+def get_delivery(invoice_id: int, actor: CurrentActor, uow: Uow) -> delivery.DeliveryView | None:
+    return delivery.get_delivery(uow, actor, invoice_id)
