@@ -4,15 +4,18 @@ SQLite: a SqliteSaver with its OWN sqlite3 connection to the same file (it commi
 write, so it must never share the app's; check_same_thread=False because the HTTP door runs handlers in a
 thread pool; the saver serialises access with its own lock). PostgreSQL: a PostgresSaver over a small psycopg
 pool with autocommit (without it the checkpoints sit in a transaction nobody else sees), dict rows and no
-prepared statements (safe behind PgBouncer), set up once (creates its tables, idempotent).
+prepared statements (safe behind PgBouncer), set up once (creates its tables, idempotent). On PostgreSQL its
+tables live in their own schema, `agent_memory`, so they never mix with ours (or with what migrations compare).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psycopg
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres import PostgresSaver
@@ -21,8 +24,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from sqlalchemy.engine import make_url
 
-# The checkpointer's own tables, which live beside ours (migrations leave them alone).
+# The checkpointer's own tables: beside ours in SQLite (migrations leave them alone), in SCHEMA on PostgreSQL.
 TABLES = frozenset({"checkpoints", "writes", "checkpoint_blobs", "checkpoint_writes", "checkpoint_migrations"})
+SCHEMA = "agent_memory"
 
 
 @dataclass
@@ -43,9 +47,13 @@ def open_memory(url: str) -> Memory:
         return Memory(saver, conn.close)
     if u.drivername.split("+")[0] in ("postgresql", "postgres"):
         conninfo = u.set(drivername="postgresql").render_as_string(hide_password=False)
+        # UniqueViolation: another process made it a moment ago
+        with psycopg.connect(conninfo, autocommit=True) as conn, contextlib.suppress(psycopg.errors.UniqueViolation):
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         pool: ConnectionPool = ConnectionPool(
             conninfo, min_size=1, max_size=4, open=True, name="billable-agent-memory",
-            kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0})
+            kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0,
+                    "options": f"-c search_path={SCHEMA}"})
         pg = PostgresSaver(pool)  # type: ignore[arg-type]
         pg.setup()
         return Memory(pg, pool.close)
