@@ -48,8 +48,8 @@ def open_memory(url: str) -> Memory:
     if u.drivername.split("+")[0] in ("postgresql", "postgres"):
         conninfo = u.set(drivername="postgresql").render_as_string(hide_password=False)
         # UniqueViolation: another process made it a moment ago
-        with psycopg.connect(conninfo, autocommit=True) as conn, contextlib.suppress(psycopg.errors.UniqueViolation):
-            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        with psycopg.connect(conninfo, autocommit=True) as pg_conn, contextlib.suppress(psycopg.errors.UniqueViolation):
+            pg_conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         pool: ConnectionPool = ConnectionPool(
             conninfo, min_size=1, max_size=4, open=True, name="billable-agent-memory",
             kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0,
