@@ -124,7 +124,9 @@ def _period(text: str) -> tuple[date, date]:
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8-sig") as f:
-        rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in r.items()} for r in csv.DictReader(f)]
+        # surplus fields land under the key None (a list): a quoting problem in that row, ignored here
+        rows = [{k.strip().lower(): (v or "").strip() for k, v in r.items() if k is not None}
+                for r in csv.DictReader(f)]
     if rows and not {"client", "amount"} <= set(rows[0]):
         raise CliError(f"{path} needs the columns client and amount (and optionally description, number, date, "
                        "currency)", "Export the old system's invoice lines as CSV with a header row.")
