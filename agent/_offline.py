@@ -288,6 +288,10 @@ def plan_reject(m: re.Match[str], t: Turn) -> Plan:
     return (yield from _act(t, m, "reject_invoice", "pending_approval", lambda inv: {"reason": reason}, "reject"))
 
 
+def plan_send(m: re.Match[str], t: Turn) -> Plan:
+    return (yield from _act(t, m, "send_invoice", _OPEN, lambda inv: {}, "send"))
+
+
 def plan_void(m: re.Match[str], t: Turn) -> Plan:
     reason = (m.groupdict().get("reason") or "").strip()
     if not reason:
@@ -375,6 +379,7 @@ RULES: list[Rule] = [(re.compile(p, re.I | re.S), goal, fn) for p, goal, fn in [
      plan_approve),
     (rf"^\s*reject\s+{TARGET}\s*(?:{_B})?$", "reject_invoice", plan_reject),
     (rf"^\s*void\s+{REF}\s*(?:{_B})?$", "void_invoice", plan_void),
+    (rf"^\s*(?:send|e-?mail)\s+{TARGET}(?:\s+to\s+the\s+client)?\s*[.!]?$", "send_invoice", plan_send),
     (rf"^\s*(?:credit|issue\s+a\s+credit\s+note\s+(?:of|for))\s+(?:{AMOUNT}(?:\s+[A-Z]{{3}})?\s+(?:on|against|for)\s+)?"
      rf"{REF}(?:\s+in\s+full)?\s*(?:{_B})?$", "credit_note", plan_credit),
     (rf"^\s*(?:record\s+(?:a\s+)?payment\s+of|received|got)\s+{AMOUNT}(?:\s+[A-Z]{{3}})?\s+(?:on|for|against)\s+"
@@ -402,7 +407,7 @@ RULES: list[Rule] = [(re.compile(p, re.I | re.S), goal, fn) for p, goal, fn in [
 # What each goal tool is, for a refusal ("you can't approve invoices").
 _WHAT = {"log_time": "log time", "draft_invoice": "draft invoices", "issue_invoice": "issue invoices",
          "approve_invoice": "approve invoices", "reject_invoice": "reject invoices", "void_invoice": "void invoices",
-         "credit_note": "issue credit notes", "record_payment": "record payments",
+         "credit_note": "issue credit notes", "record_payment": "record payments", "send_invoice": "send invoices",
          "complete_milestone": "complete milestones", "explain_invoice": "read invoices",
          "invoice_status": "read invoices", "list_invoices": "read invoices", "pending_approvals": "read invoices",
          "unbilled_work": "read the books", "my_time_entries": "see time entries"}

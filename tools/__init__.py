@@ -71,6 +71,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     _spec(w.void_invoice, W, Perm.VOID, preview=w.preview_void),
     _spec(w.credit_note, W, Perm.VOID, preview=w.preview_credit),
     _spec(w.record_payment, W, Perm.PAYMENTS, preview=w.preview_payment),
+    _spec(w.send_invoice, W, Perm.ISSUE, preview=w.preview_send),
 )
 BY_NAME: dict[str, ToolSpec] = {s.name: s for s in TOOLS}
 

@@ -1,5 +1,5 @@
-"""WRITE tools, each one service call. The ones that move money (issue, approve, void, credit, payment) also have
-a preview: what will happen, with amounts the server computes, shown to the person before they confirm."""
+"""WRITE tools, each one service call. The ones that move money or reach the client (issue, approve, void, credit,
+payment, send) also have a preview: what will happen, with amounts the server computes, shown before they confirm."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from domain.errors import BillingError
 from domain.model.money import Money
-from domain.services import invoicing, work
+from domain.services import delivery, invoicing, work
 from domain.services.views import InvoiceView
 from prompts import money
 from tools._common import as_json, brief, month_window, refusals
@@ -198,6 +198,19 @@ def record_payment(runtime: Runtime, invoice_id: int, amount: str, received_on: 
     return as_json({"invoice": brief(v)})
 
 
+class SendIn(InvoiceIdIn):
+    to: list[str] | None = Field(default=None, description="Recipients; omit for the client's billing e-mails")
+
+
+@tool("send_invoice", args_schema=SendIn)
+def send_invoice(runtime: Runtime, invoice_id: int, to: list[str] | None = None) -> str:
+    """E-mail an issued invoice (PDF attached, link to its page) to the client. Asks the person to confirm."""
+    ctx = runtime.context
+    with refusals():
+        d = delivery.send_invoice(ctx.uow(**_confirmed(ctx)), ctx.agent, invoice_id, to)
+    return as_json({"delivery": d.model_dump(mode="json")})
+
+
 # ---- previews: what the person confirms, computed here from the books --------------------------------------
 
 def _name(v: InvoiceView) -> str:
@@ -243,6 +256,13 @@ def preview_credit(ctx: ToolContext, args: dict[str, Any]) -> str:
     return (f"Credit note of {money(amount.text, v.currency)} against {_name(v)}: balance "
             f"{money(balance.text, v.currency)} -> {money((balance - amount).text, v.currency)}. "
             f"Reason: {args.get('reason', '')}.")
+
+
+def preview_send(ctx: ToolContext, args: dict[str, Any]) -> str:
+    v = _invoice(ctx, args)
+    to = args.get("to") or ["the client's billing e-mails"]
+    return (f"E-mail {_name(v)} ({money(v.total, v.currency)}, balance {money(v.balance, v.currency)}) to "
+            f"{', '.join(to)}, with the PDF attached.")
 
 
 def preview_payment(ctx: ToolContext, args: dict[str, Any]) -> str:

@@ -67,6 +67,8 @@ CONFIRMED = [
     ("finance", "credit INV-2026-000003 in full because wrong entity", "credit_note", ["3,600.00 GBP"]),
     ("finance", "record a payment of 1,000.00 on INV-2026-000001 on 2026-03-31 ref SEPA 7", "record_payment",
      ["partially paid", "142.40 EUR still open"]),
+    ("finance", "send INV-2026-000001", "send_invoice", ["Queued the e-mail", "PDF attached"]),
+    ("finance", "send draft 5", None, ["only an invoice that is"]),
 ]
 
 
@@ -84,6 +86,19 @@ def test_money_phrasing_asks_then_acts(chat_lite: Chat, books_lite: Seeded, who:
         reply = chat_lite.decide(actor, thread, reply.pending.id, "approve")
     for fact in facts:
         assert fact in reply.text, reply.text
+
+
+def test_send_shows_the_amounts_then_queues_one_delivery(chat_lite: Chat, books_lite: Seeded) -> None:
+    from domain.services import delivery
+    fin = books_lite.actor("finance")
+    thread = chat_lite.open_thread(fin)
+    reply = chat_lite.send(fin, thread, "email INV-2026-000001")
+    assert reply.pending is not None and reply.pending.actions[0]["name"] == "send_invoice"
+    assert "1,142.40 EUR" in reply.pending.summary and "PDF attached" in reply.pending.summary
+    chat_lite.decide(fin, thread, reply.pending.id, "approve")
+    d = delivery.get_delivery(books_lite.db.uow(), fin, books_lite.ids["initech_january"])
+    assert d is not None
+    assert d.status == "queued" and d.message_id
 
 
 def test_payment_arguments_are_exact(chat_lite: Chat, books_lite: Seeded) -> None:
