@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from channels.webhooks._group_commit import GroupCommit
 from channels.webhooks._hubspot_api import HubSpotApi, SourceUnavailable
 from channels.webhooks._signatures import SignatureError
 from channels.webhooks._sources import SOURCES, Delivery, Parsed
@@ -46,7 +47,9 @@ def hubspot_api(settings: Settings) -> HubSpotApi:
     return _hubspot[key]
 
 
-async def ingest(db: Database, settings: Settings, source: str, delivery: Delivery, now: float) -> Answer:
+async def ingest(db: Database, settings: Settings, source: str, delivery: Delivery, now: float,
+                 group: GroupCommit) -> Answer:
+    """Verify, translate and store one delivery; `group` is the server's group commit (one per event loop)."""
     adapter = SOURCES.get(source)
     secrets = secrets_for(settings, source)
     if adapter is None or not secrets:
@@ -75,7 +78,7 @@ async def ingest(db: Database, settings: Settings, source: str, delivery: Delive
         dropped += not_won
     if not items:
         return Answer(200, {"accepted": [], "duplicates": [], "ignored": dropped})
-    receipt = await run_in_threadpool(events.receive_events, db.uow(), events.source_actor(source), source, items)
+    receipt = await group.store(db, source, items)
     if receipt.rejected:
         first = receipt.rejected[0]
         return _problem(422, "event.invalid", f"{first['field']}: {first['message']}", first["field"],
@@ -84,4 +87,4 @@ async def ingest(db: Database, settings: Settings, source: str, delivery: Delive
     return Answer(202 if receipt.accepted else 200, body)
 
 
-__all__ = ["SOURCES", "Answer", "Delivery", "ingest"]
+__all__ = ["SOURCES", "Answer", "Delivery", "GroupCommit", "ingest"]

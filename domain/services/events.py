@@ -77,34 +77,50 @@ def _validate(item: Incoming) -> tuple[str | None, dict[str, Any] | None, dict[s
 
 def store_events(uow: UnitOfWork, actor: Actor, source: str, items: list[Incoming]) -> Receipt:
     """Store and queue events inside the caller's transaction (no commit): the receipt says what was new."""
-    receipt = Receipt()
+    return _store(uow, [(source, items)], {source: actor})[0]
+
+
+def _store(uow: UnitOfWork, batches: list[tuple[str, list[Incoming]]], actors: dict[str, Actor]) -> list[Receipt]:
+    """One multi-row INSERT ... ON CONFLICT DO NOTHING for the events of every batch, one for their jobs: a
+    redelivery (or the same event twice in one go) is a duplicate by the unique key, never an error."""
     now = uow.clock.now()
-    for item in items:
-        if not item.event_id or len(item.event_id) > ID_MAX:
-            raise ValidationFailed(f"an event id of 1 to {ID_MAX} characters is required", code="event.bad_id",
-                                   field="event_id")
-        subject, data, error = _validate(item)
-        status = "received" if error is None else "rejected"
-        values = {"source": source, "event_id": item.event_id, "type": item.type[:40] or "unknown",
-                  "subject_ref": subject, "data": data if data is not None else _truncated(item.data),
-                  "status": status, "reason": f"{error['field']}: {error['message']}" if error else "",
-                  "result": {}, "occurred_at": item.occurred_at, "received_at": now, "processed_at": None}
-        new_id = uow.events.insert_new(values)
+    rows: list[tuple[int, Incoming, dict[str, Any], dict[str, str] | None]] = []
+    for n, (source, items) in enumerate(batches):
+        for item in items:
+            if not item.event_id or len(item.event_id) > ID_MAX:
+                raise ValidationFailed(f"an event id of 1 to {ID_MAX} characters is required", code="event.bad_id",
+                                       field="event_id")
+            subject, data, error = _validate(item)
+            rows.append((n, item, {
+                "source": source, "event_id": item.event_id, "type": item.type[:40] or "unknown",
+                "subject_ref": subject, "data": data if data is not None else _truncated(item.data),
+                "status": "received" if error is None else "rejected",
+                "reason": f"{error['field']}: {error['message']}" if error else "", "result": {},
+                "occurred_at": item.occurred_at, "received_at": now, "processed_at": None}, error))
+    new_ids = uow.events.insert_many([values for _, _, values, _ in rows])
+    receipts = [Receipt() for _ in batches]
+    queued = []
+    for n, item, values, error in rows:
+        source, receipt = values["source"], receipts[n]
+        new_id = new_ids.pop((source, item.event_id), None)  # popped: a second row with the key is a duplicate
         if new_id is None:
             receipt.duplicates.append(item.event_id)
             continue
         receipt.ids.append(new_id)
-        summary = {"source": source, "event_id": item.event_id, "type": item.type, "subject": subject}
+        summary = {"source": source, "event_id": item.event_id, "type": values["type"],
+                   "subject": values["subject_ref"]}
+        cause = {"event_id": new_id, "event": f"{source}/{item.event_id}"}
+        actor = actors.get(source) or source_actor(source)
         if error is None:
-            uow.jobs.enqueue("event", new_id, now)
+            queued.append(new_id)
             receipt.accepted.append(item.event_id)
-            uow.audit.record(actor, "event.received", "event", new_id, after=summary,
-                             cause={"event_id": new_id, "event": f"{source}/{item.event_id}"})
+            uow.audit.record(actor, "event.received", "event", new_id, after=summary, cause=cause)
         else:
             receipt.rejected.append({"event_id": item.event_id, **error})
-            uow.audit.record(actor, "event.rejected", "event", new_id, after={**summary, "reason": values["reason"]},
-                             cause={"event_id": new_id, "event": f"{source}/{item.event_id}"})
-    return receipt
+            uow.audit.record(actor, "event.rejected", "event", new_id,
+                             after={**summary, "reason": values["reason"]}, cause=cause)
+    uow.jobs.enqueue_many("event", queued, now)
+    return receipts
 
 
 def _truncated(data: dict[str, Any]) -> dict[str, Any]:
@@ -126,6 +142,15 @@ def receive_events(uow: UnitOfWork, actor: Actor, source: str, items: list[Incom
         receipt = store_events(uow, actor, source, items)
         uow.commit()
     return receipt
+
+
+def receive_batches(uow: UnitOfWork, batches: list[tuple[str, list[Incoming]]]) -> list[Receipt]:
+    """Several deliveries (from any sources) stored in one transaction, one receipt each: what the HTTP door's
+    group commit uses when deliveries arrive faster than single transactions commit."""
+    with uow:
+        receipts = _store(uow, batches, {})
+        uow.commit()
+    return receipts
 
 
 def known_event_ids(uow: UnitOfWork, source: str, event_ids: list[str]) -> set[str]:

@@ -353,28 +353,31 @@ def _onboard(uow: UnitOfWork, actor: Actor, rule: Rule, ev: EventRow, data: Deal
 def _threshold(uow: UnitOfWork, actor: Actor, rule: Rule, client: ClientRow, params: ThresholdParams, today: date,
                step: Step) -> dict[str, Any]:
     """Unbilled T&M hours or amount of the client against the thresholds (the rule's, else each T&M
-    arrangement's own); reached -> draft the client's invoice for its unbilled work up to today."""
-    ctx = load_context(uow, [client], today)
-    entries = ctx.time.get(client.id, [])
+    arrangement's own); reached -> draft the client's invoice for its unbilled work up to today. Hours are a
+    sum; the amount is priced by the drafting code itself, and only when the hours alone did not decide."""
+    entries = uow.work.unbilled_time_for([client.id], today)
     if not entries:
         return {"outcome": "no unbilled time", "invoices": []}
     first = min(e.day for e in entries)
-    lines, _ = build_lines(ctx, client, first, today)
     hours = sum((Decimal(e.hours_centi) / 100 for e in entries), Decimal(0))
-    amount = sum((ln.amount for ln in lines if ln.section == "time"), Decimal(0))
     limits_h = [Decimal(params.hours)] if params.hours else []
     limits_a = [Decimal(params.amount)] if params.amount else []
     if not limits_h and not limits_a:
-        for a in ctx.arrangements.get(client.id, []):
+        for a in uow.arrangements.for_client(client.id):
             if a.kind == "time_and_materials":
                 t = terms_of(a)
                 if getattr(t, "threshold_hours", None) is not None:
                     limits_h.append(t.threshold_hours)  # type: ignore[attr-defined]
                 if getattr(t, "threshold_amount", None) is not None:
                     limits_a.append(t.threshold_amount)  # type: ignore[attr-defined]
-    state = {"unbilled_hours": format(hours.normalize(), "f"),
-             "unbilled_amount": Money(amount, client.currency).text}
-    reached = any(hours >= h for h in limits_h) or any(amount >= a for a in limits_a)
+    state = {"unbilled_hours": format(hours.normalize(), "f")}
+    reached = any(hours >= h for h in limits_h)
+    if not reached and limits_a:
+        ctx = load_context(uow, [client], today)
+        lines, _ = build_lines(ctx, client, first, today)
+        amount = sum((ln.amount for ln in lines if ln.section == "time"), Decimal(0))
+        state["unbilled_amount"] = Money(amount, client.currency).text
+        reached = any(amount >= a for a in limits_a)
     if not reached:
         return {"outcome": "below the threshold", **state, "invoices": []}
     ids = _draft(uow, actor, client.id, first, today, step)

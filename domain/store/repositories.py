@@ -406,15 +406,14 @@ def _insert_for(session: Session) -> Any:
 
 
 class Events(_Repo):
-    def insert_new(self, values: dict[str, Any]) -> int | None:
-        """Insert an event unless (source, event_id) is already stored: its new id, or None for a duplicate.
-
-        ON CONFLICT DO NOTHING rather than catching the unique violation: concurrent redeliveries of one event
-        then neither fail nor abort the surrounding transaction; exactly one of them gets an id."""
-        stmt = _insert_for(self.s)(EventRow).values(**values).on_conflict_do_nothing(
-            index_elements=["source", "event_id"]).returning(EventRow.id)
-        new_id = self.s.execute(stmt).scalar_one_or_none()
-        return int(new_id) if new_id is not None else None
+    def insert_many(self, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
+        """Insert events in one statement, skipping those whose (source, event_id) is stored: the new ids by key.
+        Two rows with the same key in one call: one is inserted (the caller treats the first as it)."""
+        if not rows:
+            return {}
+        stmt = _insert_for(self.s)(EventRow).on_conflict_do_nothing(index_elements=["source", "event_id"]) \
+            .returning(EventRow.id, EventRow.source, EventRow.event_id)
+        return {(str(src), str(eid)): int(i) for i, src, eid in self.s.execute(stmt, list(rows)).all()}
 
     def get(self, event_id: int, for_update: bool = False) -> EventRow | None:
         if for_update:
@@ -466,6 +465,12 @@ class Jobs(_Repo):
         self.s.execute(insert(JobRow).values(kind=kind, ref_id=ref_id, status="queued", attempts=0,
                                              max_attempts=max_attempts, run_after=now, last_error="", done_by="",
                                              created_at=now))
+
+    def enqueue_many(self, kind: str, ref_ids: Sequence[int], now: datetime, max_attempts: int = 5) -> None:
+        if ref_ids:
+            self.s.execute(insert(JobRow), [
+                {"kind": kind, "ref_id": r, "status": "queued", "attempts": 0, "max_attempts": max_attempts,
+                 "run_after": now, "last_error": "", "done_by": "", "created_at": now} for r in ref_ids])
 
     def claim(self, now: datetime, limit: int) -> Sequence[JobRow]:
         """Ready jobs, locked for this transaction; rows another worker holds are skipped, not waited for.

@@ -2,7 +2,8 @@
 
 from channels.http._routes import audit, chat, clients, documents, email, events, hosted, invoices, work, workspace
 
-ROUTERS = [clients.router, work.router, invoices.router, audit.router, workspace.router, chat.router,
-           documents.router, hosted.router, events.router, email.router]
+# Webhooks first: senders deliver in bursts, and a request is matched against the routes in this order.
+ROUTERS = [events.webhooks, clients.router, work.router, invoices.router, audit.router, workspace.router,
+           chat.router, documents.router, hosted.router, events.router, email.router]
 
 __all__ = ["ROUTERS"]

@@ -12,11 +12,12 @@ from starlette.responses import JSONResponse, Response
 
 from channels.http._deps import CurrentActor, Uow
 from channels.http._problems import problem
-from channels.webhooks import Delivery, ingest
+from channels.webhooks import Delivery, GroupCommit, ingest
 from domain.services import events, pilot, rules
 from domain.services.events import EventView
 
 router = APIRouter(prefix="/v1", tags=["events"])
+webhooks = APIRouter(prefix="/v1", tags=["events"])
 
 RECEIVE_DOC = """Send an event from a source (`billable`, `hubspot`, `jira`, `toggl`, `harvest`), signed with the
 source's secret (BILLABLE_WEBHOOK_SECRETS). The signature is checked before anything else: missing, stale (more
@@ -25,7 +26,7 @@ does not parse or lacks fields -> 422 naming them (the authentic event is stored
 stored and queued -> 202; a redelivery -> 200, and nothing happens twice."""
 
 
-@router.post("/events/{source}", summary="Receive a signed event (webhook)", description=RECEIVE_DOC,
+@webhooks.post("/events/{source}", summary="Receive a signed event (webhook)", description=RECEIVE_DOC,
              status_code=202, responses={200: {"description": "A duplicate, or nothing we bill: no effect"}})
 async def receive(source: str, request: Request) -> Response:
     body = await request.body()
@@ -33,8 +34,11 @@ async def receive(source: str, request: Request) -> Response:
     query = request.url.query
     uri = settings.public_url.rstrip("/") + request.url.path + (f"?{query}" if query else "")
     now = getattr(request.app.state, "webhook_clock", time.time)()
+    group = getattr(request.app.state, "ingest_group", None)
+    if group is None:
+        group = request.app.state.ingest_group = GroupCommit()
     answer = await ingest(request.app.state.db, settings, source,
-                          Delivery(request.method, uri, request.headers, body), now)
+                          Delivery(request.method, uri, request.headers, body), now, group)
     if answer.problem:
         b = answer.body
         extra = {k: v for k, v in b.items() if k not in ("code", "detail", "field", "errors")}
