@@ -21,7 +21,7 @@ SYSDEPS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-cor
 help:
 	@echo "make run    install, migrate the SQLite file, load the demo (first run), serve on http://127.0.0.1:8000"
 	@echo "make test   install with dev extras, ruff, mypy, import contracts, pytest on SQLite and PostgreSQL"
-	@echo "make bench  the month-end and rendering benchmarks (benchmarks/month_end.py, benchmarks/render.py)"
+	@echo "make bench  the month-end, rendering and ingest benchmarks (benchmarks/month_end.py, render.py, ingest.py)"
 	@echo "make lint   ruff, mypy and the import contracts only"
 
 # ---- install: a virtualenv, reinstalled only when pyproject.toml changes -------------------------------
@@ -84,6 +84,7 @@ test: sysdeps lint postgres
 bench: sysdeps $(VENV)/.installed-dev postgres
 	$(BIN)/python benchmarks/month_end.py
 	$(BIN)/python benchmarks/render.py
+	$(BIN)/python benchmarks/ingest.py --results
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .hypothesis build *.egg-info

@@ -4,7 +4,7 @@ Each delivery is acknowledged only after the transaction holding its events has 
 acted on, and before it is acknowledged). Under load many deliveries share one commit, which is what makes
 ingestion fast on SQLite (one writer at a time: threads contending for its lock would mostly sleep) and cheaper on
 PostgreSQL (one commit, one audit-chain lock per batch). There is no background task: the first delivery that finds
-no write in progress writes every pending batch until none is left, then returns.
+no write in progress waits LINGER for company, then writes every pending batch until none is left, and returns.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from domain.store.session import Database
 log = logging.getLogger("billable.ingest")
 
 MAX_BATCH = 256
+LINGER = 0.005  # seconds the first delivery waits for company: one commit for many under load
 
 
 @dataclass
@@ -43,6 +44,7 @@ class GroupCommit:
         if not self.writing:
             self.writing = True
             try:
+                await asyncio.sleep(LINGER)  # let deliveries already read join this transaction
                 while self.pending:
                     first_db = self.pending[0].db  # tests point one server at several databases in turn
                     batch = [p for p in self.pending if p.db is first_db][:MAX_BATCH]

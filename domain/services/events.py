@@ -100,6 +100,7 @@ def _store(uow: UnitOfWork, batches: list[tuple[str, list[Incoming]]], actors: d
     new_ids = uow.events.insert_many([values for _, _, values, _ in rows])
     receipts = [Receipt() for _ in batches]
     queued = []
+    received: dict[str, list[list[Any]]] = {}
     for n, item, values, error in rows:
         source, receipt = values["source"], receipts[n]
         new_id = new_ids.pop((source, item.event_id), None)  # popped: a second row with the key is a duplicate
@@ -107,18 +108,22 @@ def _store(uow: UnitOfWork, batches: list[tuple[str, list[Incoming]]], actors: d
             receipt.duplicates.append(item.event_id)
             continue
         receipt.ids.append(new_id)
-        summary = {"source": source, "event_id": item.event_id, "type": values["type"],
-                   "subject": values["subject_ref"]}
-        cause = {"event_id": new_id, "event": f"{source}/{item.event_id}"}
-        actor = actors.get(source) or source_actor(source)
         if error is None:
             queued.append(new_id)
             receipt.accepted.append(item.event_id)
-            uow.audit.record(actor, "event.received", "event", new_id, after=summary, cause=cause)
+            received.setdefault(source, []).append([new_id, item.event_id, values["type"]])
         else:
             receipt.rejected.append({"event_id": item.event_id, **error})
-            uow.audit.record(actor, "event.rejected", "event", new_id,
-                             after={**summary, "reason": values["reason"]}, cause=cause)
+            uow.audit.record(actors.get(source) or source_actor(source), "event.rejected", "event", new_id,
+                             after={"source": source, "event_id": item.event_id, "type": values["type"],
+                                    "reason": values["reason"]},
+                             cause={"event_id": new_id, "event": f"{source}/{item.event_id}"})
+    for source, stored in received.items():
+        # One entry per source and transaction, not per event: receiving changes no books (the events table is
+        # itself append-only), and every step an event causes is audited with it as the cause.
+        uow.audit.record(actors.get(source) or source_actor(source), "events.received", "event", stored[0][0],
+                         after={"source": source, "count": len(stored), "events": stored},
+                         cause={"event_ids": [e[0] for e in stored]})
     uow.jobs.enqueue_many("event", queued, now)
     return receipts
 

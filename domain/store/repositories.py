@@ -411,8 +411,9 @@ class Events(_Repo):
         Two rows with the same key in one call: one is inserted (the caller treats the first as it)."""
         if not rows:
             return {}
-        stmt = _insert_for(self.s)(EventRow).on_conflict_do_nothing(index_elements=["source", "event_id"]) \
-            .returning(EventRow.id, EventRow.source, EventRow.event_id)
+        table = EventRow.__table__  # Core, not the ORM's bulk machinery: this is the ingest hot path
+        stmt = _insert_for(self.s)(table).on_conflict_do_nothing(index_elements=["source", "event_id"]) \
+            .returning(table.c.id, table.c.source, table.c.event_id)
         return {(str(src), str(eid)): int(i) for i, src, eid in self.s.execute(stmt, list(rows)).all()}
 
     def get(self, event_id: int, for_update: bool = False) -> EventRow | None:
@@ -468,7 +469,7 @@ class Jobs(_Repo):
 
     def enqueue_many(self, kind: str, ref_ids: Sequence[int], now: datetime, max_attempts: int = 5) -> None:
         if ref_ids:
-            self.s.execute(insert(JobRow), [
+            self.s.execute(insert(JobRow.__table__), [  # type: ignore[arg-type]
                 {"kind": kind, "ref_id": r, "status": "queued", "attempts": 0, "max_attempts": max_attempts,
                  "run_after": now, "last_error": "", "done_by": "", "created_at": now} for r in ref_ids])
 

@@ -101,3 +101,9 @@ def test_on_is_a_key_not_a_boolean_and_an_empty_document_has_no_rules() -> None:
     assert parse_rules("").rules == []
     assert parse_rules("rules: []\n").rules == []
     assert parse_rules("rules:\n  - {id: a, on: sla.breached, action: credit_next_invoice}\n").rules[0].on
+
+
+def test_the_shipped_example_is_valid() -> None:
+    from pathlib import Path
+    doc = parse_rules((Path(__file__).resolve().parents[2] / "rules" / "example.yaml").read_text())
+    assert len(doc.rules) == 7 and doc.aliases

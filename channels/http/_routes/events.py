@@ -31,8 +31,8 @@ stored and queued -> 202; a redelivery -> 200, and nothing happens twice."""
 async def receive(source: str, request: Request) -> Response:
     body = await request.body()
     settings = request.app.state.settings
-    query = request.url.query
-    uri = settings.public_url.rstrip("/") + request.url.path + (f"?{query}" if query else "")
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    uri = settings.public_url.rstrip("/") + request.scope["path"] + (f"?{query}" if query else "")
     now = getattr(request.app.state, "webhook_clock", time.time)()
     group = getattr(request.app.state, "ingest_group", None)
     if group is None:
