@@ -45,7 +45,7 @@ log = logging.getLogger("billable.jobs")
 BACKOFF_SECONDS = 5.0      # first retry after 5 s, then 20 s, 80 s, 320 s ...
 BACKOFF_FACTOR = 4
 BACKOFF_CAP = 3600.0
-BATCH = 10
+BATCH = 25
 
 Step = Callable[[str], None]
 
@@ -74,9 +74,11 @@ def process_jobs(uow: UnitOfWork, worker: str, limit: int = BATCH, step: Step | 
         if not jobs:
             return 0
         book = current_book(uow)
+        loaded = uow.events.load([j.ref_id for j in jobs if j.kind == "event"])  # held: no query per job
         for job in jobs:
             _run(uow, job, book, worker, step)
         uow.commit()
+        del loaded
     return len(jobs)
 
 
@@ -97,6 +99,7 @@ def _run(uow: UnitOfWork, job: JobRow, book: RuleBook, worker: str, step: Step |
     except Exception as e:
         savepoint.rollback()
         del uow.audit.pending[mark:]
+        book.memo.clear()  # it may hold rows this job made and the rollback took back
         _failed(uow, job, e, worker)
     else:
         job.attempts += 1

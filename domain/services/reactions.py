@@ -114,7 +114,19 @@ def _newer_applied(uow: UnitOfWork, ev: EventRow) -> EventRow | None:
 
 
 def resolve_client(uow: UnitOfWork, book: RuleBook, ref: str) -> ClientRow | None:
-    """A client by external ref, through the rules' aliases; `client:12` names one by id."""
+    """A client by external ref, through the rules' aliases; `client:12` names one by id. Found clients are
+    remembered for the rest of the batch (a batch of time entries is mostly the same few clients)."""
+    key = f"client:{ref}"
+    hit = book.memo.get(key)
+    if isinstance(hit, ClientRow):
+        return hit  # the same session's object (the memo lives for one transaction)
+    client = _lookup_client(uow, book, ref)
+    if client is not None:
+        book.memo[key] = client
+    return client
+
+
+def _lookup_client(uow: UnitOfWork, book: RuleBook, ref: str) -> ClientRow | None:
     target = book.alias(ref)
     if isinstance(target, int):
         return uow.clients.get(target)
@@ -355,11 +367,10 @@ def _threshold(uow: UnitOfWork, actor: Actor, rule: Rule, client: ClientRow, par
     """Unbilled T&M hours or amount of the client against the thresholds (the rule's, else each T&M
     arrangement's own); reached -> draft the client's invoice for its unbilled work up to today. Hours are a
     sum; the amount is priced by the drafting code itself, and only when the hours alone did not decide."""
-    entries = uow.work.unbilled_time_for([client.id], today)
-    if not entries:
+    first, centi = uow.work.unbilled_hours(client.id, today)
+    if first is None:
         return {"outcome": "no unbilled time", "invoices": []}
-    first = min(e.day for e in entries)
-    hours = sum((Decimal(e.hours_centi) / 100 for e in entries), Decimal(0))
+    hours = Decimal(centi) / 100
     limits_h = [Decimal(params.hours)] if params.hours else []
     limits_a = [Decimal(params.amount)] if params.amount else []
     if not limits_h and not limits_a:

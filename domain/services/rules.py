@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import yaml
@@ -195,11 +195,13 @@ class RuleDocument(BaseModel):
 
 @dataclass(frozen=True)
 class RuleBook:
-    """The rules in force: the document, its version (rule_sets id) and digest."""
+    """The rules in force: the document, its version (rule_sets id) and digest; `memo` caches lookups for the
+    batch of jobs (one transaction) this book was loaded for."""
 
     doc: RuleDocument
     version: int | None
     digest: str
+    memo: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def matching(self, event_type: str, data: dict[str, Any]) -> list[Rule]:
         return [r for r in self.doc.rules if r.matches(event_type, data)]
@@ -339,7 +341,7 @@ def current_book(uow: UnitOfWork) -> RuleBook:
     """The rules in force (parsed once per version and process)."""
     row = uow.rule_sets.current()
     if row is None:
-        return EMPTY
+        return RuleBook(EMPTY.doc, None, EMPTY.digest)  # a fresh memo for each batch, never a shared one
     with _lock:
         doc = _cache.get(row.digest)
         if doc is None:

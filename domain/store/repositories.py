@@ -179,6 +179,13 @@ class Work(_Repo):
             TimeEntryRow.client_id.in_(client_ids), TimeEntryRow.day <= through, _unclaimed("time", TimeEntryRow.id))
             .order_by(TimeEntryRow.day, TimeEntryRow.id)).scalars().all()
 
+    def unbilled_hours(self, client_id: int, through: date) -> tuple[date | None, int]:
+        """(first day, hundredths of hours) of a client's unbilled time up to a day: one aggregate, no rows."""
+        first, centi = self.s.execute(select(func.min(TimeEntryRow.day), func.sum(TimeEntryRow.hours_centi)).where(
+            TimeEntryRow.client_id == client_id, TimeEntryRow.day <= through, _unclaimed("time", TimeEntryRow.id))
+        ).one()
+        return first, int(centi or 0)
+
     def unbilled_expenses_for(self, client_ids: Sequence[int], through: date) -> Sequence[ExpenseRow]:
         return self.s.execute(select(ExpenseRow).where(
             ExpenseRow.client_id.in_(client_ids), ExpenseRow.day <= through, _unclaimed("expense", ExpenseRow.id))
@@ -415,6 +422,13 @@ class Events(_Repo):
         stmt = _insert_for(self.s)(table).on_conflict_do_nothing(index_elements=["source", "event_id"]) \
             .returning(table.c.id, table.c.source, table.c.event_id)
         return {(str(src), str(eid)): int(i) for i, src, eid in self.s.execute(stmt, list(rows)).all()}
+
+    def load(self, event_ids: Sequence[int]) -> Sequence[EventRow]:
+        """Load these events in one query (a worker's batch): while the caller holds them, `get` finds them in
+        the session without a query (the identity map holds clean objects only as long as someone does)."""
+        if not event_ids:
+            return []
+        return self.s.execute(select(EventRow).where(EventRow.id.in_(event_ids))).scalars().all()
 
     def get(self, event_id: int, for_update: bool = False) -> EventRow | None:
         if for_update:

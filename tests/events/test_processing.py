@@ -105,7 +105,7 @@ def test_an_unknown_client_is_retried_with_backoff_then_processed_when_it_appear
     ev.receive("time.logged", _time("te-1", "2", client="newco"), "e1")
     ev.work()
     view = ev.event("billable", "e1")
-    assert view.status == "received"
+    assert view.status == "received", view.reason
     from domain.services import events
     [failed] = events.list_events(ev.db.uow(), ev.system, status="failed")
     assert failed.status == "retrying" and failed.attempts == 1 and "newco" in failed.last_error
