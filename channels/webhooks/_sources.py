@@ -292,6 +292,8 @@ class Toggl(Source):
             return Parsed(ignored=1)
         if t.duration is None or t.duration < 0 or t.start is None:
             return Parsed(ignored=1)  # a running timer: it is logged when it stops
+        if _hours(Decimal(t.duration) / 3600) == "0.00":
+            return Parsed(ignored=1)  # under 18 seconds: nothing to bill
         if t.project_id is None:
             return Parsed([Incoming(event_id, "time.logged", {"entry_ref": ref}, at, error={
                 "field": "payload.project_id", "message": "the time entry has no project, so no client to bill"})])
@@ -354,6 +356,8 @@ class Harvest(Source):
             t = HarvestEntry.model_validate(env.data)
         except ValidationError as err:
             return Parsed([Incoming(msg_id, kinds[env.type], {}, error=_loc(err, "data."))])
+        if env.data.get("is_running") or _hours(t.hours) == "0.00":
+            return Parsed(ignored=1)  # a running timer (logged when it stops), or nothing to bill
         return Parsed([Incoming(msg_id, kinds[env.type], {
             "entry_ref": f"harvest:{t.id}", "client_ref": f"harvest:client:{t.client.id}", "person": t.user.name,
             "role": t.task.name, "date": t.spent_date, "hours": _hours(t.hours), "description": t.notes or "",

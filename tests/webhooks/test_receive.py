@@ -128,3 +128,13 @@ def test_hubspot_without_a_crm_token_takes_closedwon_and_ignores_other_propertie
     [ev] = _events(db)
     assert ev.type == "deal.won" and ev.data["deal_ref"] == "hubspot:deal:18734450012"
     assert hooks.hubspot(body_of(fixture("hubspot_deal_closedwon.json")), ts_ms=(NOW - 301) * 1000).status_code == 401
+
+
+def test_running_or_empty_timers_are_acknowledged_and_not_stored(hooks: Hooks, db: Database) -> None:
+    running = copy.deepcopy(fixture("toggl_time_entry_created.json"))
+    running["payload"].update({"duration": -1774864800, "stop": None})
+    assert hooks.toggl(body_of(running)).json()["ignored"] == 1
+    empty = copy.deepcopy(fixture("harvest_time_entry.json"))
+    empty["data"].update({"hours": 0.0, "is_running": True})
+    assert hooks.standard(body_of(empty), source="harvest").json()["ignored"] == 1
+    assert _events(db) == []
