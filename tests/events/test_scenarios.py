@@ -182,3 +182,31 @@ def test_an_outbox_message_that_fails_is_retried_later_and_sent_once(ev: Events)
     assert outbox.dispatch_outbox(ev.db.uow(), got.append) == 1
     assert outbox.dispatch_outbox(ev.db.uow(), got.append) == 0
     assert [m.attempt for m in got] == [2] and got[0].cause["rule_id"] == "end"
+
+
+def test_pilot_mode_for_one_client_holds_only_that_client(ev: Events) -> None:
+    from domain.services import invoicing, pilot
+
+    ev.rules(ONBOARD)
+    workspace.update_settings(ev.db.uow(), ev.system, {"deviation_pct": "1000"})
+    ids = {}
+    for ref in ("acme", "globex"):
+        cid = ids[ref] = ev.client(ref.title(), ref=ref)
+        tm = ev.arrangement(cid, kind="time_and_materials", default_rate="100.00")
+        ev.arrangement(cid, kind="milestone", name="Rollout", milestones=[{"name": "Go-live", "amount": "900.00"}])
+        from domain.services import work
+        work.log_time(ev.db.uow(), ev.system, {"client_id": cid, "person": "kim", "role": "dev",
+                                               "date": "2026-03-02", "hours": "1", "arrangement_id": tm.id})
+        first = invoicing.draft_invoice(ev.db.uow(), ev.system, cid, date(2026, 3, 1), date(2026, 3, 31))
+        invoicing.issue_invoice(ev.db.uow(), ev.system, first.id)
+        invoicing.approve_invoice(ev.db.uow(), ev.system, first.id)
+        if ref == "acme":
+            assert pilot.set_client_pilot(ev.db.uow(), ev.system, cid, True) == {"client_id": cid, "pilot": True}
+        ev.receive("milestone.completed", {"milestone_ref": f"jira:{ref}", "name": "Go-live", "project_ref": ref,
+                                           "completed_on": "2026-04-01"}, f"m-{ref}")
+    ev.work()
+    latest = {i.client_id: i for i in ev.invoices()}  # each client's newest invoice
+    acme, globex = latest[ids["acme"]], latest[ids["globex"]]
+    assert acme.number is None and acme.status in ("draft", "pending_approval")
+    assert globex.status == "issued" and globex.number is not None
+    assert [m.topic for m in ev.sent] == ["invoice.issued"]
