@@ -3,7 +3,8 @@
 `billable serve` runs one in a thread of the server process (the embedded default, on SQLite too); on PostgreSQL,
 any number of `billable worker` processes share the queue (jobs are claimed with SKIP LOCKED, see
 domain/services/jobs.py). The HTTP door wakes the embedded worker when an event arrives, so an event is usually
-being processed a few milliseconds after it was stored; otherwise workers poll every second.
+being processed a few milliseconds after it was stored; on PostgreSQL every worker also LISTENs for the NOTIFY
+that committing jobs sends, so other processes' events wake it too; otherwise workers poll every second.
 
 Fault injection for the crash tests: BILLABLE_FAULT_AT=after_drafting|after_issuing|before_outbox_mark kills the
 process with SIGKILL when it reaches that point (nothing else reads it).
@@ -25,6 +26,7 @@ from domain.model.roles import Actor
 from domain.services import jobs, outbox, rules, schedules
 from domain.services.outbox import Send
 from domain.settings import Settings
+from domain.store.repositories import JOBS_CHANNEL
 from domain.store.session import Database
 
 log = logging.getLogger("billable.worker")
@@ -103,6 +105,29 @@ class Worker:
                 self._wake.wait(self.poll)
                 self._wake.clear()
 
+    def listen(self) -> None:
+        """On PostgreSQL, wake when jobs are committed (LISTEN/NOTIFY) instead of waiting for the next poll."""
+        url = self.db.engine.url
+        if url.get_backend_name() != "postgresql":
+            return
+        conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+        def loop() -> None:
+            import psycopg
+
+            while not self._stop.is_set():
+                try:
+                    with psycopg.connect(conninfo, autocommit=True) as conn:
+                        conn.execute(f"LISTEN {JOBS_CHANNEL}")
+                        while not self._stop.is_set():
+                            for _ in conn.notifies(timeout=1.0, stop_after=1):
+                                self.wake()
+                except Exception:
+                    log.warning("LISTEN %s failed; polling until it is back", JOBS_CHANNEL, exc_info=True)
+                    self._stop.wait(5)
+
+        threading.Thread(target=loop, name=f"billable-listen:{self.name}", daemon=True).start()
+
     def start(self) -> Worker:
         self._thread = threading.Thread(target=self.run, name=f"billable-worker:{self.name}", daemon=True)
         self._thread.start()
@@ -126,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=jobs.BATCH)
     parser.add_argument("--tick-every", type=float, default=60.0)
     parser.add_argument("--outbox-lease", type=float, default=outbox.LEASE.total_seconds())
+    parser.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the queue when idle")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings()
@@ -134,12 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         if settings.rules_file:
             load_rules_file(db, settings.rules_file, Actor.system("worker"))
         w = Worker.for_settings(db, settings, name=args.name, batch=args.batch, tick_every=args.tick_every,
-                                outbox_lease=args.outbox_lease)
+                                outbox_lease=args.outbox_lease, poll=args.poll)
         if args.until_idle:
             w.run_until_idle()
             return 0
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: w.stop(timeout=0))
+        w.listen()
         w.run()
     finally:
         db.dispose()

@@ -232,6 +232,7 @@ def worker(name: str = typer.Option(None, "--name", help="A name for the logs an
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: w.stop(timeout=0))
         console.print(f"[green]✓[/] Worker {w.name} running (Ctrl+C stops it).")
+        w.listen()
         w.run()
     finally:
         db.dispose()

@@ -67,6 +67,7 @@ def serve(host: str = typer.Option(None, help="Interface to listen on (default: 
         if s.rules_file:
             load_rules_file(db, s.rules_file, SYSTEM)
         embedded = api.state.worker = Worker.for_settings(db, s).start()
+        embedded.listen()  # PostgreSQL: jobs committed by other API processes wake it too
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(f"[green]✓[/] billable on [bold]http://{shown}:{port}[/] · API docs: http://{shown}:{port}/docs "
                   f"· database: {where(s)} · Ctrl+C stops it", soft_wrap=True)

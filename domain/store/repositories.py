@@ -475,6 +475,9 @@ class Events(_Repo):
         return {str(s): int(n) for s, n in rows}
 
 
+JOBS_CHANNEL = "billable_jobs"
+
+
 class Jobs(_Repo):
     def enqueue(self, kind: str, ref_id: int, now: datetime, max_attempts: int = 5) -> None:
         self.s.execute(insert(JobRow).values(kind=kind, ref_id=ref_id, status="queued", attempts=0,
@@ -486,6 +489,9 @@ class Jobs(_Repo):
             self.s.execute(insert(JobRow.__table__), [  # type: ignore[arg-type]
                 {"kind": kind, "ref_id": r, "status": "queued", "attempts": 0, "max_attempts": max_attempts,
                  "run_after": now, "last_error": "", "done_by": "", "created_at": now} for r in ref_ids])
+            if self.s.get_bind().dialect.name == "postgresql":
+                # delivered at commit (never for a rollback): workers LISTENing wake at once instead of polling
+                self.s.execute(select(func.pg_notify(JOBS_CHANNEL, kind)))
 
     def claim(self, now: datetime, limit: int) -> Sequence[JobRow]:
         """Ready jobs, locked for this transaction; rows another worker holds are skipped, not waited for.
