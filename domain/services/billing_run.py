@@ -21,11 +21,11 @@ from domain.services._auth import client_scope, require
 from domain.services._context import load_context
 from domain.services.invoicing import (
     _check_input,
+    _store_drafts,
     _summary,
     finalize_issue,
     history_for,
     new_draft,
-    store_drafts,
     take_numbers,
 )
 from domain.store.tables import ClientRow, InvoiceRow
@@ -104,7 +104,7 @@ def _bill_batch(uow: UnitOfWork, actor: Actor, chunk: list[int], start: date, en
                 partial.nothing_to_bill += 1
                 continue
             drafts.append(built)
-        store_drafts(uow, actor, drafts)
+        _store_drafts(uow, actor, drafts)
         partial.drafted = len(drafts)
         for inv, _ in drafts:
             by_invoice[inv.id] = ctx.clients[inv.client_id]

@@ -120,7 +120,7 @@ def new_draft(actor: Actor, client: ClientRow, start: date, end: date, ctx: Bill
     return inv, [c for d in lines for c in d.claims]
 
 
-def store_drafts(uow: UnitOfWork, actor: Actor, drafts: list[tuple[InvoiceRow, list[tuple[str, int, str]]]]) -> None:
+def _store_drafts(uow: UnitOfWork, actor: Actor, drafts: list[tuple[InvoiceRow, list[tuple[str, int, str]]]]) -> None:
     """Insert drafts and claim their work in one go; a claim already taken refuses them all (nothing written)."""
     uow.session.add_all([inv for inv, _ in drafts])
     uow.flush()
@@ -151,7 +151,7 @@ def draft_invoice(uow: UnitOfWork, actor: Actor, client_id: int, period_start: d
                                    "no period due, no unbilled work", code="invoice.nothing_to_bill",
                                    field="period_start")
         try:
-            store_drafts(uow, actor, [built])
+            _store_drafts(uow, actor, [built])
         except Conflict:
             # Someone drafted this client meanwhile. If it was this very period, theirs is the draft (a read now
             # sees their commit): answer with it, as drafting the same period twice always does.

@@ -103,6 +103,7 @@ class TimeEntryView(View):
     date: date
     hours: str
     description: str
+    warnings: list[str] = []  # e.g. no arrangement bills this time yet: said when it is logged, not at month end
 
     @classmethod
     def of(cls, t: TimeEntryRow) -> TimeEntryView:

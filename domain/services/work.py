@@ -68,6 +68,11 @@ def log_time(uow: UnitOfWork, actor: Actor, data: TimeEntryIn | Mapping[str, Any
             day=data.date, hours_centi=centi, description=data.description, external_ref=data.external_ref,
             created_at=uow.clock.now()))
         view = TimeEntryView.of(row)
+        # Drafting bills time only through a time and materials arrangement: without one these hours would wait
+        # unseen, so the person logging them hears it now.
+        if not any(a.kind == "time_and_materials" for a in uow.arrangements.for_client(client.id)):
+            view.warnings.append(f"{client.name} has no active time and materials arrangement: these hours will "
+                                 "not be billed until one is added")
         uow.audit.record(actor, "time.logged", "time_entry", row.id, after=view.model_dump(mode="json"))
         uow.commit()
     return view
