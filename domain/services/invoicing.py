@@ -122,6 +122,8 @@ def new_draft(actor: Actor, client: ClientRow, start: date, end: date, ctx: Bill
 
 def _store_drafts(uow: UnitOfWork, actor: Actor, drafts: list[tuple[InvoiceRow, list[tuple[str, int, str]]]]) -> None:
     """Insert drafts and claim their work in one go; a claim already taken refuses them all (nothing written)."""
+    uow.preassign_ids([inv for inv, _ in drafts])
+    uow.preassign_ids([ln for inv, _ in drafts for ln in inv.lines])
     uow.session.add_all([inv for inv, _ in drafts])
     uow.flush()
     if not uow.claims.claim_many([(k, r, p, inv.id) for inv, keys in drafts for k, r, p in keys]):
