@@ -15,8 +15,10 @@ PG_PORT ?= 5432
 # Debian packages the project needs on the machine. `make sysdeps` installs the missing ones.
 # WeasyPrint (invoice PDFs): Pango, HarfBuzz subsetting, and a font.
 SYSDEPS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+# Only for `make test`: the dashboard's browser tests drive Debian's Chromium through Playwright (never a download).
+TEST_SYSDEPS := chromium
 
-.PHONY: help run test bench lint sysdeps postgres clean
+.PHONY: help run test bench lint sysdeps test-sysdeps install-missing postgres clean
 
 help:
 	@echo "make run    install, migrate the SQLite file, load the demo (first run), serve on http://127.0.0.1:8000"
@@ -40,7 +42,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed
 
 sysdeps:
-	@missing=""; for pkg in $(SYSDEPS); do dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	@$(MAKE) install-missing PKGS="$(SYSDEPS)"
+
+test-sysdeps:
+	@$(MAKE) install-missing PKGS="$(TEST_SYSDEPS)"
+
+install-missing:
+	@missing=""; for pkg in $(PKGS); do dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing system packages:$$missing"; \
 		apt-get update -qq && apt-get install -y -qq $$missing; \
@@ -74,7 +82,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: sysdeps lint postgres
+test: sysdeps test-sysdeps lint postgres
 	@rc=0; $(BIN)/pytest -q || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure, not a pass" >&2; fi; \
 	exit $$rc

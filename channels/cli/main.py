@@ -5,6 +5,8 @@ Each command is a few lines that call one domain service: the rules live there, 
 
 from __future__ import annotations
 
+import secrets
+
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -17,6 +19,7 @@ from channels.cli.events import events_app, pilot_app, rules_app, tick, worker
 from channels.cli.invoices import app as invoices_app
 from channels.cli.users import app as users_app
 from domain.services import demo as demo_svc
+from domain.services import sessions
 
 app = typer.Typer(
     name="billable", no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
@@ -101,6 +104,14 @@ def demo() -> None:
                     bar.update(task, description=label, completed=done, total=total)
 
                 report = demo_svc.load_demo(db.uow(), SYSTEM, progress=progress)
+        # Like the tokens, a fresh dashboard password every run: stored hashed, so this is the only time to show it.
+        password = secrets.token_urlsafe(12)
+        for u in report.users:
+            sessions.set_password(db.uow(), SYSTEM, u.user.email, password)
     finally:
         db.dispose()
     _render.demo_report(report, s)
+    shown = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
+    console.print(f"\n[bold]Dashboard[/]: http://{shown}:{s.port}/app/ · sign in as any demo user above (e.g. "
+                  f"{report.users[0].user.email if report.users else 'EMAIL'}) with the password [bold]{password}[/] "
+                  "(new each run; or set one: billable users set-password EMAIL)", soft_wrap=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from rich.table import Table
 
 from channels.cli._common import SYSTEM, console, guarded, open_db, settings
 from domain.model.roles import Role
-from domain.services import users
+from domain.services import sessions, users
 
 app = typer.Typer(no_args_is_help=True, help="Add people, list them, give them a new API token.")
 
@@ -64,3 +66,35 @@ def token(email: str = typer.Argument(..., help="The user's e-mail.")) -> None:
         db.dispose()
     console.print(f"[green]✓[/] New token for {email}; the old one no longer works.")
     _show_token(email, new)
+
+
+@app.command("set-password")
+@guarded
+def set_password(email: str = typer.Argument(..., help="The user's e-mail."),
+                 password_stdin: bool = typer.Option(False, "--password-stdin",
+                                                     help="Read the password from standard input (for scripts).")
+                 ) -> None:
+    """Set a user's dashboard password (at least 10 characters; stored as an argon2 hash). Their open dashboard
+    sessions end."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    db = open_db(settings())
+    try:
+        sessions.set_password(db.uow(), SYSTEM, email, password)
+    finally:
+        db.dispose()
+    console.print(f"[green]✓[/] {email} can sign in to the dashboard at /app with that password.")
+
+
+@app.command("sign-out")
+@guarded
+def sign_out(email: str = typer.Argument(..., help="The user's e-mail.")) -> None:
+    """End every dashboard session of a user (a lost laptop, someone leaving)."""
+    db = open_db(settings())
+    try:
+        ended = sessions.end_sessions(db.uow(), SYSTEM, email)
+    finally:
+        db.dispose()
+    console.print(f"[green]✓[/] Signed {email} out of {ended} dashboard session{'' if ended == 1 else 's'}.")

@@ -23,6 +23,7 @@ from channels.http._models import Health, Problem
 from channels.http._problems import PROBLEM_JSON, install
 from channels.http._routes import ROUTERS
 from channels.http._routes.chat import close_chat
+from channels.web import mount as mount_dashboard
 from domain.model.roles import Actor
 from domain.services import idempotency
 from domain.settings import Settings, get_settings
@@ -73,6 +74,7 @@ def create_app(db: Database | None = None, settings: Settings | None = None) -> 
     app.add_middleware(IdempotencyMiddleware)
     for router in ROUTERS:
         app.include_router(router)
+    mount_dashboard(app)  # the staff dashboard under /app (issue 8)
 
     @app.get("/healthz", tags=["ops"], summary="Is the service up and its database reachable?",
              response_model=Health, responses={503: {"model": Health, "description": "The database is not"}})

@@ -399,3 +399,36 @@ class PilotClientRow(Base):
     __tablename__ = "pilot_clients"
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True)
     since: Mapped[datetime]
+
+
+# ---- dashboard: staff sign-in sessions, throttled sign-ins, indexes the overview reads by (issue 8) ------------------
+
+
+class WebSessionRow(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored, so a leaked table signs
+    nobody in. Revocable (sign-out, a new password, a deactivated user) and expiring; the CSRF token is per session."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class LoginThrottleRow(Base):
+    """Failed sign-ins per e-mail (known or not, so the lock tells nothing about who exists)."""
+
+    __tablename__ = "login_throttle"
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]
+
+
+# The overview groups issued invoices by issue month and payments by the month they arrived.
+Index("ix_invoices_issue_date", InvoiceRow.issue_date)
+Index("ix_payments_received_on", PaymentRow.received_on)

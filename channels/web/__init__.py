@@ -1,0 +1,10 @@
+"""The staff dashboard under /app: server-rendered pages over the same domain services as the API.
+
+Sign-in is e-mail + password (set with `billable users set-password EMAIL`); a server-side session in an HttpOnly
+cookie; every form carries the session's CSRF token. Roles apply exactly as in the API, since every read and action
+is a call into `domain/services` as the signed-in person.
+"""
+
+from channels.web._routes import mount
+
+__all__ = ["mount"]

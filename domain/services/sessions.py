@@ -1,0 +1,199 @@
+"""Staff passwords and dashboard sign-in sessions.
+
+Passwords are hashed with argon2id (argon2-cffi). A session is a random token in an HttpOnly cookie, stored as its
+SHA-256 with the user, a per-session CSRF token and an expiry; signing out, a new password or a deactivated user
+ends it. Failed sign-ins are throttled per e-mail: after a few, the e-mail is locked for a while, longer each time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, or_, select, update
+
+from domain.errors import BillingError, NotFound, Unauthenticated, ValidationFailed
+from domain.model.roles import Actor, Perm
+from domain.services._auth import require
+from domain.services.users import actor_for_user
+from domain.store.tables import LoginThrottleRow, UserRow, WebSessionRow
+from domain.store.uow import UnitOfWork
+
+SESSION_TTL = timedelta(hours=12)
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024
+FREE_FAILURES = 5                     # failures before the e-mail is locked
+FIRST_LOCK = timedelta(minutes=1)     # doubled with each further failure ...
+LONGEST_LOCK = timedelta(minutes=30)  # ... up to this
+
+_hasher = PasswordHasher()
+# Verified against when the e-mail is unknown, so a wrong e-mail takes as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class Throttled(BillingError):
+    code = "auth.throttled"
+    status = 429
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A new session: the cookie's token (shown once, stored hashed) and the session's CSRF token."""
+
+    token: str
+    csrf_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """Who a session cookie speaks for, and the CSRF token its forms must carry."""
+
+    actor: Actor
+    name: str
+    csrf_token: str
+    expires_at: datetime
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def set_password(uow: UnitOfWork, actor: Actor, email: str, password: str) -> None:
+    """Give a user a password for the dashboard; their open sessions end (whoever knew the old one is out)."""
+    require(actor, Perm.MANAGE_USERS)
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise ValidationFailed(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters", field="password")
+    if not password.strip():
+        raise ValidationFailed("a password cannot be only spaces", field="password")
+    hashed = _hasher.hash(password)
+    with uow:
+        row = uow.users.by_email(email.strip().lower())
+        if row is None:
+            raise NotFound(f"no user with e-mail {email}", code="user.not_found", field="email")
+        row.password_hash = hashed
+        ended = _revoke_all(uow, row.id)
+        uow.audit.record(actor, "user.password_set", "user", row.id, after={"sessions_ended": ended})
+        uow.commit()
+
+
+def _revoke_all(uow: UnitOfWork, user_id: int) -> int:
+    result = uow.session.execute(update(WebSessionRow).where(
+        WebSessionRow.user_id == user_id, WebSessionRow.revoked_at.is_(None)).values(revoked_at=uow.clock.now()))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _lock_for(failures: int) -> timedelta | None:
+    if failures < FREE_FAILURES:
+        return None
+    lock: timedelta = min(FIRST_LOCK * (2 ** (failures - FREE_FAILURES)), LONGEST_LOCK)
+    return lock
+
+
+def sign_in(uow: UnitOfWork, email: str, password: str, user_agent: str = "") -> SignedIn:
+    """Check an e-mail and password and open a session. The same refusal for a wrong e-mail or password."""
+    key = email.strip().lower()[:320]
+    if not key:
+        raise ValidationFailed("enter your e-mail", field="email")
+    if not password:
+        raise ValidationFailed("enter your password", field="password")
+    with uow:
+        now = uow.clock.now()
+        throttle = uow.session.get(LoginThrottleRow, key, with_for_update=True)
+        if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
+            wait = int((throttle.locked_until - now).total_seconds()) + 1
+            raise Throttled(f"too many failed sign-ins for this e-mail: try again in {wait} seconds",
+                            field="email", details={"retry_after": wait})
+        row = uow.users.by_email(key)
+        if not _verify(row.password_hash if row is not None and row.active else None, password[:MAX_PASSWORD]):
+            if throttle is None:
+                throttle = LoginThrottleRow(email=key, failures=0)
+                uow.session.add(throttle)
+            throttle.failures += 1
+            throttle.last_failed_at = now
+            lock = _lock_for(throttle.failures)
+            throttle.locked_until = now + lock if lock else None
+            uow.commit()
+            raise Unauthenticated("wrong e-mail or password (ask an owner to set one: "
+                                  "`billable users set-password EMAIL`)", code="auth.bad_credentials",
+                                  field="password")
+        assert row is not None
+        if throttle is not None:
+            uow.session.delete(throttle)
+        if _hasher.check_needs_rehash(row.password_hash or ""):
+            row.password_hash = _hasher.hash(password)
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        expires = now + SESSION_TTL
+        # Ended sessions are of no further use: each sign-in sweeps its user's.
+        uow.session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == row.id, or_(
+            WebSessionRow.expires_at < now, WebSessionRow.revoked_at.is_not(None))))
+        session = WebSessionRow(token_hash=_digest(token), user_id=row.id, csrf_token=csrf,
+                                user_agent=user_agent[:300], created_at=now, expires_at=expires)
+        uow.session.add(session)
+        uow.flush()
+        uow.audit.record(actor_for_user(uow, row), "user.signed_in", "user", row.id,
+                         after={"session": session.id, "channel": "dashboard"})
+        uow.commit()
+    return SignedIn(token, csrf, expires)
+
+
+def _verify(hashed: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(hashed or _DUMMY_HASH, password) and hashed is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def session_for(uow: UnitOfWork, token: str) -> WebSession:
+    """The signed-in user behind a session cookie, or a refusal (missing, unknown, expired, revoked, inactive)."""
+    if not token:
+        raise Unauthenticated("not signed in", field="session")
+    with uow:
+        found = uow.session.execute(select(WebSessionRow, UserRow).join(UserRow, UserRow.id == WebSessionRow.user_id)
+                                    .where(WebSessionRow.token_hash == _digest(token))).first()
+        if found is None:
+            raise Unauthenticated("not signed in", field="session")
+        session, user = found
+        if session.revoked_at is not None or session.expires_at <= uow.clock.now() or not user.active:
+            raise Unauthenticated("your session has ended: sign in again", code="auth.session_ended",
+                                  field="session")
+        return WebSession(actor_for_user(uow, user), user.name or user.email, session.csrf_token,
+                          session.expires_at)
+
+
+def csrf_ok(session: WebSession, presented: str | None) -> bool:
+    """Whether a form carried this session's CSRF token (compared in constant time)."""
+    return bool(presented) and hmac.compare_digest(session.csrf_token.encode(), (presented or "").encode())
+
+
+def sign_out(uow: UnitOfWork, token: str) -> None:
+    """End the session behind a cookie (nothing happens for an unknown or ended one)."""
+    with uow:
+        session = uow.session.execute(select(WebSessionRow).where(
+            WebSessionRow.token_hash == _digest(token), WebSessionRow.revoked_at.is_(None))).scalar_one_or_none()
+        if session is None:
+            return
+        session.revoked_at = uow.clock.now()
+        user = uow.users.get(session.user_id)
+        if user is not None:
+            uow.audit.record(actor_for_user(uow, user), "user.signed_out", "user", user.id,
+                             after={"session": session.id, "channel": "dashboard"})
+        uow.commit()
+
+
+def end_sessions(uow: UnitOfWork, actor: Actor, email: str) -> int:
+    """Sign a user out everywhere (a lost laptop); returns how many sessions ended."""
+    require(actor, Perm.MANAGE_USERS)
+    with uow:
+        row = uow.users.by_email(email.strip().lower())
+        if row is None:
+            raise NotFound(f"no user with e-mail {email}", code="user.not_found", field="email")
+        ended = _revoke_all(uow, row.id)
+        uow.audit.record(actor, "user.sessions_ended", "user", row.id, after={"sessions_ended": ended})
+        uow.commit()
+    return ended
