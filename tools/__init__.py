@@ -61,6 +61,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     _spec(r.client_arrangements, R, Perm.VIEW_BOOKS),
     _spec(r.audit_history, R, Perm.VIEW_BOOKS),
     _spec(r.my_time_entries, R, Perm.LOG_TIME),
+    _spec(r.parked_payments, R, Perm.PAYMENTS),
     _spec(w.draft_invoice, W, Perm.DRAFT),
     _spec(w.add_manual_line, W, Perm.DRAFT),
     _spec(w.log_time, W, Perm.LOG_TIME),
@@ -72,6 +73,8 @@ TOOLS: tuple[ToolSpec, ...] = (
     _spec(w.credit_note, W, Perm.VOID, preview=w.preview_credit),
     _spec(w.record_payment, W, Perm.PAYMENTS, preview=w.preview_payment),
     _spec(w.send_invoice, W, Perm.ISSUE, preview=w.preview_send),
+    _spec(w.apply_parked_payment, W, Perm.PAYMENTS, preview=w.preview_apply_parked),
+    _spec(w.dismiss_parked_payment, W, Perm.PAYMENTS, preview=w.preview_dismiss_parked),
 )
 BY_NAME: dict[str, ToolSpec] = {s.name: s for s in TOOLS}
 

@@ -9,7 +9,7 @@ from langchain.tools import ToolRuntime, tool
 from pydantic import BaseModel, Field
 
 from domain.model.lifecycle import Status
-from domain.services import audit, clients, insights, invoicing, work
+from domain.services import audit, clients, insights, invoicing, payments_parked, work
 from tools._common import as_json, brief, month_window, refusals
 from tools._context import ToolContext
 
@@ -161,3 +161,23 @@ def my_time_entries(runtime: Runtime, client_id: int | None = None, limit: int =
     return as_json({"time_entries": [{"id": t.id, "client_id": t.client_id, "date": t.date, "person": t.person,
                                       "role": t.role, "hours": t.hours, "description": t.description}
                                      for t in rows]})
+
+
+class ParkedIn(BaseModel):
+    status: str = Field(default="parked", description="parked (waiting for a person), applied, dismissed, or all")
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+@tool("parked_payments", args_schema=ParkedIn)
+def parked_payments(runtime: Runtime, status: str = "parked", limit: int = 20) -> str:
+    """Payments received that matched no open invoice as named (unknown number, more than the balance, another
+    currency, an invoice that takes no payment), waiting for a person. Each: id, amount, currency, payer,
+    reference, the number it named, why it was parked, what is left. Never guess where one belongs: ask."""
+    ctx = runtime.context
+    with refusals():
+        rows = payments_parked.list_parked(ctx.reader(), ctx.agent, status, limit)
+    return as_json({"parked_payments": [
+        {"id": p.id, "received_on": p.received_on, "amount": p.amount, "remaining": p.remaining,
+         "currency": p.currency or None, "payer": p.payer, "reference": p.reference, "named": p.invoice_number,
+         "invoice_id": p.invoice_id, "reason": p.reason, "detail": p.detail, "status": p.status} for p in rows],
+        "count": len(rows)})

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from domain.errors import BillingError
 from domain.model.money import Money
-from domain.services import delivery, invoicing, work
+from domain.services import delivery, invoicing, payments_parked, work
 from domain.services.views import InvoiceView
 from prompts import money
 from tools._common import as_json, brief, month_window, refusals
@@ -211,6 +211,39 @@ def send_invoice(runtime: Runtime, invoice_id: int, to: list[str] | None = None)
     return as_json({"delivery": d.model_dump(mode="json")})
 
 
+class ApplyParkedIn(BaseModel):
+    parked_payment_id: int = Field(description="The parked payment's id (from parked_payments)")
+    invoice_id: int = Field(description="The invoice the person chose for it (never guessed)")
+    amount: str | None = Field(default=None, description="Only part of it, a decimal string; default all left")
+
+
+@tool("apply_parked_payment", args_schema=ApplyParkedIn)
+def apply_parked_payment(runtime: Runtime, parked_payment_id: int, invoice_id: int, amount: str | None = None) -> str:
+    """Apply a parked payment (or part of it) to the invoice the person named: a recorded payment on it. Only
+    when the person said which invoice. Asks the person to confirm."""
+    ctx = runtime.context
+    with refusals():
+        p = payments_parked.apply_parked(ctx.uow(**_confirmed(ctx)), ctx.agent, parked_payment_id, invoice_id,
+                                         amount)
+    return as_json({"parked_payment": {"id": p.id, "status": p.status, "remaining": p.remaining,
+                                       "applications": p.applications}})
+
+
+class DismissParkedIn(BaseModel):
+    parked_payment_id: int = Field(description="The parked payment's id (from parked_payments)")
+    reason: str = Field(min_length=1, max_length=500, description="Why, in the person's words")
+
+
+@tool("dismiss_parked_payment", args_schema=DismissParkedIn)
+def dismiss_parked_payment(runtime: Runtime, parked_payment_id: int, reason: str) -> str:
+    """Dismiss a parked payment (refunded, booked elsewhere, a duplicate) with the person's reason; nothing is
+    paid. Asks the person to confirm."""
+    ctx = runtime.context
+    with refusals():
+        p = payments_parked.dismiss_parked(ctx.uow(**_confirmed(ctx)), ctx.agent, parked_payment_id, reason)
+    return as_json({"parked_payment": {"id": p.id, "status": p.status, "reason": p.dismiss_reason}})
+
+
 # ---- previews: what the person confirms, computed here from the books --------------------------------------
 
 def _name(v: InvoiceView) -> str:
@@ -275,3 +308,22 @@ def preview_payment(ctx: ToolContext, args: dict[str, Any]) -> str:
     return (f"Record a payment of {money(amount.text, v.currency)} received {day}{ref} on {_name(v)}: balance "
             f"{money(balance.text, v.currency)} -> {money(after.text, v.currency)}"
             + (" (paid in full)." if after.amount == Decimal(0) else "."))
+
+
+def _parked(ctx: ToolContext, args: dict[str, Any]) -> payments_parked.ParkedPaymentView:
+    return payments_parked.get_parked(ctx.reader(), ctx.agent, int(args["parked_payment_id"]))
+
+
+def preview_apply_parked(ctx: ToolContext, args: dict[str, Any]) -> str:
+    p = _parked(ctx, args)
+    v = _invoice(ctx, args)
+    part = str(args.get("amount") or p.remaining)
+    return (f"Apply {money(part, v.currency)} of parked payment #{p.id} (received {p.received_on}"
+            + (f" from {p.payer}" if p.payer else "") + f", naming {p.invoice_number or 'no invoice'}) to "
+            f"{_name(v)}: balance {money(v.balance, v.currency)}; it is recorded as a payment.")
+
+
+def preview_dismiss_parked(ctx: ToolContext, args: dict[str, Any]) -> str:
+    p = _parked(ctx, args)
+    return (f"Dismiss parked payment #{p.id} of {p.amount} {p.currency or ''} (received {p.received_on}). Reason: "
+            f"{args.get('reason', '')}. Nothing is paid.")

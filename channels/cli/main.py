@@ -17,6 +17,7 @@ from channels.cli.chat import ask, chat
 from channels.cli.evals import app as evals_app
 from channels.cli.events import events_app, pilot_app, rules_app, tick, worker
 from channels.cli.invoices import app as invoices_app
+from channels.cli.payments import app as payments_app
 from channels.cli.users import app as users_app
 from domain.services import demo as demo_svc
 from domain.services import sessions
@@ -27,6 +28,7 @@ app = typer.Typer(
          "unseen. Settings come from BILLABLE_* environment variables (default database: sqlite:///billable.db).")
 app.add_typer(users_app, name="users")
 app.add_typer(invoices_app, name="invoices")
+app.add_typer(payments_app, name="payments")
 app.add_typer(audit_app, name="audit")
 app.command()(chat)
 app.command()(ask)

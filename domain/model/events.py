@@ -140,6 +140,9 @@ class PaymentReceived(EventData):
     amount: DecimalText
     received_on: date
     reference: str = Field(default="", max_length=200)
+    # Optional: when given and not the invoice's currency, the payment is parked for a person (never converted).
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    payer: str = Field(default="", max_length=200)
 
 
 class PeriodDue(EventData):

@@ -548,8 +548,7 @@ def list_invoices(uow: UnitOfWork, actor: Actor, *, client_id: int | None = None
         rows = uow.invoices.list(client_id=client_id, status=[status] if status else None,
                                  only_client_ids=client_scope(actor), overdue_on=today if overdue else None,
                                  period_start=period_start, period_end=period_end, kind=kind,
-                                 number_like=number, limit=limit, offset=offset)
-        if overdue is False:
-            rows = [r for r in rows if not InvoiceView.of(r, "", today, with_lines=False).overdue]
+                                 number_like=number, limit=limit, offset=offset,
+                                 not_overdue_on=today if overdue is False else None)
         names = {c.id: c.name for c in uow.clients.list(frozenset({r.client_id for r in rows}), limit=len(rows) or 1)}
         return [InvoiceView.of(r, names.get(r.client_id, "?"), today, with_lines=False) for r in rows]

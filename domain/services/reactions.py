@@ -6,6 +6,8 @@ drafting path (`draft_invoice`, `bill_period`) and the one issuing path (`issue_
 to a clean draft (`auto_issue` or `hold_for_review`), flagged drafts always wait for approval, and in pilot mode
 (workspace or client) everything is drafted and held. Notifications go to the outbox in the same transaction.
 
+A payment that matches no open invoice as named is parked for a person (`payments_parked`), never guessed.
+
 Everything here runs inside the worker's transaction for one job (see `jobs.py`): a failure rolls all of it back.
 """
 
@@ -37,7 +39,7 @@ from domain.model.lifecycle import Status
 from domain.model.money import Money
 from domain.model.periods import Cycle, period_containing
 from domain.model.roles import Actor
-from domain.services import billing_run, clients, invoicing, work
+from domain.services import billing_run, clients, invoicing, payments_parked, work
 from domain.services._context import load_context
 from domain.services._drafting import build_lines, terms_of
 from domain.services.events import source_actor
@@ -203,12 +205,8 @@ def _apply_fact(uow: UnitOfWork, actor: Actor, ev: EventRow, etype: EventType, d
             "date": data.date, "description": data.description, "cost": data.cost})
         return {"expense_id": out["id"]}
     if isinstance(data, PaymentReceived):
-        inv = uow.invoices.by_number(data.invoice_number)
-        if inv is None:
-            raise ValidationFailed(f"no invoice numbered {data.invoice_number}", code="invoice.not_found",
-                                   field="invoice_number")
-        paid = invoicing.record_payment(uow, actor, inv.id, data.amount, data.received_on, data.reference)
-        return {"invoice_id": inv.id, "status": paid.status, "balance": paid.balance}
+        # applied when it matches an open invoice as named; otherwise parked for a person, never guessed
+        return payments_parked.receive_payment(uow, actor, ev.id, data)
     return {}
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, not_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +31,7 @@ from domain.store.tables import (
     MilestoneRow,
     NumberCounterRow,
     OutboxRow,
+    ParkedPaymentRow,
     PaymentRow,
     PilotClientRow,
     RuleSetRow,
@@ -238,6 +239,13 @@ class Claims(_Repo):
         return self.s.execute(select(BillingClaimRow).where(BillingClaimRow.invoice_id == invoice_id)).scalars().all()
 
 
+def _overdue(today: date) -> Any:
+    """Overdue, as SQL: open (not written off), due before today, money still owed. Never NULL (so NOT works)."""
+    return and_(InvoiceRow.status.in_(("issued", "sent", "viewed", "partially_paid")),
+                InvoiceRow.due_date.is_not(None), InvoiceRow.due_date < today,
+                InvoiceRow.total_minor - InvoiceRow.paid_minor - InvoiceRow.credited_minor > 0)
+
+
 class Invoices(_Repo):
     def get(self, invoice_id: int, for_update: bool = False) -> InvoiceRow | None:
         if for_update:
@@ -251,7 +259,8 @@ class Invoices(_Repo):
     def list(self, *, client_id: int | None = None, status: Sequence[str] | None = None,
              only_client_ids: frozenset[int] | None = None, overdue_on: date | None = None,
              period_start: date | None = None, period_end: date | None = None, kind: str | None = None,
-             number_like: str | None = None, limit: int = 100, offset: int = 0) -> Sequence[InvoiceRow]:
+             number_like: str | None = None, limit: int = 100, offset: int = 0,
+             not_overdue_on: date | None = None) -> Sequence[InvoiceRow]:
         q = select(InvoiceRow).order_by(InvoiceRow.id.desc())
         if client_id is not None:
             q = q.where(InvoiceRow.client_id == client_id)
@@ -262,9 +271,10 @@ class Invoices(_Repo):
         if kind:
             q = q.where(InvoiceRow.kind == kind)
         if overdue_on is not None:
-            q = q.where(InvoiceRow.status.in_(("issued", "sent", "viewed", "partially_paid")),
-                        InvoiceRow.due_date < overdue_on,
-                        InvoiceRow.total_minor - InvoiceRow.paid_minor - InvoiceRow.credited_minor > 0)
+            q = q.where(_overdue(overdue_on))
+        if not_overdue_on is not None:
+            # in SQL, before the limit: filtering a page afterwards would drop rows and shorten pages
+            q = q.where(not_(_overdue(not_overdue_on)))
         if period_start is not None:
             q = q.where(InvoiceRow.period_end >= period_start)
         if period_end is not None:
@@ -613,3 +623,24 @@ class Deliveries(_Repo):
         return self.s.execute(select(InvoiceRow).where(
             InvoiceRow.kind == "invoice", InvoiceRow.status.in_(states), InvoiceRow.due_date.is_not(None),
             InvoiceRow.due_date >= first, InvoiceRow.due_date <= last).order_by(InvoiceRow.id)).scalars().all()
+
+
+class ParkedPayments(_Repo):
+    """Payments parked for a person (follow-up of issue 7)."""
+
+    def get(self, parked_id: int, for_update: bool = False) -> ParkedPaymentRow | None:
+        q = select(ParkedPaymentRow).where(ParkedPaymentRow.id == parked_id)
+        if for_update:
+            q = q.with_for_update()
+        return self.s.execute(q).scalar_one_or_none()
+
+    def by_event(self, event_id: int) -> ParkedPaymentRow | None:
+        return self.s.execute(select(ParkedPaymentRow).where(ParkedPaymentRow.source_event_id == event_id)
+                              ).scalar_one_or_none()
+
+    def list(self, statuses: Sequence[str] | None = None, limit: int = 100, offset: int = 0,
+             ) -> Sequence[ParkedPaymentRow]:
+        q = select(ParkedPaymentRow).order_by(ParkedPaymentRow.id.desc())
+        if statuses:
+            q = q.where(ParkedPaymentRow.status.in_(statuses))
+        return self.s.execute(q.limit(limit).offset(offset)).scalars().all()

@@ -49,6 +49,9 @@ class WorkspaceRow(Base):
     duplicate_days: Mapped[int] = mapped_column(default=7)
     pilot_mode: Mapped[bool] = mapped_column(Boolean, default=False)
     locale: Mapped[str] = mapped_column(String(20), default="en_GB")
+    # ---- follow-up of issue 7: dunning schedule and send on issue (migration 0006_followup)
+    reminder_offsets: Mapped[list[Any]] = mapped_column(default=lambda: [-3, 1, 7, 14])  # days from the due date
+    send_on_issue: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class UserRow(Base):
@@ -311,6 +314,9 @@ class InvoiceReminderRow(Base):
     step: Mapped[int] = mapped_column(Integer)  # days relative to the due date: -3, 1, 7, 14
     due_on: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime]
+    # follow-up of issue 7 (0006_followup): how its e-mail went; a permanent refusal is never retried
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued sent failed skipped
+    last_error: Mapped[str] = mapped_column(Text, default="")
 
 
 metadata = Base.metadata
@@ -432,3 +438,32 @@ class LoginThrottleRow(Base):
 # The overview groups issued invoices by issue month and payments by the month they arrived.
 Index("ix_invoices_issue_date", InvoiceRow.issue_date)
 Index("ix_payments_received_on", PaymentRow.received_on)
+
+
+# ---- parked payments (follow-up of issue 7) -------------------------------------------------------------------
+
+
+class ParkedPaymentRow(Base):
+    """Money received that matches no open invoice as it stands (unknown number, more than the balance, another
+    currency, an invoice that takes no payment): parked for a person to apply or dismiss, never guessed."""
+
+    __tablename__ = "parked_payments"
+    __table_args__ = (Index("ix_parked_payments_status", "status", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)  # in `currency`'s minor unit (2 places when unknown)
+    applied_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3), default="")  # "" when the payment did not say
+    payer: Mapped[str] = mapped_column(String(200), default="")
+    reference: Mapped[str] = mapped_column(String(200), default="")
+    received_on: Mapped[date] = mapped_column(Date)
+    invoice_number: Mapped[str] = mapped_column(String(200), default="")  # as the payment named it
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)  # if it named one
+    reason: Mapped[str] = mapped_column(String(30))  # unknown_invoice exceeds_balance currency_mismatch not_payable
+    detail: Mapped[str] = mapped_column(Text, default="")
+    source_event_id: Mapped[int | None] = mapped_column(Integer, unique=True)  # events.id (no FK: other branch)
+    status: Mapped[str] = mapped_column(String(20), default="parked")  # parked applied dismissed
+    applications: Mapped[list[Any]] = mapped_column(default=list)  # [{invoice_id, number, amount, by, at}]
+    dismiss_reason: Mapped[str] = mapped_column(Text, default="")
+    resolved_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolved_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]

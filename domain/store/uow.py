@@ -102,6 +102,7 @@ class UnitOfWork:
         self.pilot = repos.Pilot(self.session)
         self.schedules = repos.Schedules(self.session)
         self.deliveries = repos.Deliveries(self.session)
+        self.parked = repos.ParkedPayments(self.session)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -125,7 +125,8 @@ def test_each_role_gets_its_own_tools_and_its_own_gate() -> None:
     assert confirmation_gate(tools_for(Role.CONTRACTOR, Channel.HTTP)) is None
     gate = confirmation_gate(tools_for(Role.FINANCE, Channel.HTTP))
     assert gate is not None and set(gate.interrupt_on) == {
-        "issue_invoice", "approve_invoice", "void_invoice", "credit_note", "record_payment", "send_invoice"}
+        "issue_invoice", "approve_invoice", "void_invoice", "credit_note", "record_payment", "send_invoice",
+        "apply_parked_payment", "dismiss_parked_payment"}
     assert not {s.name for s in tools_for(Role.OWNER, Channel.SCRIPT)} & set(gate.interrupt_on)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from domain.services import invoicing, workspace
-from domain.store.tables import ExpenseRow, SlaBreachRow
+from domain.store.tables import ExpenseRow, ParkedPaymentRow, SlaBreachRow
 from tests.events.conftest import Events
 
 RULES = """
@@ -53,7 +53,7 @@ def test_subscription_renewal_bills_what_is_due_that_day(ev: Events) -> None:
     assert ev.outbox_topics() == ["approval.requested"]  # first invoice for the client: flagged
 
 
-def test_payment_received_settles_the_invoice_it_names(ev: Events) -> None:
+def test_payment_received_settles_the_invoice_it_names_and_parks_an_unknown_one(ev: Events) -> None:
     workspace.update_settings(ev.db.uow(), ev.system, {"deviation_pct": "1000"})
     cid = ev.client()
     ev.arrangement(cid, kind="retainer", fee="1000.00", starts_on="2026-03-01")
@@ -65,7 +65,10 @@ def test_payment_received_settles_the_invoice_it_names(ev: Events) -> None:
                                     "received_on": "2026-04-10", "reference": "SEPA 7781"}, "p-1")
     ev.receive("payment.received", {"invoice_number": "INV-1999-000001", "amount": "1.00",
                                     "received_on": "2026-04-10"}, "p-2")
+    ev.receive("payment.received", {"invoice_number": "INV-1999-000001", "amount": "1.00",
+                                    "received_on": "2026-04-10"}, "p-2")  # delivered twice: parked once
     ev.work()
     assert ev.event("billable", "p-1").result["fact"]["status"] == "paid"
-    dead = ev.event("billable", "p-2")
-    assert dead.status == "dead" and "INV-1999-000001" in dead.reason
+    parked = ev.event("billable", "p-2")  # an unknown number is parked for a person, not dead-lettered
+    assert parked.status == "processed" and parked.result["fact"]["parked"] == "unknown_invoice"
+    assert ev.count(ParkedPaymentRow) == 1 and ev.outbox_topics().count("payment.parked") == 1

@@ -1,9 +1,21 @@
 """The API's routes, one module per area; each handler is a few lines calling one service function."""
 
-from channels.http._routes import audit, chat, clients, documents, email, events, hosted, invoices, work, workspace
+from channels.http._routes import (
+    audit,
+    chat,
+    clients,
+    documents,
+    email,
+    events,
+    hosted,
+    invoices,
+    payments,
+    work,
+    workspace,
+)
 
 # Webhooks first: senders deliver in bursts, and a request is matched against the routes in this order.
 ROUTERS = [events.webhooks, clients.router, work.router, invoices.router, audit.router, workspace.router,
-           chat.router, documents.router, hosted.router, events.router, email.router]
+           chat.router, documents.router, hosted.router, events.router, email.router, payments.router]
 
 __all__ = ["ROUTERS"]
