@@ -35,7 +35,7 @@ from datetime import timedelta
 
 from domain.errors import BillingError, Conflict
 from domain.services.events import source_actor
-from domain.services.reactions import Retry, handle_event
+from domain.services.reactions import Retry, handle_event, prefetch
 from domain.services.rules import RuleBook, current_book
 from domain.store.tables import JobRow
 from domain.store.uow import UnitOfWork
@@ -75,6 +75,7 @@ def process_jobs(uow: UnitOfWork, worker: str, limit: int = BATCH, step: Step | 
             return 0
         book = current_book(uow)
         loaded = uow.events.load([j.ref_id for j in jobs if j.kind == "event"])  # held: no query per job
+        prefetch(uow, book, loaded)
         for job in jobs:
             _run(uow, job, book, worker, step)
         uow.commit()

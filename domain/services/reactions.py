@@ -13,7 +13,7 @@ Everything here runs inside the worker's transaction for one job (see `jobs.py`)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -46,7 +46,7 @@ from domain.services.events import source_actor
 from domain.services.invoicing import _check_input, _summary, history_for
 from domain.services.rules import OnboardParams, Rule, RuleBook, ThresholdParams
 from domain.services.views import TimeEntryView
-from domain.store.tables import ClientRow, EventRow, InvoiceRow, MilestoneRow
+from domain.store.tables import ClientRow, EventRow, InvoiceRow, MilestoneRow, TimeEntryRow
 from domain.store.uow import UnitOfWork
 
 Step = Callable[[str], None]
@@ -128,6 +128,36 @@ def resolve_client(uow: UnitOfWork, book: RuleBook, ref: str) -> ClientRow | Non
     return client
 
 
+_ABSENT = object()  # memo value: looked up for this batch, not there
+
+
+def prefetch(uow: UnitOfWork, book: RuleBook, events: Sequence[EventRow]) -> None:
+    """Look up what a batch of time events names (clients, existing entries) in two queries, not two per event.
+
+    The memo lives for the batch's transaction; a failed job clears it, and the lookups run one by one again.
+    """
+    timed = [e.data for e in events if e.type.startswith("time.") and isinstance(e.data, dict)]
+    refs = sorted({str(d["entry_ref"]) for d in timed if d.get("entry_ref")})
+    if refs:
+        found = {r.external_ref: r for r in uow.work.time_entries_by_refs(refs)}
+        for ref in refs:
+            book.memo[f"entry:{ref}"] = found.get(ref, _ABSENT)
+    names = sorted({str(d["client_ref"]) for d in timed if d.get("client_ref") and book.alias(str(d["client_ref"]))
+                    is None} - {k[7:] for k in book.memo if k.startswith("client:")})
+    if names:
+        for c in uow.clients.by_external_refs(names):
+            book.memo[f"client:{c.external_ref}"] = c
+
+
+def _entry_by_ref(uow: UnitOfWork, book: RuleBook, ref: str) -> TimeEntryRow | None:
+    hit = book.memo.get(f"entry:{ref}")
+    if hit is _ABSENT:
+        return None
+    if isinstance(hit, TimeEntryRow):
+        return hit
+    return uow.work.time_entry_by_ref(ref)
+
+
 def _lookup_client(uow: UnitOfWork, book: RuleBook, ref: str) -> ClientRow | None:
     target = book.alias(ref)
     if isinstance(target, int):
@@ -190,7 +220,7 @@ def _apply_fact(uow: UnitOfWork, actor: Actor, ev: EventRow, etype: EventType, d
     if isinstance(data, TimeLogged):
         return _sync_time(uow, actor, book, data)
     if isinstance(data, TimeDeleted):
-        return _delete_time(uow, actor, data.entry_ref)
+        return _delete_time(uow, actor, book, data.entry_ref)
     if isinstance(data, MilestoneCompleted):
         m = _milestone(uow, book, data)
         view = work.complete_milestone(uow, actor, m.id, data.completed_on)
@@ -217,16 +247,17 @@ def _hours_centi(hours: str) -> int:
 def _sync_time(uow: UnitOfWork, actor: Actor, book: RuleBook, data: TimeLogged) -> dict[str, Any]:
     """Create or update the time entry an external tracker reports (an update of an entry we never saw creates
     it: updates can overtake creations). A billed entry is never changed: correct it with a credit note."""
-    entry = uow.work.time_entry_by_ref(data.entry_ref)
+    entry = _entry_by_ref(uow, book, data.entry_ref)
     if not data.billable:
         if entry is None:
             return {"time_entry": "not billable: not recorded"}
-        return {**_delete_time(uow, actor, data.entry_ref), "why": "no longer billable"}
+        return {**_delete_time(uow, actor, book, data.entry_ref), "why": "no longer billable"}
     client = _client(uow, book, data.client_ref)
     if entry is None:
         view = work.log_time(uow, actor, {"client_id": client.id, "person": data.person, "role": data.role,
                                           "date": data.date, "hours": data.hours, "description": data.description,
                                           "external_ref": data.entry_ref})
+        book.memo.pop(f"entry:{data.entry_ref}", None)  # there now: a later event about it looks it up
         return {"time_entry_id": view.id, "change": "created"}
     new = {"client_id": client.id, "person": data.person, "role": data.role, "day": data.date,
            "hours_centi": _hours_centi(data.hours), "description": data.description}
@@ -248,8 +279,8 @@ def _sync_time(uow: UnitOfWork, actor: Actor, book: RuleBook, data: TimeLogged) 
     return {"time_entry_id": entry.id, "change": "updated"}
 
 
-def _delete_time(uow: UnitOfWork, actor: Actor, ref: str) -> dict[str, Any]:
-    entry = uow.work.time_entry_by_ref(ref)
+def _delete_time(uow: UnitOfWork, actor: Actor, book: RuleBook, ref: str) -> dict[str, Any]:
+    entry = _entry_by_ref(uow, book, ref)
     if entry is None:
         return {"time_entry": "unknown: nothing to delete (a later creation of it is ignored as older)"}
     billed = uow.work.is_claimed("time", entry.id)
@@ -260,6 +291,7 @@ def _delete_time(uow: UnitOfWork, actor: Actor, ref: str) -> dict[str, Any]:
     before = TimeEntryView.of(entry).model_dump(mode="json")
     uow.session.delete(entry)
     uow.flush()
+    book.memo[f"entry:{ref}"] = _ABSENT
     uow.audit.record(actor, "time.deleted", "time_entry", before["id"], before=before)
     return {"time_entry_id": before["id"], "change": "deleted"}
 

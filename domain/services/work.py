@@ -69,8 +69,9 @@ def log_time(uow: UnitOfWork, actor: Actor, data: TimeEntryIn | Mapping[str, Any
             created_at=uow.clock.now()))
         view = TimeEntryView.of(row)
         # Drafting bills time only through a time and materials arrangement: without one these hours would wait
-        # unseen, so the person logging them hears it now.
-        if not any(a.kind == "time_and_materials" for a in uow.arrangements.for_client(client.id)):
+        # unseen, so the person logging them hears it now (a tracker's webhook has nobody to tell: not asked).
+        arrangements = uow.arrangements.for_client(client.id) if actor.is_person_like else None
+        if arrangements is not None and not any(a.kind == "time_and_materials" for a in arrangements):
             view.warnings.append(f"{client.name} has no active time and materials arrangement: these hours will "
                                  "not be billed until one is added")
         uow.audit.record(actor, "time.logged", "time_entry", row.id, after=view.model_dump(mode="json"))

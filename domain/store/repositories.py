@@ -91,6 +91,9 @@ class Clients(_Repo):
     def by_external_ref(self, ref: str) -> ClientRow | None:
         return self.s.execute(select(ClientRow).where(ClientRow.external_ref == ref)).scalar_one_or_none()
 
+    def by_external_refs(self, refs: Sequence[str]) -> Sequence[ClientRow]:
+        return self.s.execute(select(ClientRow).where(ClientRow.external_ref.in_(refs))).scalars().all()
+
     def get_many(self, client_ids: Sequence[int]) -> Sequence[ClientRow]:
         return self.s.execute(select(ClientRow).where(ClientRow.id.in_(client_ids)).order_by(ClientRow.id)
                               ).scalars().all()
@@ -157,6 +160,9 @@ class Work(_Repo):
 
     def time_entry_by_ref(self, ref: str) -> TimeEntryRow | None:
         return self.s.execute(select(TimeEntryRow).where(TimeEntryRow.external_ref == ref)).scalar_one_or_none()
+
+    def time_entries_by_refs(self, refs: Sequence[str]) -> Sequence[TimeEntryRow]:
+        return self.s.execute(select(TimeEntryRow).where(TimeEntryRow.external_ref.in_(refs))).scalars().all()
 
     def time_entries(self, client_id: int | None = None, user_id: int | None = None,
                      only_client_ids: frozenset[int] | None = None, limit: int = 200,
@@ -468,10 +474,10 @@ class Events(_Repo):
                               .order_by(EventRow.id.desc()).limit(limit)).scalars().all()
 
     def applied_about(self, subject_ref: str, exclude_id: int) -> Sequence[EventRow]:
-        """Events about the same subject that were already applied (processed), latest occurrence first."""
+        """The latest applied (processed) event about the same subject, if any (a list of at most one)."""
         return self.s.execute(select(EventRow).where(
             EventRow.subject_ref == subject_ref, EventRow.id != exclude_id, EventRow.status == "processed")
-            .order_by(EventRow.occurred_at.desc(), EventRow.id.desc())).scalars().all()
+            .order_by(EventRow.occurred_at.desc(), EventRow.id.desc()).limit(1)).scalars().all()
 
     def existing_keys(self, source: str, event_ids: Sequence[str]) -> set[str]:
         if not event_ids:

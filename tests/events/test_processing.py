@@ -155,3 +155,26 @@ def test_invoices_in_the_result_are_the_ones_the_event_made(ev: Events) -> None:
     [inv] = ev.invoices()
     assert isinstance(inv, InvoiceRow)
     assert ev.event("billable", "e1").result["rules"][0]["invoices"][0]["invoice_id"] == inv.id
+
+
+def test_one_batch_creating_updating_and_deleting_the_same_entries_ends_as_one_by_one_would(ev: Events) -> None:
+    """The worker looks up a batch's entries and clients in advance: entries made, changed and removed inside the
+    same batch must still be seen as they are at each step."""
+    cid = ev.client()
+    ev.client("Beta BV", ref="beta")
+    ev.arrangement(cid, kind="time_and_materials", default_rate="150.00")
+    ev.receive("time.logged", _time("te-old", "1"), "e0")
+    ev.work()
+    ev.receive("time.logged", _time("te-1", "2"), "e1", at=at("2026-03-10T10:00:00"))
+    ev.receive("time.updated", _time("te-1", "4"), "e2", at=at("2026-03-10T11:00:00"))
+    ev.receive("time.deleted", {"entry_ref": "te-old"}, "e3", at=at("2026-03-10T12:00:00"))
+    ev.receive("time.logged", _time("te-old", "7"), "e4", at=at("2026-03-10T13:00:00"))
+    ev.receive("time.logged", _time("te-2", "3", client="nobody"), "e5")
+    assert ev.work() == 5  # one batch
+    with ev.db.uow() as uow:
+        one, old = uow.work.time_entry_by_ref("te-1"), uow.work.time_entry_by_ref("te-old")
+        assert one is not None and one.hours_centi == 400
+        assert old is not None and old.hours_centi == 700  # deleted, then logged again: a new entry
+        assert uow.work.time_entry_by_ref("te-2") is None
+    assert [ev.event("billable", e).status for e in ("e1", "e2", "e3", "e4")] == ["processed"] * 4
+    assert ev.event("billable", "e5").status == "received"  # no client "nobody" yet: retried later, alone

@@ -397,8 +397,9 @@ def test_invoices_in_currencies_with_0_2_and_3_decimals(world: World, currency: 
 def test_time_for_a_client_with_no_time_and_materials_arrangement_is_flagged_when_logged(world: World) -> None:
     """Drafting bills time only through a T&M arrangement: logging hours without one says so at once."""
     fixed = world.retainer_client()
-    entry = world.log(fixed, date(2026, 3, 2), "3")
+    owner = world.actor("owner")
+    entry = world.log(fixed, date(2026, 3, 2), "3", actor=owner)
     assert len(entry.warnings) == 1 and "no active time and materials arrangement" in entry.warnings[0]
     tm = world.client("Hourly AG")
     world.arrangement(tm.id, "time_and_materials", default_rate="100.00")
-    assert world.log(tm.id, date(2026, 3, 2), "3").warnings == []
+    assert world.log(tm.id, date(2026, 3, 2), "3", actor=owner).warnings == []
