@@ -21,7 +21,18 @@ from channels.web._render import STATE_LABELS, render
 from domain.errors import BillingError, Unauthenticated, ValidationFailed
 from domain.model.periods import Cycle, period_containing
 from domain.model.roles import Perm, Role
-from domain.services import dashboard, events, insights, invoicing, pilot, rules, sessions, work, workspace
+from domain.services import (
+    dashboard,
+    events,
+    insights,
+    invoicing,
+    payments_parked,
+    pilot,
+    rules,
+    sessions,
+    work,
+    workspace,
+)
 from domain.services.sessions import WebSession
 from domain.store.session import Database
 
@@ -31,7 +42,8 @@ MAX_FORM = 1_100_000  # a rules document is at most 1 MB
 PER_PAGE = 50
 NOTICES = {"approved": "Approved and issued.", "rejected": "Sent back to draft with your reason.",
            "retried": "The event is back in the queue.", "rules_saved": "Rules saved: they apply to the next event.",
-           "signed_out": "You are signed out."}
+           "signed_out": "You are signed out.", "applied": "Payment applied to the invoice.",
+           "dismissed": "Payment dismissed with your reason."}
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -98,6 +110,8 @@ def _nav(ws: WebSession) -> list[tuple[str, str]]:
     items: list[tuple[str, str]] = []
     if a.can(Perm.VIEW_BOOKS):
         items += [("/app/", "Overview"), ("/app/invoices", "Invoices"), ("/app/approvals", "Approvals")]
+    if a.can(Perm.PAYMENTS):
+        items.append(("/app/payments", "Payments"))
     if a.can(Perm.MANAGE_SETTINGS):
         items.append(("/app/events", "Events"))
     if a.can(Perm.VIEW_BOOKS):
@@ -303,6 +317,41 @@ async def reject(request: Request, invoice_id: int) -> Response:
     await run_in_threadpool(_call, ws, invoicing.reject_invoice, _db(request).uow(), ws.actor, invoice_id,
                             form.get("reason", "")[:2000])
     return _redirect(f"/app/invoices/{invoice_id}", notice="rejected")
+
+
+# ---- unmatched (parked) payments ----------------------------------------------------------------------------------
+
+
+@router.get("/payments")
+def payments_page(request: Request, status: str = "parked") -> Response:
+    ws = _session(request)
+    rows = _call(ws, payments_parked.list_parked, _db(request).uow(readonly=True), ws.actor,
+                 status if status in ("parked", "all") else "parked", limit=PER_PAGE)
+    return _page(request, ws, "payments.html", rows=rows, which=status)
+
+
+@router.post("/payments/{parked_id}/apply")
+async def apply_payment(request: Request, parked_id: int) -> Response:
+    ws, form = await _posted(request)
+
+    def apply() -> None:
+        ref = form.get("invoice", "").strip()
+        if not ref:
+            raise ValidationFailed("say which invoice (its number or id)", field="invoice")
+        inv = insights.invoice_story(_db(request).uow(readonly=True), ws.actor, ref).invoice
+        payments_parked.apply_parked(_db(request).uow(), ws.actor, parked_id, inv.id,
+                                     form.get("amount", "").strip() or None)
+
+    await run_in_threadpool(_call, ws, apply)
+    return _redirect("/app/payments", notice="applied")
+
+
+@router.post("/payments/{parked_id}/dismiss")
+async def dismiss_payment(request: Request, parked_id: int) -> Response:
+    ws, form = await _posted(request)
+    await run_in_threadpool(_call, ws, payments_parked.dismiss_parked, _db(request).uow(), ws.actor, parked_id,
+                            form.get("reason", "")[:2000])
+    return _redirect("/app/payments", notice="dismissed")
 
 
 # ---- events, rules, pilot, time ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
 
 from domain.errors import BadTransition, NotFound, ValidationFailed
 from domain.model.events import DATA_MODELS, EventType
@@ -217,7 +218,11 @@ def list_events(uow: UnitOfWork, actor: Actor, status: str | None = None, source
             rows = [r for r in rows if source is None or r.source == source][offset:offset + limit]
         else:
             rows = list(uow.events.list([status] if status else None, source, limit=limit, offset=offset))
-        return [EventView.of(r, uow.jobs.for_ref("event", r.id)) for r in rows]
+        # The page's jobs in one query, not one per event (the dashboard lists 50 at a time).
+        ids = [r.id for r in rows]
+        jobs = {j.ref_id: j for j in uow.session.execute(select(JobRow).where(
+            JobRow.kind == "event", JobRow.ref_id.in_(ids))).scalars()} if ids else {}
+        return [EventView.of(r, jobs.get(r.id)) for r in rows]
 
 
 def get_event(uow: UnitOfWork, actor: Actor, event_id: int) -> EventView:

@@ -11,7 +11,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,8 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 
 def seed(db: Database) -> None:
-    """The demo workspace, demo users with a password, one dead-lettered and one rejected event."""
+    """The demo workspace, demo users with a password, a payment for an unknown invoice (parked for a person), an
+    event that never understood (rejected) and one whose client never appears (dead-lettered after its retries)."""
     system = Actor.system("tests")
     report = load_demo(db.uow(), system)
     for u in report.users:
@@ -75,9 +76,17 @@ def seed(db: Database) -> None:
     events.receive_events(db.uow(), source, "billable", [
         Incoming("pay-unknown", "payment.received",
                  {"invoice_number": "INV-1999-000999", "amount": "10.00", "received_on": "2026-03-30"}),
-        Incoming("bad-type", "invoice.exploded", {"x": 1})])
-    while jobs.process_jobs(db.uow(), "tests", 50):
-        pass
+        Incoming("bad-type", "invoice.exploded", {"x": 1}),
+        Incoming("ghost-time", "time.logged", {"entry_ref": "te-ghost", "client_ref": "ghost",
+                                               "person": "kim@ghost.example", "role": "developer",
+                                               "date": "2026-03-30", "hours": "2", "description": "work"})])
+    clock = db.clock
+    assert isinstance(clock, FixedClock)
+    for _ in range(8):  # the retries' backoff, compressed
+        while jobs.process_jobs(db.uow(), "tests", 50):
+            pass
+        clock.set(clock.now() + timedelta(hours=2))
+    clock.set(NOW)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -72,6 +72,9 @@ def test_sign_in_shows_the_overview_with_the_numbers_in_the_database(site: Site,
             billed[(str(issued)[:7], cur)] += int(total)
     assert billed, "the demo has issued invoices"
     (month, cur), minor = max(billed.items())
+    parked = query(site.db, "SELECT count(*) FROM parked_payments WHERE status = 'parked'")[0][0]
+    assert parked == 1 and text_of(page, "[data-need=unmatched_payments] strong") == "1"
+    assert text_of(page, "[data-need=dead_events] strong") == "1"
     cell = page.locator(f"table.months[data-currency={cur}] tr[data-month='{month}'] td.billed")
     assert (cell.text_content() or "").strip() == _money(minor, cur)
     expect(page.locator("svg.chart").first).to_be_visible()
@@ -208,7 +211,7 @@ def test_events_show_payloads_and_retry_a_dead_one(site: Site, page: Page) -> No
     assert len(dead) == 1
     row = page.locator(f"#events tr[data-event='{dead[0][0]}']")
     row.get_by_text("Payload").click()
-    expect(row.locator("pre")).to_contain_text("INV-1999-000999")
+    expect(row.locator("pre")).to_contain_text("ghost")
     site.shot(page, "events")
     row.get_by_role("button", name=re.compile("Retry")).click()
     expect(page.get_by_role("status")).to_have_text("The event is back in the queue.")
@@ -216,6 +219,21 @@ def test_events_show_payloads_and_retry_a_dead_one(site: Site, page: Page) -> No
     page.goto("/app/events?status=rejected")
     expect(page.locator("#events tbody tr")).to_have_count(1)
     expect(page.locator("#events")).to_contain_text("invoice.exploded")
+
+
+def test_an_unmatched_payment_is_dismissed_with_a_reason(site: Site, page: Page) -> None:
+    """Changes the workspace: the parked payment is dismissed."""
+    sign_in(page, site.emails[Role.FINANCE], next_path="/app/payments")
+    parked = query(site.db, "SELECT id FROM parked_payments WHERE status = 'parked'")
+    assert len(parked) == 1
+    card = page.locator(f"article[data-parked='{parked[0][0]}']")
+    expect(card).to_contain_text("INV-1999-000999")
+    site.shot(page, "payments")
+    card.get_by_label("Reason for dismissing").fill("not ours: refunded to the sender")
+    card.get_by_role("button", name="Dismiss").click()
+    expect(page.get_by_role("status")).to_have_text("Payment dismissed with your reason.")
+    assert query(site.db, "SELECT status, dismiss_reason FROM parked_payments WHERE id = :i", i=parked[0][0]) == [
+        ("dismissed", "not ours: refunded to the sender")]
 
 
 RULES_BAD = """rules:
@@ -260,7 +278,7 @@ def test_pages_have_labels_and_headings_in_order(site: Site, page: Page) -> None
     pages = ["/app/login"]
     sign_in(page, site.emails[Role.OWNER])
     pages += ["/app/", "/app/invoices", f"/app/invoices/{invoice_id}", "/app/approvals", "/app/events",
-              "/app/rules", "/app/pilot", "/app/time"]
+              "/app/rules", "/app/pilot", "/app/time", "/app/payments?status=all"]
     for path in pages:
         if path != "/app/login":
             page.goto(path)

@@ -1,0 +1,254 @@
+"""Dashboard benchmark: time to first byte of each /app page on a 10,000-invoice book, over real HTTP.
+
+Seeds a book fast with Core inserts (clients, 10,000 invoices over the last 12 months in every state with 4 lines
+each, payments, failed deliveries, time entries, events with some dead-lettered), sets a password through the
+service, starts `uvicorn --factory channels.http.app:create_app` in its own process, signs in like a browser, and
+measures p50/p99 time to the response headers of each page. Target: first byte < 200 ms. Run by `make bench`.
+
+    python benchmarks/dashboard.py [--invoices 10000] [--backend sqlite|postgresql|both] [--requests 40] [--results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import httpx  # noqa: E402
+from month_end import drop_database, fresh_database  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
+
+from domain.model.roles import Actor, Role  # noqa: E402
+from domain.services import sessions  # noqa: E402
+from domain.store.clock import Clock  # noqa: E402
+from domain.store.db import make_engine  # noqa: E402
+from domain.store.migrate import upgrade  # noqa: E402
+from domain.store.session import Database  # noqa: E402
+from domain.store.tables import (  # noqa: E402
+    ClientManagerRow,
+    ClientRow,
+    EventRow,
+    InvoiceDeliveryRow,
+    InvoiceLineRow,
+    InvoiceRow,
+    PaymentRow,
+    TimeEntryRow,
+    UserRow,
+)
+
+PASSWORD = "benchmark password 1"
+OWNER, MANAGER = "owner@bench.example", "am@bench.example"
+STATES = (["paid"] * 40 + ["partially_paid"] * 10 + ["issued"] * 15 + ["sent"] * 15 + ["viewed"] * 8
+          + ["draft"] * 6 + ["pending_approval"] * 4 + ["void"] * 2)
+
+
+def seed(url: str, invoices: int, today: date) -> dict[str, int]:
+    """A book of `invoices` invoices over 12 months for invoices/10 clients; returns a few ids to visit."""
+    rng = random.Random(8)
+    engine = make_engine(url)
+    upgrade(engine)
+    now = datetime.now(UTC)
+    n_clients = max(10, invoices // 10)
+    tax = {"mode": "standard", "region": "DE", "tax_id": "", "rate": "19", "section_rates": {},
+           "exemption_reason": ""}
+    with engine.begin() as conn:
+        conn.execute(insert(UserRow), [
+            dict(id=1, email=OWNER, name="Bench Owner", role=Role.OWNER.value, token_hash=None, active=True,
+                 created_at=now),
+            dict(id=2, email=MANAGER, name="Bench Manager", role=Role.ACCOUNT_MANAGER.value, token_hash=None,
+                 active=True, created_at=now)])
+        conn.execute(insert(ClientRow), [
+            dict(id=i, name=f"Client {i:05d} Ltd", currency="EUR" if i % 4 else "GBP",
+                 billing_emails=[f"ap{i}@client.example"], payment_terms_days=30, tax_profile=tax,
+                 po_required=False, po_number="", locale="en_GB", created_at=now) for i in range(1, n_clients + 1)])
+        conn.execute(insert(ClientManagerRow), [dict(client_id=i, user_id=2) for i in range(1, n_clients + 1, 20)])
+        inv_rows: list[dict[str, Any]] = []
+        lines: list[dict[str, Any]] = []
+        pays: list[dict[str, Any]] = []
+        deliveries: list[dict[str, Any]] = []
+        seq = 0
+        for i in range(1, invoices + 1):
+            client = rng.randint(1, n_clients)
+            cur = "EUR" if client % 4 else "GBP"
+            status = rng.choice(STATES)
+            issued = today - timedelta(days=rng.randint(0, 360))
+            start = issued.replace(day=1)
+            total = rng.randint(50_000, 5_000_000)
+            numbered = status not in ("draft", "pending_approval")
+            if numbered:
+                seq += 1
+            paid = total if status == "paid" else total // 3 if status == "partially_paid" else 0
+            inv_rows.append(dict(
+                id=i, client_id=client, kind="invoice", status=status,
+                number=f"INV-B-{seq:06d}" if numbered else None, currency=cur, period_start=start,
+                period_end=start + timedelta(days=27), issue_date=issued if numbered else None,
+                due_date=issued + timedelta(days=30) if numbered else None, subtotal_minor=total * 100 // 119,
+                tax_minor=total - total * 100 // 119, total_minor=total, paid_minor=paid, credited_minor=0,
+                tax_breakdown=[], tax_note="", po_number="", checks=[
+                    {"code": "amount_threshold", "outcome": "flag", "reason": "over the approval threshold"}]
+                if status == "pending_approval" else [], capped=False, reason="", created_at=now,
+                issued_at=now if numbered else None))
+            for k in range(4):
+                amount = total // 4
+                lines.append(dict(invoice_id=i, position=k + 1, section=("retainer", "time", "hardware", "time")[k],
+                                  description=f"Line {k + 1}", quantity="1", unit="item",
+                                  unit_price_minor=amount, amount_minor=amount, tax_rate="19", tax_minor=0,
+                                  arrangement_id=None, source={"period": start.strftime("%Y-%m")}, manual=False))
+            if paid:
+                pays.append(dict(invoice_id=i, amount_minor=paid, currency=cur,
+                                 received_on=min(today, issued + timedelta(days=rng.randint(0, 40))), reference="",
+                                 created_at=now))
+            if numbered:
+                deliveries.append(dict(invoice_id=i, public_token=f"tok{i:08d}", status="failed" if i % 97 == 0
+                                       else "sent", recipients=[], attempts=1, last_error="", created_at=now))
+        for lo in range(0, len(inv_rows), 2000):
+            conn.execute(insert(InvoiceRow), inv_rows[lo:lo + 2000])
+        for lo in range(0, len(lines), 5000):
+            conn.execute(insert(InvoiceLineRow), lines[lo:lo + 5000])
+        conn.execute(insert(PaymentRow), pays)
+        conn.execute(insert(InvoiceDeliveryRow), deliveries)
+        conn.execute(insert(TimeEntryRow), [
+            dict(client_id=rng.randint(1, n_clients), arrangement_id=None, user_id=None, person="eng@msp.example",
+                 role="engineer", day=today - timedelta(days=rng.randint(0, 90)), hours_centi=150,
+                 description="work", created_at=now) for _ in range(invoices)])
+        conn.execute(insert(EventRow), [
+            dict(source="billable", event_id=f"e{i}", type="time.logged", subject_ref=None, data={"n": i},
+                 status="dead" if i % 50 == 0 else "processed", reason="" if i % 50 else "event.not_yet: ghost",
+                 result={}, occurred_at=now, received_at=now, processed_at=now) for i in range(invoices // 5)])
+        if engine.dialect.name == "postgresql":
+            for table in ("users", "clients", "invoices"):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                  f"(SELECT max(id) FROM {table}))"))
+            conn.execute(text("ANALYZE"))
+    db = Database(engine, Clock())
+    for email in (OWNER, MANAGER):
+        sessions.set_password(db.uow(), Actor.system("bench"), email, PASSWORD)
+    engine.dispose()
+    pending = next(r["id"] for r in inv_rows if r["status"] == "pending_approval")
+    part = next(r["id"] for r in inv_rows if r["status"] == "partially_paid")
+    return {"pending": pending, "partially_paid": part, "clients": n_clients}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sign_in(client: httpx.Client, email: str) -> None:
+    page = client.get("/app/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token
+    r = client.post("/app/login", data={"csrf_token": token.group(1), "email": email, "password": PASSWORD,
+                                        "next": "/app/"})
+    assert r.status_code == 303 and "billable_session" in client.cookies, r.text[:300]
+
+
+def ttfb(client: httpx.Client, path: str) -> float:
+    """Seconds from sending the request to having the status line and headers (the first byte and then some)."""
+    t0 = time.perf_counter()
+    with client.stream("GET", path) as r:
+        elapsed = time.perf_counter() - t0
+        assert r.status_code == 200, (path, r.status_code)
+        r.read()
+    return elapsed
+
+
+def measure(url: str, ids: dict[str, int], requests: int) -> list[tuple[str, str, float, float]]:
+    out = []
+    pages = ["/app/", "/app/invoices", "/app/invoices?state=overdue", "/app/invoices?q=Client+00042",
+             "/app/invoices?page=150", f"/app/invoices/{ids['partially_paid']}",
+             f"/app/invoices/{ids['pending']}", "/app/approvals", "/app/events", "/app/events?status=failed",
+             "/app/rules", "/app/time"]
+    for who, email, paths in (("owner", OWNER, pages), ("account manager", MANAGER, pages[:3])):
+        with httpx.Client(base_url=url, timeout=30) as client:
+            sign_in(client, email)
+            for path in paths:
+                for _ in range(3):
+                    ttfb(client, path)  # warm-up
+                times = sorted(ttfb(client, path) for _ in range(requests))
+                p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+                out.append((who, path, statistics.median(times) * 1000, p99 * 1000))
+    return out
+
+
+def run(backend: str, invoices: int, requests: int) -> list[tuple[str, str, float, float]]:
+    url = fresh_database(backend, "dash")
+    try:
+        t0 = time.perf_counter()
+        ids = seed(url, invoices, date.today())
+        print(f"[{backend}] seeded {invoices} invoices in {time.perf_counter() - t0:.1f} s", flush=True)
+        port = free_port()
+        env = {**os.environ, "BILLABLE_DATABASE_URL": url, "BILLABLE_ENV": "development"}
+        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "channels.http.app:create_app",
+                                   "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                                   "--no-access-log"], env=env, cwd=ROOT)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(200):
+                try:
+                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            return measure(base, ids, requests)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    finally:
+        drop_database(url)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--invoices", type=int, default=10_000)
+    ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    ap.add_argument("--requests", type=int, default=40)
+    ap.add_argument("--results", action="store_true", help="append the figures to benchmarks/RESULTS.md")
+    args = ap.parse_args()
+    backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    table = ["| backend | as | page | p50 ms | p99 ms |", "|---|---|---|---|---|"]
+    worst = 0.0
+    for backend in backends:
+        for who, path, p50, p99 in run(backend, args.invoices, args.requests):
+            worst = max(worst, p99)
+            line = f"| {backend} | {who} | `{path}` | {p50:.1f} | {p99:.1f} |"
+            table.append(line)
+            print(line, flush=True)
+    verdict = "under" if worst < 200 else "OVER"
+    print(f"worst p99 {worst:.1f} ms: {verdict} the 200 ms first-byte target")
+    if args.results:
+        load = os.getloadavg()[0]
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True).stdout.strip()
+        section = [f"## Dashboard: time to first byte ({stamp}, commit {commit})", "",
+                   f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+                   f"load average {load:.1f} at the end (other suites share these CPUs: treat as pessimistic)",
+                   f"- command: `python benchmarks/dashboard.py --invoices {args.invoices} --backend {args.backend} "
+                   f"--requests {args.requests} --results`",
+                   f"- workload: {args.invoices:,} invoices over 12 months in every state (4 lines each), "
+                   f"{args.invoices // 10:,} clients, payments, failed deliveries, {args.invoices:,} time entries, "
+                   f"{args.invoices // 5:,} events; uvicorn in its own process, one signed-in client, sequential "
+                   f"requests, time to the response headers",
+                   f"- worst p99: {worst:.1f} ms ({verdict} the 200 ms target)", "", *table, ""]
+        with (ROOT / "benchmarks" / "RESULTS.md").open("a") as f:
+            f.write("\n" + "\n".join(section))
+
+
+if __name__ == "__main__":
+    main()
