@@ -75,7 +75,7 @@ def serve(host: str = typer.Option(None, help="Interface to listen on (default: 
         embedded.listen()  # PostgreSQL: jobs committed by other API processes wake it too
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(f"[green]✓[/] billable on [bold]http://{shown}:{port}[/] · API docs: http://{shown}:{port}/docs "
-                  f"· database: {where(s)} · Ctrl+C stops it", soft_wrap=True)
+                  f"· dashboard: http://{shown}:{port}/app/ · database: {where(s)} · Ctrl+C stops it", soft_wrap=True)
     try:
         uvicorn.run(api, host=host, port=port, log_level="info")
     finally:

@@ -9,6 +9,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
+import httpx
 from babel.numbers import format_currency
 from playwright.sync_api import Page, expect
 
@@ -329,3 +330,18 @@ def test_failed_sign_ins_are_throttled(site: Site, page: Page) -> None:
     expect(page.get_by_role("alert")).to_contain_text("too many failed sign-ins")
     until = query(site.db, "SELECT locked_until FROM login_throttle WHERE email = :e", e=email)[0][0]
     assert until is not None and str(until) > str(NOW - timedelta(seconds=1))[:10]
+
+
+def test_the_session_cookie_is_secure_over_https(site: Site) -> None:
+    """Behind a TLS-terminating proxy (X-Forwarded-Proto: https) the cookies get Secure as well."""
+    with httpx.Client(base_url=site.url, headers={"X-Forwarded-Proto": "https"}) as client:
+        form = client.get("/app/login")
+        assert "Secure" in form.headers["set-cookie"]
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token
+        signed = client.post("/app/login", headers={"Cookie": f"billable_login_csrf={token.group(1)}"},
+                             data={"csrf_token": token.group(1), "email": site.emails[Role.VIEWER],
+                                   "password": PASSWORD, "next": "/app/"})
+        assert signed.status_code == 303
+        cookie = next(c for c in signed.headers.get_list("set-cookie") if c.startswith("billable_session="))
+        assert {"HttpOnly", "Secure", "SameSite=lax"} <= {p.strip() for p in cookie.split(";")}
