@@ -3,13 +3,17 @@ needs none: SQLite in the working directory, in-process worker, offline interpre
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me"
+# Sources signed the Standard Webhooks way: their secrets are whsec_ + base64 of the key.
+WHSEC_SOURCES = ("billable", "harvest")
 
 
 class Settings(BaseSettings):
@@ -48,6 +52,22 @@ class Settings(BaseSettings):
     smtp_from: str = "billing@localhost"
     smtp_timeout: float = 10.0
     bounce_secret: SecretStr | None = None  # HMAC-SHA256 key of POST /v1/email/bounces; unset -> refused
+
+    @field_validator("webhook_secrets")
+    @classmethod
+    def _whsec_secrets_are_base64(cls, secrets: dict[str, str]) -> dict[str, str]:
+        # Checked at start-up: a malformed secret would otherwise surface as a 500 on the first delivery.
+        for source in WHSEC_SOURCES:
+            for secret in (secrets.get(source) or "").split():
+                try:
+                    ok = secret.startswith("whsec_") and bool(base64.b64decode(secret[6:], validate=True))
+                except (binascii.Error, ValueError):
+                    ok = False
+                if not ok:
+                    raise ValueError(f"the {source!r} secret must be whsec_ followed by base64 (e.g. `python -c "
+                                     "'import base64,secrets; print(\"whsec_\" + base64.b64encode("
+                                     "secrets.token_bytes(32)).decode())'`)")
+        return secrets
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
