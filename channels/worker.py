@@ -65,6 +65,7 @@ class Worker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_tick = 0.0
+        self.last_tick: schedules.TickReport | None = None
 
     @classmethod
     def for_settings(cls, db: Database, settings: Settings, **kw: object) -> Worker:
@@ -76,8 +77,10 @@ class Worker:
         self._wake.set()
 
     def tick(self) -> list[str]:
+        """Due dates as events, and today's dunning reminders; the due dates found (the report is `last_tick`)."""
         self._last_tick = time.monotonic()
-        return schedules.tick(self.db.uow(), self.actor).emitted
+        self.last_tick = schedules.tick(self.db.uow(), self.actor)
+        return self.last_tick.emitted
 
     def run_once(self) -> int:
         """One round: due ticks, a batch of jobs, the outbox. How many jobs and messages were handled."""

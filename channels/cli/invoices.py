@@ -9,9 +9,10 @@ import typer
 from channels.cli import _render
 from channels.cli._common import AS_OPTION, CliError, console, guarded, open_db, reader, settings
 from channels.documents import TemplateRefused, default_renderer
-from domain.services import documents, invoicing
+from domain.services import delivery, documents, invoicing
 
-app = typer.Typer(no_args_is_help=True, help="List invoices and show one with its lines, checks and totals.")
+app = typer.Typer(no_args_is_help=True, help="List invoices, show one with its lines, checks and totals, preview "
+                                             "its document, e-mail it.")
 
 
 @app.command("list")
@@ -79,3 +80,23 @@ def preview(invoice: str = typer.Argument(..., help="Invoice id (e.g. 12) or num
         console.print(f"PDF written to {pdf}")
     if not (pdf or html):
         console.print(body, markup=False, highlight=False)
+
+
+@app.command("send")
+@guarded
+def send(invoice: str = typer.Argument(..., help="Invoice id (e.g. 12) or number (e.g. INV-2026-000001)."),
+         to: list[str] = typer.Option(None, "--to", help="Send here instead of the client's billing e-mails "
+                                                         "(repeat for several)."),
+         as_email: str = AS_OPTION) -> None:
+    """E-mail an issued invoice (PDF attached, link to its page): queued now, sent by the worker's outbox."""
+    db = open_db(settings())
+    try:
+        actor = reader(db, as_email)
+        invoice_id = int(invoice) if invoice.isdigit() else invoicing.find_invoice(db.uow(), actor, invoice.strip()).id
+        d = delivery.send_invoice(db.uow(), actor, invoice_id, list(to) if to else None)
+    finally:
+        db.dispose()
+    console.print(f"[green]✓[/] Invoice {invoice} queued for e-mail to {', '.join(d.recipients)} "
+                  f"(Message-ID {d.message_id}); the worker sends it (`billable serve`, `billable worker` or "
+                  "`billable tick`). Follow it: GET /v1/invoices/{id}/delivery.".replace("{id}", str(invoice_id)),
+                  soft_wrap=True)

@@ -95,18 +95,26 @@ class InvoiceMailer:
         delivery.record_sent(self.db.uow(), invoice_id, message_id)
 
     def _reminder(self, m: Message) -> None:
-        """A dunning reminder (queued once per invoice and step); skipped if the invoice was paid meanwhile.
-        Failures raise, so the outbox retries (and, after its attempts, keeps the message dead, with the error)."""
+        """A dunning reminder (queued once per invoice and step); skipped if the invoice was paid meanwhile. A 4xx or
+        a refused connection raises, so the outbox retries; a 5xx (or no address) flags the invoice's delivery
+        `failed`, audited and notified, and is not retried (it would only be refused again)."""
         invoice_id, step = int(m.payload["invoice_id"]), int(m.payload["step"])
         if not reminders.reminder_still_due(self.db.uow(), invoice_id):
+            reminders.record_reminder(self.db.uow(), invoice_id, step, "skipped", "nothing is owed any more")
             return
         system = Actor.system("dunning")
         doc = documents.invoice_document(self.db.uow(), system, invoice_id)
         token = documents.hosted_token(self.db.uow(), system, invoice_id)
         inv = doc.invoice
-        when = "is due in 3 days" if step < 0 else f"was due on {inv.due_date}"
+        when = ("is due today" if step == 0 else f"is due in {-step} day{'s' if step != -1 else ''}" if step < 0
+                else f"was due on {inv.due_date}")
+        recipients = list(doc.client.billing_emails)
+        if not recipients:
+            reminders.record_reminder_failed(self.db.uow(), invoice_id, step,
+                                             "the client has no billing e-mail address")
+            return
         msg = EmailMessage()
-        msg["From"], msg["To"] = self.settings.smtp_from, ", ".join(doc.client.billing_emails)
+        msg["From"], msg["To"] = self.settings.smtp_from, ", ".join(recipients)
         msg["Subject"] = f"Reminder: invoice {inv.number} ({inv.balance} {inv.currency}) {when}"
         msg["Message-ID"] = f"<inv{invoice_id}.reminder{step}@billable.invalid>"  # the same for a retry
         msg["Date"] = formatdate(localtime=False)
@@ -115,9 +123,15 @@ class InvoiceMailer:
                         f"\n\nIf you have paid already, thank you, and please ignore this reminder.\n"
                         f"{doc.seller}\n")
         try:
-            self._send(msg, list(doc.client.billing_emails))
+            self._send(msg, recipients)
         except Exception as e:
-            raise _classify(e) from e
+            failure = _classify(e)
+            if isinstance(failure, PermanentFailure):
+                log.warning("invoice %s: reminder %s refused for good: %s", invoice_id, step, failure)
+                reminders.record_reminder_failed(self.db.uow(), invoice_id, step, str(failure))
+                return
+            raise failure from e
+        reminders.record_reminder(self.db.uow(), invoice_id, step, "sent")
 
     def _send(self, msg: EmailMessage, recipients: list[str]) -> None:
         s = self.settings

@@ -93,6 +93,10 @@ class SettingsPatch(_In):
     duplicate_days: int | None = Field(default=None, ge=0, le=365)
     pilot_mode: bool | None = None
     locale: str | None = Field(default=None, max_length=20)
+    reminder_offsets: list[int] | None = Field(default=None, max_length=10, examples=[[-3, 1, 7, 14]],
+                                               description="Dunning: days from the due date (negative: before); "
+                                                           "[] sends no reminders")
+    send_on_issue: bool | None = Field(default=None, description="E-mail each invoice the moment it is issued")
 
     @field_validator("*", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from domain.services._auth import client_scope, require
 from domain.services._context import load_context
 from domain.services.invoicing import (
     _check_input,
+    _send_on_issue,
     _store_drafts,
     _summary,
     finalize_issue,
@@ -140,4 +141,8 @@ def _check_and_issue(uow: UnitOfWork, actor: Actor, invoices: list[InvoiceRow], 
     for inv, number in zip(clean, take_numbers(uow, ws.invoice_number_format, len(clean)), strict=True):
         finalize_issue(uow, inv, clients[inv.id], number)
         uow.audit.record(actor, "invoice.issued", "invoice", inv.id, after=_summary(inv))
+    if clean and ws.send_on_issue:
+        uow.flush()
+        for inv in clean:
+            _send_on_issue(uow, actor, inv, True)
     report.issued += len(clean)

@@ -261,8 +261,27 @@ def _blocked(results: list[Any]) -> CheckBlocked:
                         details={"checks": [r.as_json() for r in reasons]})
 
 
-def issue_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int) -> InvoiceView:
-    """Run the checks on a draft: clean -> issued and numbered; flagged -> pending_approval; blocked -> refused."""
+def _send_on_issue(uow: UnitOfWork, actor: Actor, inv: InvoiceRow, send: bool | None = None) -> None:
+    """Just issued: queue its e-mail through the delivery service, in this same transaction, when the workspace's
+    `send_on_issue` (or `send`, a rule's own choice) says so. A client without a billing address does not stop
+    the issue: the skip is audited, and the missing-contact check has flagged it already."""
+    from domain.services import delivery  # delivery -> documents -> views: imported where it is used
+
+    if inv.kind != "invoice" or inv.status != Status.ISSUED.value:
+        return  # a credit note, or settled at issue (nothing owed): nothing to send
+    if not (uow.workspace.get().send_on_issue if send is None else send):
+        return
+    client = uow.clients.get(inv.client_id)
+    if client is None or not client.billing_emails:
+        uow.audit.record(actor, "invoice.delivery_skipped", "invoice", inv.id,
+                         after={"client_id": inv.client_id, "reason": "the client has no billing e-mail address"})
+        return
+    delivery.send_invoice(uow, actor, inv.id)
+
+
+def issue_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, send: bool | None = None) -> InvoiceView:
+    """Run the checks on a draft: clean -> issued and numbered (and e-mailed when the workspace sends on issue, or
+    `send` says so); flagged -> pending_approval; blocked -> refused."""
     require(actor, Perm.ISSUE)
     with uow:
         inv = _load(uow, actor, invoice_id)
@@ -288,6 +307,8 @@ def issue_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int) -> InvoiceView
         else:
             finalize_issue(uow, inv, client, take_numbers(uow, ws.invoice_number_format, 1)[0])
             uow.audit.record(actor, "invoice.issued", "invoice", inv.id, before=before, after=_summary(inv))
+            uow.flush()
+            _send_on_issue(uow, actor, inv, send)
         uow.flush()
         view = _view(uow, inv)
         uow.commit()
@@ -321,6 +342,7 @@ def approve_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, note: str = 
         finalize_issue(uow, inv, client, take_numbers(uow, ws.invoice_number_format, 1)[0])
         uow.audit.record(actor, "invoice.issued", "invoice", inv.id, before=before, after=_summary(inv))
         uow.flush()
+        _send_on_issue(uow, actor, inv)
         view = _view(uow, inv)
         uow.commit()
     return view

@@ -492,7 +492,9 @@ def _finish(uow: UnitOfWork, actor: Actor, rule: Rule, invoice_id: int, step: St
     if rule.clean_draft == "auto_issue" and hold_reason is None:
         try:
             with uow.session.begin_nested():
-                invoicing.issue_invoice(uow, actor, inv.id)  # loads this same row: `inv` sees the result
+                # loads this same row: `inv` sees the result; sends it in this transaction when the rule (or the
+                # workspace) sends on issue
+                invoicing.issue_invoice(uow, actor, inv.id, send=rule.send_on_issue)
         except CheckBlocked:
             _review(uow, actor, inv)
             _notify(uow, "invoice.blocked", _payload(uow, inv, checks=_problems(inv, Outcome.BLOCK)))

@@ -9,6 +9,7 @@
         action: bill_threshold                # what to do (see ACTIONS)
         params: {hours: "20", amount: "3000.00"}
         clean_draft: hold_for_review          # or auto_issue; flagged drafts always wait for approval
+        send_on_issue: true                   # e-mail what it issues at once (default: the workspace setting)
 
 The document is validated as a whole before it replaces the current one; every refusal names the rule (its index
 and id), the line in the YAML and the field. Versions are kept (rule_sets), the newest applies.
@@ -125,6 +126,8 @@ class Rule(BaseModel):
     action: str
     params: dict[str, Any] = Field(default_factory=dict)
     clean_draft: Clean = "hold_for_review"
+    # e-mail what this rule issues at once (true) or not (false); unset: the workspace's `send_on_issue`
+    send_on_issue: bool | None = None
     enabled: bool = True
 
     @field_validator("id")

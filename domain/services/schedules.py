@@ -5,6 +5,7 @@ on their end date. The tick turns each due date into an event (`period.due`, `co
 arrangement and the period, and stores it like any inbound event: the unique (source, event id) key makes a second
 tick a duplicate, so after an outage one tick emits every missed period exactly once, and the next emits nothing.
 Rules decide what a due date bills (`bill_period`, `close_contract`); without such a rule the tick emits nothing.
+The same tick queues the dunning reminders due today (`reminders.queue_reminders`, in a transaction of its own).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from domain.model.arrangements import RetainerTerms, SubscriptionTerms
 from domain.model.events import EventType
 from domain.model.periods import coverage, period_containing, periods_between
 from domain.model.roles import Actor, Perm
+from domain.services import reminders
 from domain.services._auth import require
 from domain.services._drafting import terms_of
 from domain.services.events import Incoming, store_events
@@ -30,6 +32,7 @@ class TickReport:
     today: date
     emitted: list[str] = field(default_factory=list)  # event ids of the due dates found now
     event_ids: list[int] = field(default_factory=list)
+    reminders: list[int] = field(default_factory=list)  # invoices reminded now
 
 
 def _catch_up(book: RuleBook, etype: EventType) -> int:
@@ -86,4 +89,5 @@ def tick(uow: UnitOfWork, actor: Actor) -> TickReport:
         receipt = store_events(uow, actor, SOURCE, [i for i in items if i.event_id not in known])
         report.emitted, report.event_ids = receipt.accepted, receipt.ids
         uow.commit()
+    report.reminders = [r.invoice_id for r in reminders.queue_reminders(uow, actor)]
     return report

@@ -1,4 +1,4 @@
-"""Workspace settings: numbering formats, tax rounding, check thresholds."""
+"""Workspace settings: numbering formats, tax rounding, check thresholds, the dunning schedule, send on issue."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from domain.model.roles import Actor, Perm
 from domain.model.tax import TaxRounding
 from domain.services._auth import require
 from domain.services._input import refusal
+from domain.services.reminders import DEFAULT_SCHEDULE, check_schedule
 from domain.store.tables import WorkspaceRow
 from domain.store.uow import UnitOfWork
 
@@ -30,6 +31,8 @@ class WorkspaceSettings(BaseModel):
     duplicate_days: int = Field(ge=0, le=365)
     pilot_mode: bool
     locale: str
+    reminder_offsets: list[int] = Field(default_factory=lambda: list(DEFAULT_SCHEDULE))  # days from the due date
+    send_on_issue: bool = False  # e-mail an invoice in the transaction that issues it
 
 
 def _view(ws: WorkspaceRow) -> WorkspaceSettings:
@@ -38,7 +41,8 @@ def _view(ws: WorkspaceRow) -> WorkspaceSettings:
                              tax_rounding=TaxRounding(ws.tax_rounding),
                              approval_thresholds=dict(ws.approval_thresholds),
                              deviation_pct=ws.deviation_pct, duplicate_days=ws.duplicate_days,
-                             pilot_mode=ws.pilot_mode, locale=ws.locale)
+                             pilot_mode=ws.pilot_mode, locale=ws.locale,
+                             reminder_offsets=list(ws.reminder_offsets or []), send_on_issue=ws.send_on_issue)
 
 
 def get_settings(uow: UnitOfWork, actor: Actor) -> WorkspaceSettings:
@@ -72,6 +76,7 @@ def update_settings(uow: UnitOfWork, actor: Actor, changes: dict[str, Any]) -> W
             raise ValidationFailed("must be a number", field="deviation_pct") from None
         if not dev.is_finite() or dev < 0:
             raise ValidationFailed("must be zero or more", field="deviation_pct")
+        merged.reminder_offsets = list(check_schedule(merged.reminder_offsets))
         for key, value in merged.model_dump(mode="json").items():
             setattr(ws, key, value)
         after = _view(ws).model_dump(mode="json")

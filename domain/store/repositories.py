@@ -614,11 +614,19 @@ class Deliveries(_Repo):
         return {int(v) for v in self.s.execute(select(InvoiceReminderRow.step).where(
             InvoiceReminderRow.invoice_id == invoice_id)).scalars().all()}
 
+    def reminder(self, invoice_id: int, step: int, for_update: bool = False) -> InvoiceReminderRow | None:
+        q = select(InvoiceReminderRow).where(InvoiceReminderRow.invoice_id == invoice_id,
+                                             InvoiceReminderRow.step == step)
+        if for_update:
+            q = q.with_for_update()
+        return self.s.execute(q).scalar_one_or_none()
+
     def claim_reminder(self, invoice_id: int, step: int, due_on: date, now: datetime) -> bool:
         """Take one reminder step for an invoice; False when it was taken already (by us or a concurrent run)."""
         ins = pg_insert if self.s.get_bind().dialect.name == "postgresql" else sqlite_insert
         result = self.s.execute(ins(InvoiceReminderRow).values(
-            invoice_id=invoice_id, step=step, due_on=due_on, created_at=now).on_conflict_do_nothing(
+            invoice_id=invoice_id, step=step, due_on=due_on, created_at=now, status="queued", last_error=""
+        ).on_conflict_do_nothing(
             index_elements=["invoice_id", "step"]))
         return bool(getattr(result, "rowcount", 0))
 
