@@ -71,18 +71,18 @@ def queue_reminders(uow: UnitOfWork, actor: Actor, schedule: Sequence[int] | Non
         today = uow.clock.today()
         first = today - timedelta(days=steps[-1] + CATCH_UP_DAYS)
         last = today - timedelta(days=steps[0])
-        for inv in uow.deliveries.open_invoices_due_between(first, last):
+        candidates = [inv for inv in uow.deliveries.open_invoices_due_between(first, last)
+                      if inv.due_date is not None and inv.total_minor - inv.paid_minor - inv.credited_minor > 0]
+        ids = [inv.id for inv in candidates]
+        taken, flagged = uow.deliveries.reminder_steps_for(ids), uow.deliveries.with_delivery_status(ids, FLAGGED)
+        for inv in candidates:
+            assert inv.due_date is not None
             balance = inv.total_minor - inv.paid_minor - inv.credited_minor
-            if balance <= 0 or inv.due_date is None:
-                continue
             due = [s for s in steps if inv.due_date + timedelta(days=s) <= today]
-            if not due:
+            if not due or inv.id in flagged:
                 continue
             step = due[-1]
-            if step in uow.deliveries.reminder_steps(inv.id):
-                continue
-            sent = uow.deliveries.get(inv.id)
-            if sent is not None and sent.status in FLAGGED:
+            if step in taken.get(inv.id, set()):
                 continue
             if not uow.deliveries.claim_reminder(inv.id, step, inv.due_date + timedelta(days=step), uow.clock.now()):
                 continue  # a concurrent tick took it

@@ -11,7 +11,7 @@ from sqlalchemy import and_, delete, func, insert, not_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from domain.store.tables import (
     ArrangementRow,
@@ -614,6 +614,24 @@ class Deliveries(_Repo):
         return {int(v) for v in self.s.execute(select(InvoiceReminderRow.step).where(
             InvoiceReminderRow.invoice_id == invoice_id)).scalars().all()}
 
+    def reminder_steps_for(self, invoice_ids: Sequence[int]) -> dict[int, set[int]]:
+        """The steps already taken, per invoice, in one query per thousand invoices (the tick runs every minute)."""
+        out: dict[int, set[int]] = {}
+        for i in range(0, len(invoice_ids), 1000):
+            rows = self.s.execute(select(InvoiceReminderRow.invoice_id, InvoiceReminderRow.step).where(
+                InvoiceReminderRow.invoice_id.in_(invoice_ids[i:i + 1000]))).all()
+            for inv, step in rows:
+                out.setdefault(int(inv), set()).add(int(step))
+        return out
+
+    def with_delivery_status(self, invoice_ids: Sequence[int], statuses: Sequence[str]) -> set[int]:
+        out: set[int] = set()
+        for i in range(0, len(invoice_ids), 1000):
+            out |= {int(v) for v in self.s.execute(select(InvoiceDeliveryRow.invoice_id).where(
+                InvoiceDeliveryRow.invoice_id.in_(invoice_ids[i:i + 1000]),
+                InvoiceDeliveryRow.status.in_(statuses))).scalars().all()}
+        return out
+
     def reminder(self, invoice_id: int, step: int, for_update: bool = False) -> InvoiceReminderRow | None:
         q = select(InvoiceReminderRow).where(InvoiceReminderRow.invoice_id == invoice_id,
                                              InvoiceReminderRow.step == step)
@@ -634,7 +652,8 @@ class Deliveries(_Repo):
         from domain.model.lifecycle import OPEN, Status
 
         states = [s.value for s in OPEN if s != Status.UNCOLLECTIBLE]
-        return self.s.execute(select(InvoiceRow).where(
+        # the tick runs every minute: not the lines of every open invoice (they load only if someone asks)
+        return self.s.execute(select(InvoiceRow).options(lazyload(InvoiceRow.lines)).where(
             InvoiceRow.kind == "invoice", InvoiceRow.status.in_(states), InvoiceRow.due_date.is_not(None),
             InvoiceRow.due_date >= first, InvoiceRow.due_date <= last).order_by(InvoiceRow.id)).scalars().all()
 
