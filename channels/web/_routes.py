@@ -225,7 +225,12 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    await _posted(request)
+    try:
+        await _posted(request)
+    except _Refused as e:
+        if e.ws is not None:
+            raise
+        return _redirect("/app/login")  # already signed out (or the session ended): nothing to end
     await run_in_threadpool(sessions.sign_out, _db(request).uow(), request.cookies.get(SESSION_COOKIE, ""))
     resp = _redirect("/app/login", notice="signed_out")
     resp.delete_cookie(SESSION_COOKIE, path="/app")
@@ -296,11 +301,14 @@ def line_page(request: Request, invoice_id: int, line_id: int) -> Response:
 
 
 @router.get("/approvals")
-def approvals_page(request: Request) -> Response:
+def approvals_page(request: Request, page: int = 1) -> Response:
     ws = _session(request)
+    if not 1 <= page <= 10_000:
+        raise _Refused(ws, 422, "page: out of range")
     pending = _call(ws, invoicing.list_invoices, _db(request).uow(readonly=True), ws.actor,
-                    status="pending_approval", limit=PER_PAGE)
-    return _page(request, ws, "approvals.html", pending=pending, can_approve=ws.actor.can(Perm.APPROVE))
+                    status="pending_approval", limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE)
+    return _page(request, ws, "approvals.html", pending=pending[:PER_PAGE], more=len(pending) > PER_PAGE,
+                 page=page, can_approve=ws.actor.can(Perm.APPROVE))
 
 
 @router.post("/invoices/{invoice_id}/approve")

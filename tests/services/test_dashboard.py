@@ -1,23 +1,28 @@
-"""The dashboard's reads and sign-in sessions, on SQLite and PostgreSQL: the overview's figures against numbers
-computed independently from the raw rows, scoping by role, the invoice page's filters, and the session rules."""
+"""The dashboard's reads on SQLite and PostgreSQL: the overview's figures against numbers computed independently
+from the raw rows, scoping by role, the invoice page's filters and search, and where a line's work came from."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from domain.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.model.money import minor_to_text
 from domain.model.roles import Actor, Role
-from domain.services import dashboard, sessions, users
+from domain.services import dashboard, users
 from domain.services.demo import DEMO_EMAILS, load_demo
 from domain.store.clock import FixedClock
+from domain.store.db import make_engine
 from domain.store.session import Database
+from tests.conftest import START, reset_pg
 
 OWED = ("issued", "sent", "viewed", "partially_paid")
 
@@ -81,13 +86,25 @@ def _check(ov: dashboard.Overview, exp: dict[str, Any]) -> None:
     assert sum(m.collected_minor for m in ov.monthly) == sum(exp["collected"].values())
 
 
-@pytest.fixture
-def demo(db: Database, system: Actor) -> Database:
-    load_demo(db.uow(), system)
-    return db
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+         sqlite_template: Path) -> Iterator[Database]:
+    """One demo workspace per backend for this module's reads (loading it is the slow part)."""
+    clock = FixedClock(START)
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("dash") / "billable.db"
+        shutil.copy(sqlite_template, path)
+        db = Database(make_engine(f"sqlite:///{path}"), clock)
+    else:
+        engine = make_engine(request.getfixturevalue("pg_url"))
+        reset_pg(engine)
+        db = Database(engine, clock)
+    load_demo(db.uow(), Actor.system("tests"))
+    yield db
+    db.dispose()
 
 
-def test_the_overview_matches_the_rows_today_and_months_later(demo: Database, system: Actor) -> None:
+def test_the_overview_matches_the_rows_today_and_months_later(demo: Database) -> None:
     db = demo
     owner = users.actor_by_email(db.uow(), DEMO_EMAILS[Role.OWNER])
     ov = dashboard.overview(db.uow(), owner)
@@ -100,10 +117,13 @@ def test_the_overview_matches_the_rows_today_and_months_later(demo: Database, sy
     clock = db.clock
     assert isinstance(clock, FixedClock)
     clock.set(clock.now() + timedelta(days=75))
-    later = dashboard.overview(db.uow(), owner)
-    exp_later = _expected(db, later.today)
-    _check(later, exp_later)
-    assert {b.bucket for b in later.aging if b.count} - {"current"}, "something is late by then"
+    try:
+        later = dashboard.overview(db.uow(), owner)
+        exp_later = _expected(db, later.today)
+        _check(later, exp_later)
+        assert {b.bucket for b in later.aging if b.count} - {"current"}, "something is late by then"
+    finally:
+        clock.set(START)
 
 
 def test_an_account_manager_sees_their_clients_figures_only(demo: Database) -> None:
@@ -155,70 +175,3 @@ def test_a_line_tells_where_its_work_came_from(demo: Database) -> None:
     assert sorted(t.id for t in origin.time_entries) == sorted(source["time_entry_ids"])
     with pytest.raises(NotFound):
         dashboard.line_origin(db.uow(), owner, with_time[0], 10**9)
-
-
-# ---- sessions -------------------------------------------------------------------------------------------------------
-
-
-def test_passwords_sessions_and_their_end(demo: Database, system: Actor) -> None:
-    db = demo
-    email = DEMO_EMAILS[Role.FINANCE]
-    with pytest.raises(ValidationFailed):
-        sessions.set_password(db.uow(), system, email, "short")
-    viewer = users.actor_by_email(db.uow(), DEMO_EMAILS[Role.VIEWER])
-    with pytest.raises(Forbidden):
-        sessions.set_password(db.uow(), viewer, email, "a long enough password")
-    sessions.set_password(db.uow(), system, email, "a long enough password")
-    stored = _rows(db, "SELECT password_hash FROM users WHERE email = :e", e=email)[0][0]
-    assert stored.startswith("$argon2id$") and "a long enough password" not in stored
-
-    signed = sessions.sign_in(db.uow(), email.upper(), "a long enough password", "tests")
-    ws = sessions.session_for(db.uow(), signed.token)
-    assert ws.actor.email == email and ws.actor.role == Role.FINANCE
-    assert sessions.csrf_ok(ws, signed.csrf_token) and not sessions.csrf_ok(ws, "") and not sessions.csrf_ok(ws, "x")
-    assert _rows(db, "SELECT count(*) FROM web_sessions WHERE token_hash = :t", t=signed.token)[0][0] == 0  # hashed
-
-    # expiry
-    clock = db.clock
-    assert isinstance(clock, FixedClock)
-    start = clock.now()
-    clock.set(start + sessions.SESSION_TTL + timedelta(seconds=1))
-    with pytest.raises(Unauthenticated):
-        sessions.session_for(db.uow(), signed.token)
-    clock.set(start)
-    # a new password ends every session
-    sessions.set_password(db.uow(), system, email, "another long password")
-    with pytest.raises(Unauthenticated):
-        sessions.session_for(db.uow(), signed.token)
-    # sign-out ends this one; deactivating the user ends all
-    again = sessions.sign_in(db.uow(), email, "another long password")
-    sessions.sign_out(db.uow(), again.token)
-    with pytest.raises(Unauthenticated):
-        sessions.session_for(db.uow(), again.token)
-    third = sessions.sign_in(db.uow(), email, "another long password")
-    users.set_active(db.uow(), system, email, False)
-    with pytest.raises(Unauthenticated):
-        sessions.session_for(db.uow(), third.token)
-    with pytest.raises(Unauthenticated):
-        sessions.sign_in(db.uow(), email, "another long password")
-
-
-def test_failed_sign_ins_lock_the_email_for_a_while(demo: Database, system: Actor) -> None:
-    db = demo
-    email = DEMO_EMAILS[Role.OWNER]
-    sessions.set_password(db.uow(), system, email, "the right password")
-    for _ in range(sessions.FREE_FAILURES):
-        with pytest.raises(Unauthenticated):
-            sessions.sign_in(db.uow(), email, "a wrong password")
-    with pytest.raises(sessions.Throttled) as locked:
-        sessions.sign_in(db.uow(), email, "the right password")  # even the right one, while locked
-    assert locked.value.details["retry_after"] <= 61
-    clock = db.clock
-    assert isinstance(clock, FixedClock)
-    clock.set(clock.now() + timedelta(minutes=2))
-    assert sessions.sign_in(db.uow(), email, "the right password").token  # and success forgets the failures
-    assert _rows(db, "SELECT count(*) FROM login_throttle WHERE email = :e", e=email)[0][0] == 0
-    # an unknown e-mail is refused the same way, and throttled the same way
-    with pytest.raises(Unauthenticated) as unknown:
-        sessions.sign_in(db.uow(), "nobody@nowhere.example", "whatever it is")
-    assert unknown.value.code == "auth.bad_credentials"
