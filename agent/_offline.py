@@ -24,6 +24,7 @@ Phrasings (case-insensitive; "Acme" is any client name, "INV-2026-000042" any in
     log 3h on Acme yesterday [as Engineer]: VPN migration     (asks for the role when not given)
     complete milestone Go-live for Acme
     my time entries
+    parked payments | unmatched payments
     help
 """
 
@@ -195,6 +196,13 @@ def plan_overdue(m: re.Match[str], t: Turn) -> Plan:
     if not r.ok:
         return _failed(r, "list overdue invoices")
     return render("replies/invoices", title="overdue", client=who, invoices=r.data["invoices"])
+
+
+def plan_parked(m: re.Match[str], t: Turn) -> Plan:
+    r = yield Call("parked_payments", {"status": "parked", "limit": 50})
+    if not r.ok:
+        return _failed(r, "list parked payments")
+    return render("replies/parked", payments=r.data["parked_payments"])
 
 
 def plan_pending(m: re.Match[str], t: Turn) -> Plan:
@@ -394,6 +402,8 @@ RULES: list[Rule] = [(re.compile(p, re.I | re.S), goal, fn) for p, goal, fn in [
     (rf"^\s*(?:what(?:'s|\s+is)\s+the\s+)?(?:status|history|audit(?:\s+trail)?|timeline)\s+(?:of|for)\s+"
      rf"(?:{CLIENT}'s\s+(?P<month>{MONTH})\s+invoice|the\s+(?P<month2>{MONTH})\s+invoice\s+(?:of|for)\s+"
      rf"(?P<client2>.+?)|{REF})\s*[?.!]?\s*$", "invoice_status", plan_status),
+    (r"^.*\b(?:(?:parked|unmatched|unapplied)\s+payments?|payments?\s+(?:that\s+)?(?:are\s+|were\s+)?"
+     r"(?:parked|unmatched))\b.*$", "parked_payments", plan_parked),
     (rf"^.*\boverdue\b(?:\s+(?:for|at|with)\s+{CLIENT})?\s*[?.!]?\s*$", "list_invoices", plan_overdue),
     (r"^.*\b(?:pending\s+approvals?|needs?\s+(?:an\s+)?approval|awaiting\s+approval|waiting\s+for\s+approval|"
      r"to\s+approve)\b.*$", "pending_approvals", plan_pending),
@@ -410,7 +420,8 @@ _WHAT = {"log_time": "log time", "draft_invoice": "draft invoices", "issue_invoi
          "credit_note": "issue credit notes", "record_payment": "record payments", "send_invoice": "send invoices",
          "complete_milestone": "complete milestones", "explain_invoice": "read invoices",
          "invoice_status": "read invoices", "list_invoices": "read invoices", "pending_approvals": "read invoices",
-         "unbilled_work": "read the books", "my_time_entries": "see time entries"}
+         "unbilled_work": "read the books", "my_time_entries": "see time entries",
+         "parked_payments": "see parked payments"}
 
 
 class _Groups:

@@ -40,7 +40,8 @@ PHRASINGS = [
     ("contractor", "my time entries", ["my_time_entries"], ["No time entries yet"]),
     ("finance", "reject Acme's March invoice because the visit is in the retainer",
      ["find_client", "list_invoices", "invoice_status", "reject_invoice"], ["back to draft"]),
-    ("finance", "help", [], ["status of Acme's March invoice", "approve INV-2026-000042"]),
+    ("finance", "help", [], ["status of Acme's March invoice", "approve INV-2026-000042", "parked payments"]),
+    ("finance", "any parked payments?", ["parked_payments"], ["No parked payments"]),
 ]
 
 

@@ -76,3 +76,14 @@ def test_agent_tools_for_parked_payments() -> None:
     assert not BY_NAME["parked_payments"].moves_money
     assert "parked_payments" not in {s.name for s in tools_for(Role.VIEWER, Channel.HTTP)}
     assert "apply_parked_payment" not in {s.name for s in tools_for(Role.OWNER, Channel.SCRIPT)}
+
+
+def test_the_agents_reply_lists_what_waits() -> None:
+    from prompts import render
+
+    text = render("replies/parked", payments=[
+        {"id": 3, "received_on": "2026-04-10", "amount": "25.00", "remaining": "25.00", "currency": "EUR",
+         "payer": "ACME AG", "reference": "SEPA 77", "named": "INV-1999-000001", "invoice_id": None,
+         "reason": "unknown_invoice", "detail": "no invoice is numbered INV-1999-000001", "status": "parked"}])
+    assert "1 parked payment waiting" in text and "#3" in text and "25.00" in text and '"ACME AG"' in text
+    assert "unknown invoice: no invoice is numbered INV-1999-000001" in text

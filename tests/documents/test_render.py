@@ -107,3 +107,17 @@ def test_a_broken_template_is_refused_on_load_with_its_line(tmp_path: Path) -> N
     with pytest.raises(TemplateRefused) as e:
         Renderer(tmp_path)
     assert e.value.path.endswith("clients/7/invoice.html.j2") and e.value.line == 1
+
+
+def test_the_same_document_is_laid_out_once_and_a_changed_one_again(world: World) -> None:
+    """A PDF is kept by its HTML's digest: asked for again, the same bytes without a WeasyPrint layout; a payment
+    changes the HTML (paid, balance), so the next PDF says so."""
+    renderer = Renderer()
+    inv = issued_full(world)
+    doc = world.call(documents.invoice_document, world.system, inv.id)
+    first = renderer.pdf(doc)
+    assert renderer.pdf(doc) is first and len(renderer._pdfs) == 1
+    world.call(invoicing.record_payment, world.actor("finance"), inv.id, "100.00", inv.issue_date)
+    paid = renderer.pdf(world.call(documents.invoice_document, world.system, inv.id))
+    assert paid is not first and len(renderer._pdfs) == 2
+    assert pdf_text(paid) != pdf_text(first) and "100,00" in pdf_text(paid)
