@@ -26,7 +26,7 @@ from langgraph.types import Command, Interrupt
 from agent._memory import Memory, open_memory
 from agent._middleware import MAX_MODEL_CALLS, guard_rails
 from agent._model import make_model
-from agent._threads import new_thread_id, owner_of
+from agent._threads import derived_thread_id, new_thread_id, owner_of
 from domain.errors import BillingError, Conflict, NotFound, ValidationFailed
 from domain.model.roles import Actor, Role
 from domain.settings import Settings
@@ -112,9 +112,13 @@ class Chat:
 
     # ---- threads -----------------------------------------------------------------------------------------------
 
-    def open_thread(self, actor: Actor) -> str:
+    def open_thread(self, actor: Actor, key: str | None = None) -> str:
+        """A new thread for the person; with `key` (e.g. a Slack thread), that conversation's thread, the same
+        every time for this person."""
         if actor.user_id is None:
             raise ValidationFailed("only people have chat threads", field="actor")
+        if key is not None:
+            return derived_thread_id(self._secret, actor.user_id, key)
         return new_thread_id(self._secret, actor.user_id)
 
     def _owned(self, actor: Actor, thread_id: str) -> None:

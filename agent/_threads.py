@@ -7,6 +7,7 @@ every thread id handed out before.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -21,6 +22,14 @@ def _sign(secret: str, body: str) -> str:
 
 def new_thread_id(secret: str, user_id: int) -> str:
     body = f"t{user_id}.{secrets.token_urlsafe(12)}"
+    return f"{body}.{_sign(secret, body)}"
+
+
+def derived_thread_id(secret: str, user_id: int, key: str) -> str:
+    """The same thread id every time for a user and an outside conversation key (a Slack thread), unguessable
+    without the secret."""
+    digest = hmac.new(secret.encode(), f"chat-key:{key}".encode(), hashlib.sha256).digest()
+    body = f"t{user_id}.{base64.urlsafe_b64encode(digest).decode()[:16]}"
     return f"{body}.{_sign(secret, body)}"
 
 

@@ -51,8 +51,14 @@ def notification_sender(settings: Settings) -> Send:
 
 
 def make_sender(settings: Settings, db: Database) -> Send:
-    """One sender for the whole outbox, routing by topic."""
+    """One sender for the whole outbox, routing by topic: e-mails to the mailer; with Slack configured, every
+    notification (approval cards and their outcome, failures, dead events, payments, digests, and topics added
+    later, as a readable message) to Slack; otherwise to BILLABLE_NOTIFY_URL or the log."""
     notify = notification_sender(settings)
+    if not settings.slack_missing():
+        from channels.slack import SlackSender
+
+        notify = SlackSender(db, settings)
     mailer: list[Send] = []
 
     def route(m: Message) -> None:

@@ -52,6 +52,20 @@ class Settings(BaseSettings):
     smtp_from: str = "billing@localhost"
     smtp_timeout: float = 10.0
     bounce_secret: SecretStr | None = None  # HMAC-SHA256 key of POST /v1/email/bounces; unset -> refused
+    # Slack (issue 6): the app is mounted at /slack/* when the bot token, the signing secret and the approvals
+    # channel are set; notifications go to the notify channel (unset: the approvals channel).
+    slack_bot_token: SecretStr | None = None  # xoxb-...
+    slack_signing_secret: SecretStr | None = None  # Basic Information > App Credentials > Signing Secret
+    slack_approvals_channel: str | None = None  # channel id (C...) where approval cards are posted
+    slack_notify_channel: str | None = None  # channel id for delivery failures, dead events, payments, overdue
+    slack_api_url: str = "https://slack.com/api/"  # the Web API base (tests point it at a local fake)
+    slack_app_token: SecretStr | None = None  # xapp-...: Socket Mode, for workspaces that cannot expose a URL
+
+    def slack_missing(self) -> list[str]:
+        """The Slack settings still to set before the Slack app can run (empty: it can)."""
+        need = {"BILLABLE_SLACK_BOT_TOKEN": self.slack_bot_token, "BILLABLE_SLACK_SIGNING_SECRET":
+                self.slack_signing_secret, "BILLABLE_SLACK_APPROVALS_CHANNEL": self.slack_approvals_channel}
+        return [name for name, value in need.items() if not value]
 
     @field_validator("webhook_secrets")
     @classmethod

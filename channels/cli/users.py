@@ -98,3 +98,18 @@ def sign_out(email: str = typer.Argument(..., help="The user's e-mail.")) -> Non
     finally:
         db.dispose()
     console.print(f"[green]✓[/] Signed {email} out of {ended} dashboard session{'' if ended == 1 else 's'}.")
+
+
+@app.command("slack-link")
+@guarded
+def slack_link(slack_user: str = typer.Argument(..., help="The Slack member id, e.g. U012AB3CD."),
+               email: str = typer.Argument(..., help="The billable user it is.")) -> None:
+    """Map a Slack user to a billable user, whatever e-mail Slack shows for them (otherwise found by e-mail)."""
+    from domain.services import slack
+
+    db = open_db(settings())
+    try:
+        link = slack.link_slack_user(db.uow(), SYSTEM, slack_user, email)
+    finally:
+        db.dispose()
+    console.print(f"[green]✓[/] Slack user {slack_user} is now {link.email} in billable.", markup=True)

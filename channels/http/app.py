@@ -16,13 +16,13 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from channels.http._idempotency import HEADER, IdempotencyMiddleware
 from channels.http._models import Health, Problem
-from channels.http._problems import PROBLEM_JSON, install
+from channels.http._problems import PROBLEM_JSON, install, problem
 from channels.http._routes import ROUTERS
-from channels.http._routes.chat import close_chat
+from channels.http._routes.chat import chat_of, close_chat
 from channels.web import mount as mount_dashboard
 from domain.model.roles import Actor
 from domain.services import idempotency
@@ -55,9 +55,12 @@ def create_app(db: Database | None = None, settings: Settings | None = None) -> 
         if getattr(app.state, "db", None) is None:
             owned = app.state.db = Database.open(settings.database_url, migrate=False)
         purger = asyncio.create_task(_purge_idempotency_keys(app))
+        socket_mode = _start_socket_mode(app, settings)
         try:
             yield
         finally:
+            if socket_mode is not None:
+                await run_in_threadpool(socket_mode.stop)
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
@@ -75,6 +78,7 @@ def create_app(db: Database | None = None, settings: Settings | None = None) -> 
     for router in ROUTERS:
         app.include_router(router)
     mount_dashboard(app)  # the staff dashboard under /app (issue 8)
+    _slack(app, settings)
 
     @app.get("/healthz", tags=["ops"], summary="Is the service up and its database reachable?",
              response_model=Health, responses={503: {"model": Health, "description": "The database is not"}})
@@ -98,6 +102,40 @@ def create_app(db: Database | None = None, settings: Settings | None = None) -> 
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _slack(app: FastAPI, settings: Settings) -> None:
+    """The Slack app at /slack/* when it is configured; otherwise /slack/* says what to set."""
+    missing = settings.slack_missing()
+    app.state.slack = None
+    if missing:
+        detail = ("Slack is not configured: set " + ", ".join(missing) + " (and optionally "
+                  "BILLABLE_SLACK_NOTIFY_CHANNEL, BILLABLE_SLACK_APP_TOKEN for Socket Mode); see the README, Slack")
+
+        @app.api_route("/slack/{rest:path}", methods=["GET", "POST"], include_in_schema=False)
+        def slack_not_configured(rest: str) -> Response:
+            return problem(503, "slack.not_configured", detail, field=missing[0], details={"missing": missing})
+        return
+
+    from channels.slack import mount_slack
+
+    def wake() -> None:
+        worker = getattr(app.state, "worker", None)
+        if worker is not None:
+            worker.wake()
+
+    app.state.slack = mount_slack(app, settings, get_db=lambda: app.state.db,
+                                  get_chat=lambda: chat_of(app, app.state.db), wake=wake)
+
+
+def _start_socket_mode(app: FastAPI, settings: Settings) -> Any:
+    if app.state.slack is None or settings.slack_app_token is None:
+        return None
+    from channels.slack import SocketMode
+
+    mode = SocketMode(app.state.slack, settings.slack_app_token.get_secret_value())
+    mode.start()
+    return mode
 
 
 def _document_idempotency(schema: dict[str, Any]) -> None:
@@ -140,6 +178,10 @@ async def _purge_idempotency_keys(app: FastAPI) -> None:
         if db is not None:
             try:
                 await run_in_threadpool(idempotency.purge_expired, db.uow(), Actor.system("idempotency purge"))
+                if app.state.slack is not None:
+                    from domain.services import slack
+
+                    await run_in_threadpool(slack.forget_old_deliveries, db.uow())
             except Exception:
-                log.warning("could not purge expired idempotency keys", exc_info=True)
+                log.warning("could not purge expired idempotency keys or Slack deliveries", exc_info=True)
         await asyncio.sleep(PURGE_EVERY_SECONDS)

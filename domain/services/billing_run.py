@@ -14,13 +14,13 @@ from typing import Any
 
 from domain.errors import BillingError, Conflict
 from domain.model.checks import Outcome, run_checks, verdict
-from domain.model.lifecycle import Status
 from domain.model.periods import check_window
 from domain.model.roles import Actor, Perm
 from domain.services._auth import client_scope, require
 from domain.services._context import load_context
 from domain.services.invoicing import (
     _check_input,
+    _request_approval,
     _send_on_issue,
     _store_drafts,
     _summary,
@@ -133,9 +133,7 @@ def _check_and_issue(uow: UnitOfWork, actor: Actor, invoices: list[InvoiceRow], 
                 **_summary(inv), "blocks": [r.as_json() for r in results if r.outcome == Outcome.BLOCK]})
         elif outcome == Outcome.FLAG:
             report.flagged += 1
-            inv.status = Status.PENDING_APPROVAL.value
-            uow.audit.record(actor, "invoice.flagged", "invoice", inv.id, after={
-                **_summary(inv), "flags": [r.as_json() for r in results if r.outcome == Outcome.FLAG]})
+            _request_approval(uow, actor, inv, results)
         else:
             clean.append(inv)
     for inv, number in zip(clean, take_numbers(uow, ws.invoice_number_format, len(clean)), strict=True):

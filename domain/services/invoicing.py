@@ -33,6 +33,53 @@ def _summary(inv: InvoiceRow) -> dict[str, Any]:
             "lines": len(inv.lines)}
 
 
+APPROVAL_REQUESTED = "approval.requested"  # outbox topics: the approvals channel shows a card, then its outcome
+APPROVAL_DECIDED = "approval.decided"
+PAYMENT_RECEIVED = "payment.received"
+CARD_LINES = 40  # lines carried to the card; the card folds long invoices further
+
+
+def approval_payload(uow: UnitOfWork, inv: InvoiceRow) -> dict[str, Any]:
+    """What an approver needs to decide: client, totals, period, each flag with its reason, the lines."""
+    client = uow.clients.get(inv.client_id)
+    cur = inv.currency
+    requester = uow.users.get(inv.requested_by_user_id) if inv.requested_by_user_id else None
+    return {"invoice_id": inv.id, "number": inv.number, "status": inv.status, "client_id": inv.client_id,
+            "client_name": client.name if client else "?", "currency": cur,
+            "total": Money.from_minor(inv.total_minor, cur).text,
+            "subtotal": Money.from_minor(inv.subtotal_minor, cur).text,
+            "tax": Money.from_minor(inv.tax_minor, cur).text,
+            "period": [str(inv.period_start), str(inv.period_end)],
+            "flags": [c for c in inv.checks or [] if c.get("outcome") == Outcome.FLAG.value],
+            "lines": [{"description": ln.description, "amount": Money.from_minor(ln.amount_minor, cur).text,
+                       "manual": ln.manual} for ln in inv.lines[:CARD_LINES]],
+            "line_count": len(inv.lines), "requested_by": requester.email if requester else None}
+
+
+def _request_approval(uow: UnitOfWork, actor: Actor, inv: InvoiceRow, results: list[Any],
+                     before: dict[str, Any] | None = None, announce: bool = True) -> None:
+    """A flagged draft waits for an approver: status, audit entry and ONE `approval.requested` message, for every
+    path that flags (issuing through any door, a billing run, the rules; pilot mode holds without announcing)."""
+    before = before if before is not None else _summary(inv)
+    inv.checks = [r.as_json() for r in results]
+    check_transition(inv.status, Status.PENDING_APPROVAL)
+    inv.status = Status.PENDING_APPROVAL.value
+    uow.audit.record(actor, "invoice.flagged", "invoice", inv.id, before=before,
+                     after={**_summary(inv), "flags": [r.as_json() for r in results if r.outcome == Outcome.FLAG]})
+    uow.flush()
+    if announce:
+        uow.outbox.put(APPROVAL_REQUESTED, approval_payload(uow, inv), dict(uow.audit.cause), uow.clock.now())
+
+
+def _decided(uow: UnitOfWork, actor: Actor, inv_id: int, decision: str, number: str | None, status: str,
+             reason: str = "") -> None:
+    """Say how an approval ended (approved, rejected, discarded), whoever decided and through whichever door, so
+    the card that asked is updated in place."""
+    uow.outbox.put(APPROVAL_DECIDED, {
+        "invoice_id": inv_id, "decision": decision, "number": number, "status": status, "reason": reason,
+        "by": actor.email or actor.label, "at": uow.clock.now().isoformat()}, dict(uow.audit.cause), uow.clock.now())
+
+
 def _view(uow: UnitOfWork, inv: InvoiceRow, with_lines: bool = True, detail: bool = False) -> InvoiceView:
     client = uow.clients.get(inv.client_id)
     return InvoiceView.of(inv, client.name if client else "?", uow.clock.today(),
@@ -300,10 +347,7 @@ def issue_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, send: bool | N
             raise _blocked(results)
         inv.checks = [r.as_json() for r in results]
         if outcome == Outcome.FLAG:
-            inv.status = Status.PENDING_APPROVAL.value
-            uow.audit.record(actor, "invoice.flagged", "invoice", inv.id, before=before,
-                             after={**_summary(inv), "flags": [r.as_json() for r in results
-                                                               if r.outcome == Outcome.FLAG]})
+            _request_approval(uow, actor, inv, results, before)
         else:
             finalize_issue(uow, inv, client, take_numbers(uow, ws.invoice_number_format, 1)[0])
             uow.audit.record(actor, "invoice.issued", "invoice", inv.id, before=before, after=_summary(inv))
@@ -341,6 +385,7 @@ def approve_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, note: str = 
                          after={"note": note, "flags": [r.as_json() for r in results if r.outcome == Outcome.FLAG]})
         finalize_issue(uow, inv, client, take_numbers(uow, ws.invoice_number_format, 1)[0])
         uow.audit.record(actor, "invoice.issued", "invoice", inv.id, before=before, after=_summary(inv))
+        _decided(uow, actor, inv.id, "approved", inv.number, inv.status, note)
         uow.flush()
         _send_on_issue(uow, actor, inv)
         view = _view(uow, inv)
@@ -363,6 +408,7 @@ def reject_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: str) 
         inv.reason = reason.strip()
         uow.audit.record(actor, "invoice.rejected", "invoice", inv.id, before=before,
                          after={**_summary(inv), "reason": inv.reason})
+        _decided(uow, actor, inv.id, "rejected", None, inv.status, inv.reason)
         view = _view(uow, inv)
         uow.commit()
     return view
@@ -380,6 +426,8 @@ def discard_draft(uow: UnitOfWork, actor: Actor, invoice_id: int) -> None:
         uow.claims.release(inv.id)
         uow.invoices.delete(inv)
         uow.audit.record(actor, "invoice.discarded", "invoice", invoice_id, before=before)
+        if before["status"] == Status.PENDING_APPROVAL.value:
+            _decided(uow, actor, invoice_id, "discarded", None, "discarded")
         uow.commit()
 
 
@@ -463,6 +511,12 @@ def record_payment(uow: UnitOfWork, actor: Actor, invoice_id: int, amount: objec
         uow.audit.record(actor, "invoice.payment_recorded", "invoice", inv.id, before=before,
                          after={**_summary(inv), "amount": money.text, "received_on": received_on.isoformat(),
                                 "reference": reference})
+        client = uow.clients.get(inv.client_id)
+        uow.outbox.put(PAYMENT_RECEIVED, {  # the team hears of it (Slack's notify channel, or the webhook)
+            "invoice_id": inv.id, "number": inv.number, "client_name": client.name if client else "?",
+            "currency": inv.currency, "amount": money.text, "status": inv.status,
+            "balance": Money.from_minor(_balance(inv), inv.currency).text, "received_on": received_on.isoformat(),
+            "reference": reference}, dict(uow.audit.cause), uow.clock.now())
         view = _view(uow, inv, detail=True)
         uow.commit()
     return view

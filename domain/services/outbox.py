@@ -46,6 +46,16 @@ class Message:
 Send = Callable[[Message], None]
 
 
+class RetryLater(Exception):
+    """Raised by a sender that was told when to come back (Slack's 429 with Retry-After): the message is tried
+    again after `seconds` rather than after the usual backoff. It still counts as an attempt, so a receiver that
+    never stops saying "later" cannot keep a message alive for ever."""
+
+    def __init__(self, seconds: float, reason: str = "rate limited") -> None:
+        super().__init__(f"{reason}; retry after {seconds:g} s")
+        self.seconds = max(0.0, float(seconds))
+
+
 def _retry_after(attempts: int) -> timedelta:
     return timedelta(seconds=min(10 * 3 ** max(attempts - 1, 0), 6 * 3600))
 
@@ -73,7 +83,8 @@ def dispatch_outbox(uow: UnitOfWork, send: Send, limit: int = 20, step: Callable
                 row = uow.outbox.get(m.id, for_update=True)
                 if row is not None and row.status == "pending":
                     row.last_error = f"{type(e).__name__}: {e}"[:2000]
-                    row.run_after = uow.clock.now() + _retry_after(row.attempts)
+                    wait = timedelta(seconds=e.seconds) if isinstance(e, RetryLater) else _retry_after(row.attempts)
+                    row.run_after = uow.clock.now() + wait
                     if row.attempts >= MAX_ATTEMPTS:
                         row.status = "dead"
                 uow.commit()

@@ -487,7 +487,7 @@ def _finish(uow: UnitOfWork, actor: Actor, rule: Rule, invoice_id: int, step: St
     ws = uow.workspace.get()
     pilot = ws.pilot_mode or uow.pilot.is_on(inv.client_id)
     if pilot:
-        outcome = _review(uow, actor, inv)
+        outcome = _review(uow, actor, inv, announce=False)  # held quietly: pilot mode asks nobody to approve
         return {"invoice_id": inv.id, "status": inv.status, "checks": outcome.value, "held": "pilot mode"}
     if rule.clean_draft == "auto_issue" and hold_reason is None:
         try:
@@ -503,14 +503,12 @@ def _finish(uow: UnitOfWork, actor: Actor, rule: Rule, invoice_id: int, step: St
             step("after_issuing")
             _notify(uow, "invoice.issued", _payload(uow, inv))
             return {"invoice_id": inv.id, "status": inv.status, "number": inv.number, "checks": "pass"}
-        _notify(uow, "approval.requested", _payload(uow, inv, flags=_problems(inv, Outcome.FLAG)))
+        # flagged: issue_invoice put it up for approval and announced it (approval.requested)
         return {"invoice_id": inv.id, "status": inv.status, "checks": "flag"}
     outcome = _review(uow, actor, inv)
-    if outcome == Outcome.FLAG:
-        _notify(uow, "approval.requested", _payload(uow, inv, flags=_problems(inv, Outcome.FLAG)))
-    elif outcome == Outcome.BLOCK:
+    if outcome == Outcome.BLOCK:
         _notify(uow, "invoice.blocked", _payload(uow, inv, checks=_problems(inv, Outcome.BLOCK)))
-    else:
+    elif outcome == Outcome.PASS:  # (flagged: _review put it up for approval and announced it, once)
         _notify(uow, "review.requested", _payload(uow, inv, reason=hold_reason or "the rule holds clean drafts"))
     out = {"invoice_id": inv.id, "status": inv.status, "checks": outcome.value}
     if hold_reason:
@@ -522,7 +520,7 @@ def _problems(inv: InvoiceRow, outcome: Outcome) -> list[dict[str, str]]:
     return [c for c in inv.checks or [] if c.get("outcome") == outcome.value]
 
 
-def _review(uow: UnitOfWork, actor: Actor, inv: InvoiceRow) -> Outcome:
+def _review(uow: UnitOfWork, actor: Actor, inv: InvoiceRow, announce: bool = True) -> Outcome:
     """Run the checks without issuing: flagged -> pending_approval (an approver decides); clean or blocked drafts
     stay drafts, with their checks recorded."""
     if inv.status != Status.DRAFT.value:
@@ -535,10 +533,7 @@ def _review(uow: UnitOfWork, actor: Actor, inv: InvoiceRow) -> Outcome:
     inv.checks = [r.as_json() for r in results]
     outcome = verdict(results)
     if outcome == Outcome.FLAG:
-        before = _summary(inv)
-        inv.status = Status.PENDING_APPROVAL.value
-        uow.audit.record(actor, "invoice.flagged", "invoice", inv.id, before=before, after={
-            **_summary(inv), "flags": [r.as_json() for r in results if r.outcome == Outcome.FLAG]})
+        invoicing._request_approval(uow, actor, inv, results, announce=announce)
     elif outcome == Outcome.BLOCK:
         uow.audit.record(actor, "invoice.blocked", "invoice", inv.id, after={
             **_summary(inv), "blocks": [r.as_json() for r in results if r.outcome == Outcome.BLOCK]})

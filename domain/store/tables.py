@@ -467,3 +467,39 @@ class ParkedPaymentRow(Base):
     resolved_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     resolved_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+# ---- Slack (issue 6): deliveries seen, approval cards posted, Slack users linked to ours ------------------------
+
+
+class SlackDeliveryRow(Base):
+    """Each Slack event id (or interaction) we acted on, so a retry or a duplicate is acknowledged and dropped, in
+    every process and after a restart."""
+
+    __tablename__ = "slack_deliveries"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SlackCardRow(Base):
+    """An approval card in Slack (channel + ts), so a decision taken anywhere updates it in place. Keyed by the
+    outbox message that posted it (a re-sent message finds its card); no foreign key: a discarded draft's card
+    is still updated to say so."""
+
+    __tablename__ = "slack_cards"
+    message_key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(Integer, index=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    ts: Mapped[str] = mapped_column(String(40))
+    posted_at: Mapped[datetime]
+
+
+class SlackUserRow(Base):
+    """A Slack user (team + user id) mapped to one of our users: linked explicitly, or found by e-mail through
+    users.info and cached (`checked_at`) so a message does not cost a Slack call every time."""
+
+    __tablename__ = "slack_users"
+    slack_key: Mapped[str] = mapped_column(String(80), primary_key=True)  # "<team id>:<user id>"
+    email: Mapped[str] = mapped_column(String(320))
+    explicit: Mapped[bool] = mapped_column(Boolean, default=False)
+    checked_at: Mapped[datetime]

@@ -134,7 +134,9 @@ def test_catch_up_after_a_three_month_outage_bills_each_missed_period_once(ev: E
     assert invoices[1].status == "issued" and {i.status for i in invoices[2:]} <= {"issued", "pending_approval"}
     numbers = [i.number for i in invoices if i.number]
     assert numbers == [f"INV-2026-{n:06d}" for n in range(1, len(numbers) + 1)]
-    assert len(ev.sent) == 4 and all(m.topic in ("invoice.issued", "approval.requested") for m in ev.sent)
+    billing = [m for m in ev.sent if m.topic != "approval.decided"]  # (January's approval, announced too)
+    assert len(billing) == 4 and all(m.topic in ("invoice.issued", "approval.requested") for m in billing)
+    assert [m.payload["decision"] for m in ev.sent if m.topic == "approval.decided"] == ["approved"]
 
 
 def _retainer(ev: Events) -> int:
@@ -209,4 +211,5 @@ def test_pilot_mode_for_one_client_holds_only_that_client(ev: Events) -> None:
     acme, globex = latest[ids["acme"]], latest[ids["globex"]]
     assert acme.number is None and acme.status in ("draft", "pending_approval")
     assert globex.status == "issued" and globex.number is not None
-    assert [m.topic for m in ev.sent] == ["invoice.issued"]
+    # each client's first invoice was approved by hand above (asked and decided); then only globex's is issued
+    assert [m.topic for m in ev.sent] == ["approval.requested", "approval.decided"] * 2 + ["invoice.issued"]

@@ -23,7 +23,11 @@ _lock = threading.Lock()
 
 def get_chat(request: Request, db: Annotated[Database, Depends(get_db)]) -> Chat:
     """The app's chat on the database it serves (made on first use; remade if the app is pointed elsewhere)."""
-    app = request.app
+    return chat_of(request.app, db)
+
+
+def chat_of(app: FastAPI, db: Database) -> Chat:
+    """The app's chat on `db` (shared by the HTTP and Slack doors)."""
     with _lock:
         chat: Chat | None = getattr(app.state, "chat", None)
         if chat is None or chat.db is not db:
