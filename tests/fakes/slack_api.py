@@ -80,7 +80,7 @@ class FakeSlack:
         with self._lock:
             return dict(self.messages[channel][ts])
 
-    def wait_for(self, predicate: Any, timeout: float = 10.0) -> Any:
+    def wait_for(self, predicate: Any, timeout: float = 20.0) -> Any:
         """Poll until predicate() is truthy (work after the ack runs in the background); its value."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
