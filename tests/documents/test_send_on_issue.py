@@ -16,6 +16,9 @@ from domain.store.clock import FixedClock
 from domain.store.session import Database
 from tests.events.conftest import Events
 from tests.services.conftest import MARCH, World
+from tests.support.fixtures import Clients, api_server, as_user, people, server
+
+__all__ = ["api_server", "as_user", "people", "server"]
 
 
 def queued(world: World, invoice_id: int) -> str | None:
@@ -98,3 +101,15 @@ def test_cli_invoices_send(world: World, db: Database, tmp_path: Path, monkeypat
     assert d is not None and d.status == "queued" and d.recipients == ["ap@elsewhere.example"]
     out = CliRunner().invoke(cli_app, ["invoices", "send", str(inv.id), "--as", "vic@view.example"])
     assert out.exit_code == 1 and "auth.forbidden" in out.output
+
+
+def test_the_settings_over_http(as_user: Clients) -> None:
+    owner = as_user.owner
+    s = owner.ok("PATCH", "/v1/settings", json={"reminder_offsets": [5, -2], "send_on_issue": True})
+    assert s["reminder_offsets"] == [-2, 5] and s["send_on_issue"] is True
+    r = owner.patch("/v1/settings", json={"reminder_offsets": [5, 5]})
+    assert r.status_code == 422 and r.json()["field"] == "reminder_offsets[1]"
+    assert owner.patch("/v1/settings", json={"reminder_offsets": ["soon"]}).status_code == 422
+    assert owner.patch("/v1/settings", json={"send_on_issue": None}).status_code == 422
+    assert as_user.viewer.patch("/v1/settings", json={"send_on_issue": False}).status_code == 403
+    assert as_user.viewer.ok("GET", "/v1/settings")["reminder_offsets"] == [-2, 5]
