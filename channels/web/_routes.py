@@ -33,6 +33,7 @@ from domain.services import (
     work,
     workspace,
 )
+from domain.services import delivery as delivery_svc
 from domain.services.sessions import WebSession
 from domain.store.session import Database
 
@@ -286,11 +287,12 @@ def invoice_page(request: Request, invoice_id: int) -> Response:
     db = _db(request)
     story = _call(ws, insights.invoice_story, db.uow(readonly=True), ws.actor, invoice_id)
     failed = dashboard.delivery_failed_ids(db.uow(readonly=True), ws.actor, [invoice_id])
+    delivery = delivery_svc.get_delivery(db.uow(readonly=True), ws.actor, invoice_id)
     sections: dict[str, list[Any]] = {}
     for line in story.invoice.lines:
         sections.setdefault(line.section, []).append(line)
     return _page(request, ws, "invoice.html", inv=story.invoice, timeline=story.timeline, sections=sections,
-                 delivery_failed=bool(failed), can_approve=ws.actor.can(Perm.APPROVE))
+                 delivery_failed=bool(failed), delivery=delivery, can_approve=ws.actor.can(Perm.APPROVE))
 
 
 @router.get("/invoices/{invoice_id}/lines/{line_id}")

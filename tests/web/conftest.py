@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 
 from channels.http import create_app
 from domain.model.roles import Actor, Role
-from domain.services import events, jobs, sessions
+from domain.services import delivery, events, jobs, sessions
 from domain.services.demo import DEMO_EMAILS, load_demo
 from domain.services.events import Incoming
 from domain.store.clock import FixedClock
@@ -72,6 +72,8 @@ def seed(db: Database) -> None:
     report = load_demo(db.uow(), system)
     for u in report.users:
         sessions.set_password(db.uow(), system, u.user.email, PASSWORD)
+    part_paid = next(i for i in report.invoices if i.status == "partially_paid")
+    delivery.send_invoice(db.uow(), system, part_paid.id, to=["ap@nordwerk.example"])  # queued (no SMTP here)
     source = events.source_actor("billable")
     events.receive_events(db.uow(), source, "billable", [
         Incoming("pay-unknown", "payment.received",

@@ -118,6 +118,7 @@ def test_filter_invoices_and_open_one(site: Site, page: Page) -> None:
     expect(page.locator(".timeline li").first).to_be_visible()  # the story from the audit log
     expect(page.get_by_role("heading", name="Payments and credit notes")).to_be_visible()
     assert "None yet" not in text_of(page, "section[aria-labelledby=pay-h]")  # part-paid: its payment is listed
+    expect(page.locator("#delivery")).to_contain_text("queued to ap@nordwerk.example")
     site.shot(page, "invoice")
     page.locator("table.lines a").first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Where this line comes from")
@@ -271,6 +272,20 @@ def test_a_contractor_sees_only_their_time(site: Site, page: Page) -> None:
     site.shot(page, "time-contractor")
     page.goto("/app/invoices")
     expect(page.get_by_role("alert")).to_contain_text("contractor cannot view books")
+
+
+def test_a_viewer_can_change_nothing(site: Site, page: Page) -> None:
+    invoice_id = query(site.db, "SELECT max(id) FROM invoices")[0][0]
+    before = query(site.db, "SELECT status FROM invoices WHERE id = :i", i=invoice_id)[0][0]
+    sign_in(page, site.emails[Role.VIEWER], next_path="/app/rules")
+    expect(page.get_by_role("button", name="Check and save")).to_have_count(0)  # read-only view
+    token = csrf_of(page)  # the sign-out form's: a valid token of her own session
+    for path, form in ((f"/app/invoices/{invoice_id}/approve", {}), (f"/app/invoices/{invoice_id}/reject",
+                                                                     {"reason": "no"}),
+                       ("/app/rules", {"text": "rules: []\n"}), ("/app/events/1/retry", {})):
+        resp = page.request.post(path, form={"csrf_token": token, **form})
+        assert resp.status == 403 and "viewer cannot" in resp.text(), path
+    assert query(site.db, "SELECT status FROM invoices WHERE id = :i", i=invoice_id)[0][0] == before
 
 
 def test_pages_have_labels_and_headings_in_order(site: Site, page: Page) -> None:
