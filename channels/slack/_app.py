@@ -21,6 +21,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -49,6 +50,7 @@ _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 HELP = ("*/billable* commands:\n• `status <client>`: that client's invoices and where each stands\n"
         "• `overdue`: invoices past their due date\n• `approvals`: invoices waiting for an approver\n"
         "• `help`: this list\nOr mention me in a channel (or DM me) and ask in your own words.")
+LAZY_WORKERS = 2
 ONLY_APPROVERS = "Only finance or an owner can approve or reject invoices; {why}"
 
 
@@ -63,8 +65,11 @@ class SlackDoor:
         # Replies from listeners wait out a 429 themselves (a person is waiting); the outbox sender does not.
         client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
         assert settings.slack_signing_secret is not None
+        # Two threads for the work after the ack: agent turns are CPU-bound Python, and more of them at once only
+        # make each ack wait longer for the GIL (a backlog of replies waits its turn instead; Slack does not).
         self.app = App(signing_secret=settings.slack_signing_secret.get_secret_value(), client=client,
-                       token_verification_enabled=False, name="billable")
+                       token_verification_enabled=False, name="billable",
+                       listener_executor=ThreadPoolExecutor(max_workers=LAZY_WORKERS, thread_name_prefix="slack"))
         self.app.use(self._once)
         self.app.event("app_mention")(ack=_ack, lazy=[self._mention])
         self.app.event("message")(ack=_ack, lazy=[self._direct_message])
