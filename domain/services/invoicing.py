@@ -196,6 +196,11 @@ def draft_invoice(uow: UnitOfWork, actor: Actor, client_id: int, period_start: d
         ctx = load_context(uow, [client], period_end, period_start)
         built = new_draft(actor, client, period_start, period_end, ctx, uow.workspace.get(), uow.clock.now())
         if built is None:
+            # Nothing left may mean another drafter took this very period after our first look (its commit is
+            # visible to a read now, on PostgreSQL): then its draft is the answer, as for a repeated draft.
+            existing = uow.invoices.open_drafts_for([client.id], period_start, period_end).get(client.id)
+            if existing is not None:
+                return _view(uow, existing)
             raise ValidationFailed(f"nothing to bill for {client.name} between {period_start} and {period_end}: "
                                    "no period due, no unbilled work", code="invoice.nothing_to_bill",
                                    field="period_start")

@@ -645,8 +645,9 @@ class Deliveries(_Repo):
         result = self.s.execute(ins(InvoiceReminderRow).values(
             invoice_id=invoice_id, step=step, due_on=due_on, created_at=now, status="queued", last_error=""
         ).on_conflict_do_nothing(
-            index_elements=["invoice_id", "step"]))
-        return bool(getattr(result, "rowcount", 0))
+            index_elements=["invoice_id", "step"]).returning(InvoiceReminderRow.id))
+        # RETURNING, not rowcount: rowcount after ON CONFLICT DO NOTHING is not dependable across drivers.
+        return result.first() is not None
 
     def open_invoices_due_between(self, first: date, last: date) -> Sequence[InvoiceRow]:
         from domain.model.lifecycle import OPEN, Status

@@ -119,3 +119,15 @@ def test_a_refused_reminder_flags_the_invoice_is_not_retried_and_stops_dunning(w
     _day(world, inv.due_date + timedelta(days=7))
     assert world.call(reminders.queue_reminders, world.system) == []  # flagged: a person fixes the address first
     assert len(smtp.received) == 1
+
+
+def test_a_reminder_step_is_taken_once_even_by_two_runs_that_both_think_it_is_free(world: World) -> None:
+    """The claim itself refuses a second taker (two ticks at once): the answer comes from RETURNING, since
+    rowcount after ON CONFLICT DO NOTHING is -1 on PostgreSQL."""
+    inv = world.issued(world.retainer_client())
+    assert inv.due_date is not None
+    with world.db.uow() as uow:
+        now = uow.clock.now()
+        assert uow.deliveries.claim_reminder(inv.id, 1, inv.due_date, now) is True
+        assert uow.deliveries.claim_reminder(inv.id, 1, inv.due_date, now) is False
+        assert uow.deliveries.claim_reminder(inv.id, 7, inv.due_date, now) is True
