@@ -189,7 +189,7 @@ def pilot_client(client_id: int = typer.Argument(...), off: bool = typer.Option(
 def tick(process: bool = typer.Option(True, "--process/--no-process",
                                       help="Also run the queued jobs and the outbox (off when workers run).")) -> None:
     """Find what is due and not yet billed (retainer and subscription periods, contract ends) and bill it; queue
-    today's payment reminders (the workspace's dunning schedule).
+    today's payment reminders (the workspace's dunning schedule) and, once a day, the overdue digest.
 
     For an external scheduler (cron, a Kubernetes CronJob); `billable serve` ticks every minute by itself.
     """
@@ -201,10 +201,12 @@ def tick(process: bool = typer.Option(True, "--process/--no-process",
         w = Worker.for_settings(db, s, tick_every=0)
         emitted = w.tick()
         reminded = len(w.last_tick.reminders) if w.last_tick else 0
+        digest = w.last_tick.overdue_digest if w.last_tick else None
         done = w.run_until_idle() if process else 0
     finally:
         db.dispose()
     console.print(f"[green]✓[/] Tick: {len(emitted)} due date(s) found, {reminded} reminder(s) queued"
+                  + (f", the overdue digest ({digest} invoice(s))" if digest else "")
                   + (f", {done} job(s) and notification(s) handled." if process else ", queued for the workers."))
 
 

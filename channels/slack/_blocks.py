@@ -152,13 +152,24 @@ def notification(topic: str, p: dict[str, Any]) -> str:
                 + (f" ({esc(p['client_name'])})" if p.get("client_name") else "")
                 + (f": {_money(p, 'amount')}" if p.get("amount") else "")
                 + (f", balance {_money(p, 'balance')}" if p.get("balance") else ""))
+    if topic == "payment.parked":
+        named = f" naming {esc(p['number'])}" if p.get("number") else ""
+        who = f" from {esc(p['payer'])}" if p.get("payer") else ""
+        ref = f" (ref {esc(p['reference'])})" if p.get("reference") else ""
+        return (f":inbox_tray: *Payment parked*: {esc(p.get('amount', '?'))}{who}{named}{ref}: "
+                f"{esc(p.get('detail') or p.get('reason', ''))}\nApply it to the right invoice or dismiss it: "
+                f"`billable payments parked`, or Payments in the dashboard.")
     if topic in ("invoice.overdue_digest", "invoices.overdue_digest", "overdue.digest"):
         items = p.get("invoices") or []
         rows = [f"• {_invoice_ref(i)} {esc(i.get('client_name', ''))}: {_money(i, 'balance')} "
-                f"due {i.get('due_date', '?')}" for i in items[:20]]
-        if len(items) > 20:
-            rows.append(f"… and {len(items) - 20} more")
-        return f":alarm_clock: *Overdue invoices* ({len(items)})\n" + ("\n".join(rows) or "none")
+                f"due {i.get('due_date', '?')}"
+                + (f" ({i['days_overdue']} days overdue)" if i.get("days_overdue") else "") for i in items[:20]]
+        count = p.get("count", len(items))
+        if isinstance(count, int) and count > len(rows):
+            rows.append(f"… and {count - len(items[:20])} more")
+        totals = ", ".join(amount(v, k) for k, v in (p.get("totals") or {}).items())
+        return (f":alarm_clock: *Overdue invoices* ({count}{', ' + totals if totals else ''})\n"
+                + ("\n".join(rows) or "none"))
     if topic == "invoice.issued":
         return f":receipt: Invoice *{_invoice_ref(p)}* issued to {esc(p.get('client_name', '?'))}: {_money(p)}"
     if topic == "invoice.blocked":

@@ -12,7 +12,7 @@ from domain.services.views import AuditEntryView, VerifyReport
 from domain.store.uow import UnitOfWork, audit_content
 
 SUBJECT_TYPES = ("invoice", "client", "arrangement", "time_entry", "expense", "milestone", "sla_breach", "user",
-                 "workspace", "event", "rule", "parked_payment")
+                 "workspace", "event", "rule", "parked_payment", "digest")
 
 
 def audit_history(uow: UnitOfWork, actor: Actor, subject_type: str | None = None, subject_id: str | None = None,

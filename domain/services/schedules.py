@@ -5,7 +5,8 @@ on their end date. The tick turns each due date into an event (`period.due`, `co
 arrangement and the period, and stores it like any inbound event: the unique (source, event id) key makes a second
 tick a duplicate, so after an outage one tick emits every missed period exactly once, and the next emits nothing.
 Rules decide what a due date bills (`bill_period`, `close_contract`); without such a rule the tick emits nothing.
-The same tick queues the dunning reminders due today (`reminders.queue_reminders`, in a transaction of its own).
+The same tick queues the dunning reminders due today (`reminders.queue_reminders`, in a transaction of its own) and,
+once a day, the overdue digest for the team (`digests.queue_overdue_digest`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from domain.model.arrangements import RetainerTerms, SubscriptionTerms
 from domain.model.events import EventType
 from domain.model.periods import coverage, period_containing, periods_between
 from domain.model.roles import Actor, Perm
-from domain.services import reminders
+from domain.services import digests, reminders
 from domain.services._auth import require
 from domain.services._drafting import terms_of
 from domain.services.events import Incoming, store_events
@@ -33,6 +34,7 @@ class TickReport:
     emitted: list[str] = field(default_factory=list)  # event ids of the due dates found now
     event_ids: list[int] = field(default_factory=list)
     reminders: list[int] = field(default_factory=list)  # invoices reminded now
+    overdue_digest: int | None = None  # overdue invoices in the digest queued now (the day's first tick)
 
 
 def _catch_up(book: RuleBook, etype: EventType) -> int:
@@ -90,4 +92,6 @@ def tick(uow: UnitOfWork, actor: Actor) -> TickReport:
         report.emitted, report.event_ids = receipt.accepted, receipt.ids
         uow.commit()
     report.reminders = [r.invoice_id for r in reminders.queue_reminders(uow, actor)]
+    digest = digests.queue_overdue_digest(uow, actor)
+    report.overdue_digest = digest["count"] if digest else None
     return report

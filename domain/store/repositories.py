@@ -53,6 +53,11 @@ class _Repo:
 
 
 class Workspace(_Repo):
+    def lock(self) -> WorkspaceRow:
+        """The workspace row, locked until commit: serialises once-a-day work between processes."""
+        row = self.s.execute(select(WorkspaceRow).where(WorkspaceRow.id == 1).with_for_update()).scalar_one_or_none()
+        return row if row is not None else self.get()
+
     def get(self) -> WorkspaceRow:
         row = self.s.get(WorkspaceRow, 1)
         if row is None:
@@ -253,6 +258,19 @@ def _overdue(today: date) -> Any:
 
 
 class Invoices(_Repo):
+    def overdue_oldest_first(self, today: date, limit: int) -> Sequence[InvoiceRow]:
+        """Overdue invoices, longest overdue first (the digest lists these)."""
+        return self.s.execute(select(InvoiceRow).options(lazyload(InvoiceRow.lines)).where(
+            InvoiceRow.kind == "invoice", _overdue(today)).order_by(InvoiceRow.due_date, InvoiceRow.id)
+            .limit(limit)).scalars().all()
+
+    def overdue_totals(self, today: date) -> dict[str, tuple[int, int]]:
+        """Per currency: how many invoices are overdue and the balance they owe, in minor units."""
+        balance = InvoiceRow.total_minor - InvoiceRow.paid_minor - InvoiceRow.credited_minor
+        rows = self.s.execute(select(InvoiceRow.currency, func.count(), func.sum(balance)).where(
+            InvoiceRow.kind == "invoice", _overdue(today)).group_by(InvoiceRow.currency)).all()
+        return {str(c): (int(n), int(b or 0)) for c, n, b in rows}
+
     def get(self, invoice_id: int, for_update: bool = False) -> InvoiceRow | None:
         if for_update:
             return self.s.execute(select(InvoiceRow).where(InvoiceRow.id == invoice_id).with_for_update()

@@ -74,13 +74,26 @@ def test_notifications_go_to_the_notify_channel_and_unknown_topics_still_read_we
         return [p["text"] for p in slack.fake.posts(NOTIFY)]
 
     # (the seed's own payments are announced too; wait for each of ours)
-    for needle in ("Event dead-lettered", "Delivery failed", "*payment.parked*", "INV-2026-000003"):
+    for needle in ("Event dead-lettered", "Delivery failed", "Payment parked", "INV-2026-000003"):
         slack.fake.wait_for(lambda n=needle: any(n in t for t in texts()))
     assert any("Payment received" in t and "INV-2026-000003" in t and "1,000.00 GBP" in t and "balance 2,600.00 GBP"
                in t for t in texts()), texts()
     assert any("Event dead-lettered" in t and "billable events retry 7" in t for t in texts())
     assert any("Delivery failed" in t and "INV-2026-000001" in t for t in texts())
-    assert any("*payment.parked*" in t and "amount: 120.00" in t for t in texts())
+    assert any("Payment parked" in t and "120.00" in t and "billable payments parked" in t for t in texts())
+
+
+def test_the_first_tick_of_a_day_posts_one_overdue_digest(slack: SlackClient) -> None:
+    from domain.model.roles import Actor
+    from domain.services import schedules
+
+    system = Actor.system("tick")
+    first = schedules.tick(slack.books.db.uow(), system)
+    again = schedules.tick(slack.books.db.uow(), system)
+    assert first.overdue_digest is not None and first.overdue_digest >= 1 and again.overdue_digest is None
+    slack.fake.wait_for(lambda: any("Overdue invoices" in p["text"] for p in slack.fake.posts(NOTIFY)))
+    digests = [p["text"] for p in slack.fake.posts(NOTIFY) if "Overdue invoices" in p["text"]]
+    assert len(digests) == 1 and "INV-2026-000001" in digests[0] and "days overdue" in digests[0], digests
 
 
 def test_a_429_from_slack_is_retried_after_its_retry_after(slack_server: SlackServer, fake: FakeSlack,
