@@ -330,6 +330,8 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--rate", type=float, default=200)
     p.add_argument("--latency-seconds", type=float, default=15)
+    p.add_argument("--workers", type=int, default=0,
+                   help="run N `python -m channels.worker` processes instead of the server's embedded worker")
     p.add_argument("--results", action="store_true", help="append the figures to benchmarks/RESULTS.md")
     a = p.parse_args()
     print(f"ingest benchmark: {a.backend}, {platform.machine()}, {os.cpu_count()} CPUs, Python "
@@ -360,14 +362,23 @@ def main() -> None:
     url = fresh_database(a.backend, "latency")
     seed_clients(url)
     port = free_port()
-    server = start(["serve-billable", "--url", url, "--worker"], port)
+    server = start(["serve-billable", "--url", url, *([] if a.workers else ["--worker"])], port)
+    # As deployed on PostgreSQL: workers in processes of their own, woken by NOTIFY, sharing the queue.
+    env = {**os.environ, "BILLABLE_DATABASE_URL": url}
+    workers = [subprocess.Popen([sys.executable, "-m", "channels.worker", "--name", f"bench-{i}", "--tick-every",
+                                 "0", "--poll", "0.5"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+               for i in range(a.workers)]
     try:
         o = run_load("open", port, seconds=a.latency_seconds, rate=a.rate, connections=a.connections)
         lat = latencies(url, o["sent"], timeout=120)
     finally:
+        for w in workers:
+            stop(w)
         stop(server)
         drop_database(url)
-    print(f"  latency at {a.rate:.0f} events/s for {a.latency_seconds:.0f} s: {lat['drafts']} drafts, event -> draft "
+    where = f"{a.workers} worker process(es)" if a.workers else "the embedded worker"
+    print(f"  latency at {a.rate:.0f} events/s for {a.latency_seconds:.0f} s ({where}): {lat['drafts']} drafts, "
+          f"event -> draft "
           f"p50 {lat['p50'] * 1000:.0f} ms, p99 {lat['p99'] * 1000:.0f} ms, max {lat['max'] * 1000:.0f} ms "
           f"(goal p99 < 2 s); {lat['processed']} events processed, {lat['left']} left, {lat['dead']} dead "
           f"{o['statuses']}", flush=True)
@@ -386,7 +397,8 @@ def record(a: argparse.Namespace, e: dict[str, Any], b: dict[str, Any], ratio: f
 - machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; load average
   {load:.1f} when it finished (other test suites share these CPUs: treat as pessimistic)
 - command: `python benchmarks/ingest.py --backend {a.backend} --seconds {a.seconds:g} --connections {a.connections}
-  --rate {a.rate:g} --latency-seconds {a.latency_seconds:g}`
+  --rate {a.rate:g} --latency-seconds {a.latency_seconds:g}{f" --workers {a.workers}" if a.workers else ""}`
+- jobs: {f"{a.workers} worker process(es) beside the server" if a.workers else "the server's embedded worker"}
 - servers: uvicorn, one process each, no access log; load from another process, {a.connections} keep-alive
   connections, requests signed beforehand
 
