@@ -4,7 +4,6 @@ from the raw rows, scoping by role, the invoice page's filters and search, and w
 from __future__ import annotations
 
 import json
-import shutil
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -20,9 +19,8 @@ from domain.model.roles import Actor, Role
 from domain.services import dashboard, users
 from domain.services.demo import DEMO_EMAILS, load_demo
 from domain.store.clock import FixedClock
-from domain.store.db import make_engine
 from domain.store.session import Database
-from tests.conftest import START, reset_pg
+from tests.conftest import START, open_database
 
 OWED = ("issued", "sent", "viewed", "partially_paid")
 
@@ -91,14 +89,8 @@ def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
          sqlite_template: Path) -> Iterator[Database]:
     """One demo workspace per backend for this module's reads (loading it is the slow part)."""
     clock = FixedClock(START)
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("dash") / "billable.db"
-        shutil.copy(sqlite_template, path)
-        db = Database(make_engine(f"sqlite:///{path}"), clock)
-    else:
-        engine = make_engine(request.getfixturevalue("pg_url"))
-        reset_pg(engine)
-        db = Database(engine, clock)
+    pg = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    db = open_database(request.param, tmp_path_factory.mktemp("dash"), sqlite_template, pg, clock)
     load_demo(db.uow(), Actor.system("tests"))
     yield db
     db.dispose()

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,17 +19,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from channels.http import create_app
 from channels.notify import make_sender
 from channels.worker import Worker
 from domain.settings import Settings
-from domain.store.clock import Clock
-from domain.store.db import make_engine
 from domain.store.session import Database
 from evals import Seeded
 from tests.agent.conftest import books as books  # the standard books, on SQLite and PostgreSQL
 from tests.fakes.slack_api import TEAM, FakeSlack
-from tests.support.server import LiveServer
+from tests.support.fixtures import serve_idle
 
 SECRET = "slack-signing-secret-for-tests"
 APPROVALS, NOTIFY, GENERAL = "CAPPROVALS", "CNOTIFY", "CGENERAL"
@@ -74,18 +70,9 @@ class SlackServer:
 @pytest.fixture(scope="session")
 def slack_server(slack_api: FakeSlack, sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory,
                  ) -> Iterator[SlackServer]:
-    path = tmp_path_factory.mktemp("slack-idle") / "idle.db"
-    shutil.copy(sqlite_template, path)
-    idle = Database(make_engine(f"sqlite:///{path}"), Clock())
     settings = slack_settings(slack_api.base_url)
-    app = create_app(idle, settings)
-    server = LiveServer(app)
-    served = SlackServer(app, server.start(), settings, idle)
-    try:
-        yield served
-    finally:
-        server.stop()
-        idle.dispose()
+    with serve_idle(sqlite_template, tmp_path_factory, settings) as served:
+        yield SlackServer(served.app, served.url, settings, served.idle_db)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ state leaks between tests. Tests that need an app of their own use `tests.suppor
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 
 from channels.http import create_app
 from domain.model.roles import Role
+from domain.settings import Settings
 from domain.store.clock import Clock
 from domain.store.db import make_engine
 from domain.store.session import Database
@@ -39,20 +41,27 @@ class ServedApp:
         self.app.state.db = self.idle_db
 
 
-@pytest.fixture(scope="session")
-def api_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
-    """The API on a real uvicorn server for the session, serving an idle database between tests."""
+@contextlib.contextmanager
+def serve_idle(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory,
+               settings: Settings | None = None) -> Iterator[ServedApp]:
+    """The app on a real uvicorn server, serving an idle database until a test points it at its own."""
     path = tmp_path_factory.mktemp("idle") / "idle.db"
     shutil.copy(sqlite_template, path)
     idle = Database(make_engine(f"sqlite:///{path}"), Clock())
-    app = create_app(idle)
+    app = create_app(idle, settings)
     server = LiveServer(app)
-    served = ServedApp(app, server.start(), idle)
     try:
-        yield served
+        yield ServedApp(app, server.start(), idle)
     finally:
         server.stop()
         idle.dispose()
+
+
+@pytest.fixture(scope="session")
+def api_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
+    """The API on a real uvicorn server for the session, serving an idle database between tests."""
+    with serve_idle(sqlite_template, tmp_path_factory) as served:
+        yield served
 
 
 @pytest.fixture

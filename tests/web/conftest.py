@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,9 +23,8 @@ from domain.services import delivery, events, jobs, sessions
 from domain.services.demo import DEMO_EMAILS, load_demo
 from domain.services.events import Incoming
 from domain.store.clock import FixedClock
-from domain.store.db import make_engine
 from domain.store.session import Database
-from tests.conftest import reset_pg
+from tests.conftest import open_database
 from tests.support.server import LiveServer
 
 CHROMIUM = os.environ.get("BILLABLE_CHROMIUM", "/usr/bin/chromium")
@@ -95,14 +93,8 @@ def seed(db: Database) -> None:
 def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
          sqlite_template: Path) -> Iterator[Site]:
     clock = FixedClock(NOW)
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("web") / "billable.db"
-        shutil.copy(sqlite_template, path)
-        db = Database(make_engine(f"sqlite:///{path}"), clock)
-    else:
-        engine = make_engine(request.getfixturevalue("pg_url"))
-        reset_pg(engine)
-        db = Database(engine, clock)
+    pg = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    db = open_database(request.param, tmp_path_factory.mktemp("web"), sqlite_template, pg, clock)
     seed(db)
     server = LiveServer(create_app(db))
     url = server.start()
