@@ -7,7 +7,6 @@ ends it. Failed sign-ins are throttled per e-mail: after a few, the e-mail is lo
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from sqlalchemy import delete, or_, select, update
 from domain.errors import BillingError, NotFound, Unauthenticated, ValidationFailed
 from domain.model.roles import Actor, Perm
 from domain.services._auth import require
-from domain.services.users import actor_for_user
+from domain.services.users import actor_for_user, hash_token
 from domain.store.tables import LoginThrottleRow, UserRow, WebSessionRow
 from domain.store.uow import UnitOfWork
 
@@ -58,10 +57,6 @@ class WebSession:
     name: str
     csrf_token: str
     expires_at: datetime
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def set_password(uow: UnitOfWork, actor: Actor, email: str, password: str) -> None:
@@ -132,7 +127,7 @@ def sign_in(uow: UnitOfWork, email: str, password: str, user_agent: str = "") ->
         # Ended sessions are of no further use: each sign-in sweeps its user's.
         uow.session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == row.id, or_(
             WebSessionRow.expires_at < now, WebSessionRow.revoked_at.is_not(None))))
-        session = WebSessionRow(token_hash=_digest(token), user_id=row.id, csrf_token=csrf,
+        session = WebSessionRow(token_hash=hash_token(token), user_id=row.id, csrf_token=csrf,
                                 user_agent=user_agent[:300], created_at=now, expires_at=expires)
         uow.session.add(session)
         uow.flush()
@@ -155,7 +150,7 @@ def session_for(uow: UnitOfWork, token: str) -> WebSession:
         raise Unauthenticated("not signed in", field="session")
     with uow:
         found = uow.session.execute(select(WebSessionRow, UserRow).join(UserRow, UserRow.id == WebSessionRow.user_id)
-                                    .where(WebSessionRow.token_hash == _digest(token))).first()
+                                    .where(WebSessionRow.token_hash == hash_token(token))).first()
         if found is None:
             raise Unauthenticated("not signed in", field="session")
         session, user = found
@@ -175,7 +170,7 @@ def sign_out(uow: UnitOfWork, token: str) -> None:
     """End the session behind a cookie (nothing happens for an unknown or ended one)."""
     with uow:
         session = uow.session.execute(select(WebSessionRow).where(
-            WebSessionRow.token_hash == _digest(token), WebSessionRow.revoked_at.is_(None))).scalar_one_or_none()
+            WebSessionRow.token_hash == hash_token(token), WebSessionRow.revoked_at.is_(None))).scalar_one_or_none()
         if session is None:
             return
         session.revoked_at = uow.clock.now()
