@@ -16,6 +16,14 @@ DEV_SECRET = "dev-only-secret-change-me"
 WHSEC_SOURCES = ("billable", "harvest")
 
 
+def whsec_key(secret: str) -> bytes:
+    """The key of a Standard Webhooks secret (`whsec_` + base64)."""
+    try:
+        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except binascii.Error:
+        raise ValueError("a Standard Webhooks secret is whsec_ followed by base64") from None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BILLABLE_", env_file=".env", extra="ignore")
 
@@ -74,8 +82,8 @@ class Settings(BaseSettings):
         for source in WHSEC_SOURCES:
             for secret in (secrets.get(source) or "").split():
                 try:
-                    ok = secret.startswith("whsec_") and bool(base64.b64decode(secret[6:], validate=True))
-                except (binascii.Error, ValueError):
+                    ok = secret.startswith("whsec_") and bool(whsec_key(secret))
+                except ValueError:
                     ok = False
                 if not ok:
                     raise ValueError(f"the {source!r} secret must be whsec_ followed by base64 (e.g. `python -c "

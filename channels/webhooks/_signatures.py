@@ -12,10 +12,11 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
+
+from domain.settings import whsec_key
 
 
 class SignatureError(Exception):
@@ -49,14 +50,6 @@ def _int(value: str, field: str) -> int:
         return int(value.strip())
     except ValueError:
         raise SignatureError("webhook.timestamp_invalid", field, f"the {field} header is not a number") from None
-
-
-def whsec_key(secret: str) -> bytes:
-    """The key of a Standard Webhooks secret (`whsec_` + base64)."""
-    try:
-        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-    except binascii.Error:
-        raise ValueError("a Standard Webhooks secret is whsec_ followed by base64") from None
 
 
 def standard_webhooks_sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
