@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gettext
 import hashlib
 import threading
 from collections import OrderedDict
@@ -16,24 +17,29 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 
+from channels.documents._i18n import N_, document_language, languages, translations
+from domain.model.tax import REVERSE_CHARGE_NOTE
 from domain.services.documents import DocumentView
 from domain.services.views import ClientView, InvoiceView, LineView
 from domain.settings import Settings, get_settings
 
 BUILTIN = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "invoice.html.j2"
+EMAILS = ("invoice", "reminder")  # email/<kind>.txt.j2: the subject, a blank line, the body
 PDF_CACHE = 64  # PDFs kept per renderer (20-100 KiB each)
-DEFAULT_PAYMENT_INSTRUCTIONS = "Please pay by bank transfer, quoting the invoice number as the reference."
+DEFAULT_PAYMENT_INSTRUCTIONS = N_("Please pay by bank transfer, quoting the invoice number as the reference.")
+CUSTOMER_VAT_ID = " Customer VAT ID: "  # how TaxProfile.invoice_note appends the buyer's VAT ID to the note
+EXEMPT_PREFIX = "Exempt from tax: "
 
-# Sections in the order they are printed, with their titles.
+# Sections in the order they are printed, with their titles (translated when shown).
 SECTION_TITLES: dict[str, str] = {
-    "retainer": "Retainer",
-    "time": "Time and materials",
-    "milestone": "Milestones",
-    "subscription": "Subscriptions",
-    "pass_through": "Hardware and pass-through",
-    "sla_credit": "SLA credits",
-    "manual": "Other items",
+    "retainer": N_("Retainer"),
+    "time": N_("Time and materials"),
+    "milestone": N_("Milestones"),
+    "subscription": N_("Subscriptions"),
+    "pass_through": N_("Hardware and pass-through"),
+    "sla_credit": N_("SLA credits"),
+    "manual": N_("Other items"),
 }
 
 
@@ -72,7 +78,7 @@ class _Formats:
         return f"{format_decimal(Decimal(rate), locale=self.locale)} %"
 
 
-def _sections(inv: InvoiceView) -> list[dict[str, Any]]:
+def _sections(inv: InvoiceView, t: gettext.NullTranslations) -> list[dict[str, Any]]:
     by: dict[str, list[LineView]] = {}
     for ln in inv.lines:
         by.setdefault(ln.section, []).append(ln)
@@ -81,28 +87,51 @@ def _sections(inv: InvoiceView) -> list[dict[str, Any]]:
     for key in order:
         lines = by[key]
         subtotal = sum((Decimal(ln.amount) for ln in lines), Decimal(0))
-        out.append({"key": key, "title": SECTION_TITLES.get(key, key.replace("_", " ").capitalize()),
+        title = t.gettext(SECTION_TITLES[key]) if key in SECTION_TITLES else key.replace("_", " ").capitalize()
+        out.append({"key": key, "title": title,
                     "lines": lines, "subtotal": subtotal})
     return out
+
+
+def _tax_note(note: str) -> dict[str, str]:
+    """The invoice's stored tax note (English, frozen at issue: `TaxProfile.invoice_note`) taken apart, so that
+    the template words it in the document's language: kind `reverse_charge` (detail: the buyer's VAT ID),
+    `exempt` (detail: the workspace's own reason, shown as written) or `other` (shown as stored)."""
+    if note.startswith(REVERSE_CHARGE_NOTE):
+        rest = note[len(REVERSE_CHARGE_NOTE):]
+        vat_id = rest[len(CUSTOMER_VAT_ID):].removesuffix(".") if rest.startswith(CUSTOMER_VAT_ID) else ""
+        if rest in ("", f"{CUSTOMER_VAT_ID}{vat_id}."):
+            return {"kind": "reverse_charge", "detail": vat_id}
+    if note.startswith(EXEMPT_PREFIX):
+        return {"kind": "exempt", "detail": note[len(EXEMPT_PREFIX):]}
+    return {"kind": "other", "detail": note}
+
+
+def language_of(doc: DocumentView) -> str:
+    """The document's language: the client's `language` where the client has one, else its locale's."""
+    return document_language(getattr(doc.client, "language", None), doc.locale)
 
 
 def _context(doc: DocumentView, links: dict[str, str] | None = None, payment_instructions: str = "") -> dict[str, Any]:
     inv = doc.invoice
     f = _Formats(doc.locale, inv.currency)
     credit = inv.kind == "credit_note"
+    language = language_of(doc)
+    t = translations(language)
     return {
-        "doc": doc, "invoice": inv, "client": doc.client, "seller": doc.seller,
-        "title": "Credit note" if credit else "Invoice", "is_credit_note": credit,
-        "sections": _sections(inv), "links": links or {},
-        "payment_instructions": payment_instructions or DEFAULT_PAYMENT_INSTRUCTIONS,
-        "reverse_charge": "reverse charge" in inv.tax_note.lower(),
+        "doc": doc, "invoice": inv, "client": doc.client, "seller": doc.seller, "language": language,
+        "title": t.gettext("Credit note") if credit else t.gettext("Invoice"), "is_credit_note": credit,
+        "sections": _sections(inv, t), "links": links or {},
+        "payment_instructions": payment_instructions or t.gettext(DEFAULT_PAYMENT_INSTRUCTIONS),
+        "reverse_charge": "reverse charge" in inv.tax_note.lower(), "tax_note": _tax_note(inv.tax_note),
         "nonzero": lambda v: Decimal(v) != 0,
         "money": f.money, "fdate": f.date, "number": f.number, "percent": f.percent,
     }
 
 
 class Renderer:
-    """Loads and checks the templates once; renders documents to HTML and PDF. Thread-safe."""
+    """Loads and checks the templates once; renders documents to HTML and PDF, and their e-mails, in the client's
+    language. Thread-safe."""
 
     def __init__(self, folder: str | Path | None = None, payment_instructions: str = "") -> None:
         self.folder = Path(folder) if folder else None
@@ -113,42 +142,60 @@ class Renderer:
         if self.folder is not None:
             loaders.append(jinja2.FileSystemLoader(str(self.folder)))
         loaders.append(jinja2.FileSystemLoader(str(BUILTIN)))
-        self.env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
-                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        self.env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=_autoescape,
+                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                                      extensions=["jinja2.ext.i18n"])
+        # New-style gettext (`_("Due %(date)s", date=...)` escapes what it fills in), in the language the render
+        # context names: one compiled template serves every language.
+        self.env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
         self._lock = threading.Lock()
         self._pdfs: OrderedDict[bytes, bytes] = OrderedDict()  # HTML digest -> PDF, least recently used first
         for name in self._names():
             self._check(name)
 
     def _names(self) -> list[str]:
-        names = [TEMPLATE_NAME]
+        names = [TEMPLATE_NAME, *(f"email/{kind}.txt.j2" for kind in EMAILS)]
         if self.folder is not None:
             names += sorted(str(p.relative_to(self.folder)) for p in self.folder.rglob("*.j2"))
         return list(dict.fromkeys(names))
 
     def _check(self, name: str) -> None:
-        """Compile, then render the sample invoice and credit note: errors name the file and the line."""
+        """Compile, then render the sample invoice and credit note in every language: errors name the file and
+        the line (a translation with a broken placeholder is caught here too)."""
         try:
             template = self.env.get_template(name)
         except jinja2.TemplateSyntaxError as e:
             raise TemplateRefused(e.filename or name, e.lineno, e.message or str(e)) from e
-        if not name.endswith(TEMPLATE_NAME):
+        kind = next((k for k in EMAILS if name.endswith(f"email/{k}.txt.j2")), None)
+        if kind is None and not name.endswith(TEMPLATE_NAME):
             return  # a partial, compiled; checked through the templates that include it
-        for sample in (_sample(False), _sample(True)):
+        steps = (-3, 0, 7) if kind == "reminder" else (0,)
+        for sample, step in ((_sample(credit, language), step) for language in languages()
+                             for credit in (False, True) for step in steps):
+            ctx = _context(sample, {"pdf": "#", "page": "#"}, self.payment_instructions)
             try:
-                template.render(_context(sample, {"pdf": "#", "page": "#"}, self.payment_instructions))
+                template.render({**ctx, "link": "#", "step": step} if kind else ctx)
             except jinja2.TemplateError as e:
                 raise TemplateRefused(template.filename or name, _error_line(e, template), str(e)) from e
             except Exception as e:
                 raise TemplateRefused(template.filename or name, _error_line(e, template),
                                       f"{type(e).__name__}: {e}") from e
 
-    def template_for(self, client_id: int) -> jinja2.Template:
+    def template_for(self, client_id: int, name: str = TEMPLATE_NAME) -> jinja2.Template:
         with self._lock:
-            return self.env.select_template([f"clients/{client_id}/{TEMPLATE_NAME}", TEMPLATE_NAME])
+            return self.env.select_template([f"clients/{client_id}/{name}", name])
 
     def html(self, doc: DocumentView, links: dict[str, str] | None = None) -> str:
         return self.template_for(doc.client.id).render(_context(doc, links, self.payment_instructions))
+
+    def email(self, doc: DocumentView, kind: str, link: str, step: int = 0) -> tuple[str, str]:
+        """The subject and plain-text body of the document's e-mail (`invoice`, or a `reminder` `step` days from
+        the due date), in the client's language, from `email/<kind>.txt.j2` (per client: `clients/<id>/email/...`)."""
+        ctx = _context(doc, None, self.payment_instructions)
+        text = self.template_for(doc.client.id, f"email/{kind}.txt.j2").render(
+            {**ctx, "link": link, "step": step})
+        subject, _, body = text.strip().partition("\n\n")
+        return " ".join(subject.split()), body.strip() + "\n"
 
     def pdf(self, doc: DocumentView, links: dict[str, str] | None = None) -> bytes:
         """The PDF, from the same HTML. A PDF is a pure function of its HTML, so the last few are kept by the
@@ -168,6 +215,20 @@ class Renderer:
             while len(self._pdfs) > PDF_CACHE:
                 self._pdfs.popitem(last=False)
         return pdf
+
+
+@jinja2.pass_context
+def _gettext(context: jinja2.runtime.Context, message: str) -> str:
+    return translations(context.get("language") or "en").gettext(message)
+
+
+@jinja2.pass_context
+def _ngettext(context: jinja2.runtime.Context, singular: str, plural: str, n: int) -> str:
+    return translations(context.get("language") or "en").ngettext(singular, plural, n)
+
+
+def _autoescape(name: str | None) -> bool:
+    return not (name or "").endswith(".txt.j2")  # HTML is escaped; the e-mails' plain text is not
 
 
 def _error_line(e: BaseException, template: jinja2.Template) -> int | None:
@@ -201,7 +262,7 @@ def default_renderer(settings: Settings | None = None) -> Renderer:
     return _renderer_for(s.templates_dir, s.payment_instructions)
 
 
-def _sample(credit: bool) -> DocumentView:
+def _sample(credit: bool, language: str = "en") -> DocumentView:
     """A small invoice with a line in every section, to render a template against when it is loaded."""
     now = datetime(2026, 1, 31, tzinfo=UTC)
     lines = [LineView(id=i, position=i, section=s, description=f"Sample {s}", quantity="1", unit="item",
@@ -214,11 +275,11 @@ def _sample(credit: bool) -> DocumentView:
                       subtotal="50.00", tax_total="9.50", total="59.50", paid="0.00", credited="0.00",
                       balance="59.50", overdue=False,
                       tax_by_rate=[{"rate": "19", "taxable": "50.00", "tax": "9.50"}],
-                      tax_note="Reverse charge: the customer accounts for the VAT.", po_number="PO-1", checks=[],
+                      tax_note=REVERSE_CHARGE_NOTE + CUSTOMER_VAT_ID + "DE123456789.", po_number="PO-1", checks=[],
                       reason="", corrects_invoice_id=1 if credit else None, lines=lines, created_at=now,
                       issued_at=now)
     client = ClientView(id=1, name="Sample Ltd", currency="EUR", billing_emails=["ap@sample.example"],
-                        payment_terms_days=30, tax_profile={}, po_required=False, po_number="", locale="en_GB",
+                        payment_terms_days=30, tax_profile={}, po_required=False, po_number="", locale=language,
                         account_manager_ids=[], created_at=now)
-    return DocumentView(invoice=inv, client=client, seller="Seller", locale="en_GB",
+    return DocumentView(invoice=inv, client=client, seller="Seller", locale=language,
                         corrects_number="INV-2026-000001" if credit else None, payment_terms_days=30)

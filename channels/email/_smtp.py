@@ -27,19 +27,18 @@ class PermanentFailure(Exception):
     """Never going to work (SMTP 5xx, an invalid address)."""
 
 
-def build_message(attempt: Attempt, settings: Settings, pdf: bytes) -> EmailMessage:
+def build_message(attempt: Attempt, settings: Settings, pdf: bytes, renderer: Renderer | None = None) -> EmailMessage:
+    """The invoice e-mail, in the client's language (`email/invoice.txt.j2`), with the PDF attached."""
     inv = attempt.document.invoice
     link = f"{settings.public_url.rstrip('/')}/i/{attempt.token}"
+    subject, body = (renderer or default_renderer(settings)).email(attempt.document, "invoice", link)
     msg = EmailMessage()
     msg["From"] = settings.smtp_from
     msg["To"] = ", ".join(attempt.recipients)
-    msg["Subject"] = f"Invoice {inv.number} from {attempt.document.seller}"
+    msg["Subject"] = subject
     msg["Message-ID"] = attempt.message_id
     msg["Date"] = formatdate(localtime=False)
-    msg.set_content(
-        f"Dear {inv.client_name},\n\nplease find attached invoice {inv.number} for {inv.total} {inv.currency}"
-        + (f", due on {inv.due_date.isoformat()}" if inv.due_date else "") + ".\n\n"
-        f"View it online, download it and see its balance: {link}\n\nThank you,\n{attempt.document.seller}\n")
+    msg.set_content(body)
     msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=f"{inv.number}.pdf")
     return msg
 
@@ -82,7 +81,7 @@ class InvoiceMailer:
         if attempt is None:
             return  # sent already, superseded, or interrupted mid-hand-over (never sent twice)
         try:
-            msg = build_message(attempt, self.settings, self.renderer.pdf(attempt.document))
+            msg = build_message(attempt, self.settings, self.renderer.pdf(attempt.document), self.renderer)
             self._send(msg, attempt.recipients)
         except Exception as e:
             failure = _classify(e)
@@ -105,23 +104,18 @@ class InvoiceMailer:
         system = Actor.system("dunning")
         doc = documents.invoice_document(self.db.uow(), system, invoice_id)
         token = documents.hosted_token(self.db.uow(), system, invoice_id)
-        inv = doc.invoice
-        when = ("is due today" if step == 0 else f"is due in {-step} day{'s' if step != -1 else ''}" if step < 0
-                else f"was due on {inv.due_date}")
         recipients = list(doc.client.billing_emails)
         if not recipients:
             reminders.record_reminder_failed(self.db.uow(), invoice_id, step,
                                              "the client has no billing e-mail address")
             return
+        subject, body = self.renderer.email(doc, "reminder", f"{self.settings.public_url.rstrip('/')}/i/{token}", step)
         msg = EmailMessage()
         msg["From"], msg["To"] = self.settings.smtp_from, ", ".join(recipients)
-        msg["Subject"] = f"Reminder: invoice {inv.number} ({inv.balance} {inv.currency}) {when}"
+        msg["Subject"] = subject
         msg["Message-ID"] = f"<inv{invoice_id}.reminder{step}@billable.invalid>"  # the same for a retry
         msg["Date"] = formatdate(localtime=False)
-        msg.set_content(f"Dear {inv.client_name},\n\ninvoice {inv.number} {when}; {inv.balance} {inv.currency} is "
-                        f"still open.\n\nSee it and download it: {self.settings.public_url.rstrip('/')}/i/{token}"
-                        f"\n\nIf you have paid already, thank you, and please ignore this reminder.\n"
-                        f"{doc.seller}\n")
+        msg.set_content(body)
         try:
             self._send(msg, recipients)
         except Exception as e:

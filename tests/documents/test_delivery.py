@@ -77,7 +77,8 @@ def test_sent_with_the_pdf_and_the_link_then_marked_sent(world: World, smtp: Smt
     assert attachment.get_filename() == f"{inv.number}.pdf"
     text = "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(attachment.get_content())).pages)
     assert inv.number is not None and inv.number in text and "Nordwerk Maschinenbau GmbH" in text
-    assert "Time and materials" in text and "Tax summary" in text and "19 %" in text
+    assert "Nach Aufwand" in text and "Umsatzsteuer" in text and "19 %" in text  # a de_DE client: in German
+    assert msg["Subject"].startswith(f"Rechnung {inv.number} von ") and "anbei erhalten Sie" in body.get_content()
     flat = text.replace("\n", " ")
     assert all(ln.description[:20] in flat for ln in inv.lines)
     assert world.call(invoicing.get_invoice, world.system, inv.id).status == "sent"

@@ -27,7 +27,8 @@ def test_staff_view_does_not_count_first_public_view_does_second_does_not(world:
     assert "invoice.viewed" not in world.audit_actions("invoice", inv.id)
 
     r = as_user.anonymous.get(f"/i/{token}")  # the client
-    assert r.status_code == 200 and "Balance due" in r.text and f"/i/{token}/pdf" in r.text
+    assert r.status_code == 200 and "Offener Betrag" in r.text and f"/i/{token}/pdf" in r.text  # de_DE: German
+    assert "PDF herunterladen" in r.text
     assert r.headers["cache-control"] == "no-store"
     assert world.call(invoicing.get_invoice, world.system, inv.id).status == "viewed"
     assert world.audit_actions("invoice", inv.id).count("invoice.viewed") == 1
