@@ -146,7 +146,8 @@ def test_emails_in_the_clients_language(world: World, renderer: Renderer, langua
         assert "https://bills.example/i/tok" in body
     if language != "en":
         for subject, body in [renderer.email(doc, "invoice", "#"), *reminders.values()]:
-            assert not re.search(r"\b(Dear|Invoice|Reminder|please|invoice|is due|was due|Thank|still open)\b", subject + body), body
+            english = r"\b(Dear|Invoice|Reminder|please|invoice|is due|was due|Thank|still open)\b"
+            assert not re.search(english, subject + body), body
 
 
 def test_the_demos_invoices_are_in_their_clients_languages(db: Database, system: Actor, renderer: Renderer) -> None:
