@@ -107,6 +107,12 @@ def _tax_note(note: str) -> dict[str, str]:
     return {"kind": "other", "detail": note}
 
 
+def _count(quantity: str | Decimal) -> int:
+    """The number gettext picks a plural form by (a whole one; 1.5 seats are plural)."""
+    q = Decimal(quantity)
+    return int(q) if q == q.to_integral_value() else 2
+
+
 def language_of(doc: DocumentView) -> str:
     """The document's language: the client's `language` where the client has one, else its locale's."""
     return document_language(getattr(doc.client, "language", None), doc.locale)
@@ -124,7 +130,7 @@ def _context(doc: DocumentView, links: dict[str, str] | None = None, payment_ins
         "sections": _sections(inv, t), "links": links or {},
         "payment_instructions": payment_instructions or t.gettext(DEFAULT_PAYMENT_INSTRUCTIONS),
         "reverse_charge": "reverse charge" in inv.tax_note.lower(), "tax_note": _tax_note(inv.tax_note),
-        "nonzero": lambda v: Decimal(v) != 0,
+        "nonzero": lambda v: Decimal(v) != 0, "count": _count,
         "money": f.money, "fdate": f.date, "number": f.number, "percent": f.percent,
     }
 

@@ -36,14 +36,15 @@ ENGLISH_LABELS = {
 # What each language must say: the title, some labels, the terms and the payment sentence.
 EXPECTED = {
     "en": ["Invoice", "Bill to", "Issue date", "Due date", "Tax summary", "Balance due", "Time and materials",
-           "Payable within 30 days, net", "Please pay"],
+           "Payable within 30 days, net", "Please pay", "48 seats"],
     "de": ["Rechnung", "Rechnungsempfänger", "Rechnungsdatum", "Leistungszeitraum", "Fälligkeitsdatum",
            "Zahlungsziel", "Zahlbar innerhalb von 30 Tagen ohne Abzug", "Umsatzsteuer", "Bemessungsgrundlage",
-           "Offener Betrag", "Nach Aufwand", "Bitte überweisen Sie", "Verwendungszweck"],
+           "Offener Betrag", "Nach Aufwand", "Bitte überweisen Sie", "Verwendungszweck", "48 Lizenzen", "1 Zeitraum"],
     "nl": ["Factuur", "Gefactureerd aan", "Factuurdatum", "Vervaldatum", "Betalingstermijn",
-           "Betaling binnen 30 dagen netto", "BTW-overzicht", "Openstaand bedrag", "Tijd en materiaal", "Gelieve"],
+           "Betaling binnen 30 dagen netto", "BTW-overzicht", "Openstaand bedrag", "Tijd en materiaal", "Gelieve",
+           "48 licenties"],
     "fr": ["Facture", "Facturé à", "Date d'émission", "Date d'échéance", "Conditions de paiement",
-           "Paiement à 30 jours net", "Récapitulatif de la TVA", "Solde dû", "Régie", "Merci de régler"],
+           "Paiement à 30 jours net", "Récapitulatif de la TVA", "Solde dû", "Régie", "Merci de régler", "48 licences"],
 }
 REVERSE_CHARGE = {"en": "Reverse charge", "de": "Steuerschuldnerschaft des Leistungsempfängers",
                   "nl": "BTW verlegd", "fr": "Autoliquidation"}
