@@ -16,6 +16,7 @@ from channels.cli.audit import app as audit_app
 from channels.cli.chat import ask, chat
 from channels.cli.evals import app as evals_app
 from channels.cli.events import events_app, pilot_app, rules_app, tick, worker
+from channels.cli.exports import app as export_app
 from channels.cli.invoices import app as invoices_app
 from channels.cli.payments import app as payments_app
 from channels.cli.users import app as users_app
@@ -30,6 +31,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(payments_app, name="payments")
 app.add_typer(audit_app, name="audit")
+app.add_typer(export_app, name="export")
 app.command()(chat)
 app.command()(ask)
 app.add_typer(evals_app, name="evals")

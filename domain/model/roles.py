@@ -26,6 +26,7 @@ class Perm(StrEnum):
     PAYMENTS = "payments"
     MANAGE_USERS = "manage_users"
     MANAGE_SETTINGS = "manage_settings"
+    EXPORT_BOOKS = "export_books"        # the whole ledger for the accountant (DATEV, accounting sync)
 
 
 _ALL = frozenset(Perm)
@@ -51,6 +52,7 @@ WHO_CAN: dict[Perm, str] = {
     Perm.PAYMENTS: "owners and finance",
     Perm.MANAGE_USERS: "owners",
     Perm.MANAGE_SETTINGS: "owners and finance",
+    Perm.EXPORT_BOOKS: "owners and finance",
 }
 
 

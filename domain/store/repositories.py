@@ -307,6 +307,17 @@ class Invoices(_Repo):
             q = q.where(InvoiceRow.number.contains(number_like))
         return self.s.execute(q.limit(limit).offset(offset)).scalars().all()
 
+    def issued_between(self, first: date, last: date, statuses: Sequence[str]) -> Sequence[InvoiceRow]:
+        """Invoices and credit notes issued from `first` to `last`, in number order."""
+        return self.s.execute(select(InvoiceRow).where(InvoiceRow.issue_date >= first, InvoiceRow.issue_date <= last,
+                                                       InvoiceRow.status.in_(statuses))
+                              .order_by(InvoiceRow.issue_date, InvoiceRow.id)).scalars().all()
+
+    def get_many(self, invoice_ids: Sequence[int]) -> Sequence[InvoiceRow]:
+        if not invoice_ids:
+            return []
+        return self.s.execute(select(InvoiceRow).where(InvoiceRow.id.in_(invoice_ids))).scalars().all()
+
     def billed_on_arrangements(self, arrangement_ids: Sequence[int]) -> dict[int, int]:
         """What non-void invoices already bill on each arrangement, in minor units (not-to-exceed caps)."""
         if not arrangement_ids:
@@ -428,6 +439,14 @@ class AuditLog(_Repo):
 
     def head(self) -> AuditHeadRow | None:
         return self.s.get(AuditHeadRow, 1)
+
+    def first_at(self, action: str, subject_type: str, since: datetime, until: datetime) -> dict[str, datetime]:
+        """subject id -> when `action` was first recorded on it within [since, until] (e.g. when it was voided)."""
+        rows = self.s.execute(select(AuditRow.subject_id, func.min(AuditRow.at))
+                              .where(AuditRow.action == action, AuditRow.subject_type == subject_type,
+                                     AuditRow.at >= since, AuditRow.at <= until)
+                              .group_by(AuditRow.subject_id)).all()
+        return {sid: at for sid, at in rows}
 
 
 class IdempotencyKeys(_Repo):

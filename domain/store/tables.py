@@ -52,6 +52,8 @@ class WorkspaceRow(Base):
     # ---- follow-up of issue 7: dunning schedule and send on issue (migration 0006_followup)
     reminder_offsets: Mapped[list[Any]] = mapped_column(default=lambda: [-3, 1, 7, 14])  # days from the due date
     send_on_issue: Mapped[bool] = mapped_column(Boolean, default=False)
+    # DATEV numbers and account map for the accountant's export (migration 0012_datev)
+    datev: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class UserRow(Base):

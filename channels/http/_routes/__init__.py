@@ -7,6 +7,7 @@ from channels.http._routes import (
     documents,
     email,
     events,
+    exports,
     hosted,
     invoices,
     payments,
@@ -16,6 +17,7 @@ from channels.http._routes import (
 
 # Webhooks first: senders deliver in bursts, and a request is matched against the routes in this order.
 ROUTERS = [events.webhooks, clients.router, work.router, invoices.router, audit.router, workspace.router,
-           chat.router, documents.router, hosted.router, events.router, email.router, payments.router]
+           chat.router, documents.router, hosted.router, events.router, email.router, payments.router,
+           exports.router]
 
 __all__ = ["ROUTERS"]
