@@ -9,7 +9,8 @@ import typer
 from channels.cli import _render
 from channels.cli._common import AS_OPTION, CliError, console, guarded, open_db, reader, settings
 from channels.documents import TemplateRefused, default_renderer
-from domain.services import delivery, documents, invoicing
+from channels.documents.einvoice import build
+from domain.services import delivery, documents, einvoice, invoicing
 
 app = typer.Typer(no_args_is_help=True, help="List invoices, show one with its lines, checks and totals, preview "
                                              "its document, e-mail it.")
@@ -80,6 +81,32 @@ def preview(invoice: str = typer.Argument(..., help="Invoice id (e.g. 12) or num
         console.print(f"PDF written to {pdf}")
     if not (pdf or html):
         console.print(body, markup=False, highlight=False)
+
+
+@app.command("export")
+@guarded
+def export(invoice: str = typer.Argument(..., help="Invoice id (e.g. 12) or number (e.g. INV-2026-000001)."),
+           fmt: str = typer.Option(None, "--format", help="facturx, xrechnung-cii, xrechnung-ubl or peppol "
+                                                         "(default: the client's e-invoice format)."),
+           out: str = typer.Option(None, "--out", "-o", help="Write it here (default: its own name in the "
+                                                           "current folder)."),
+           as_email: str = AS_OPTION) -> None:
+    """Write an issued invoice's or credit note's e-invoice: a Factur-X PDF or an XRechnung / Peppol XML."""
+    try:
+        renderer = default_renderer(settings())
+    except TemplateRefused as e:
+        raise CliError(f"template refused: {e}") from e
+    db = open_db(settings())
+    try:
+        actor = reader(db, as_email)
+        invoice_id = int(invoice) if invoice.isdigit() else invoicing.find_invoice(db.uow(), actor, invoice.strip()).id
+        source = einvoice.einvoice_source(db.uow(), actor, invoice_id, fmt)
+    finally:
+        db.dispose()
+    f = build(source, renderer)
+    path = Path(out or f.filename)
+    path.write_bytes(f.content)
+    console.print(f"[green]✓[/] {f.label} written to {path} ({len(f.content):,} bytes)", soft_wrap=True)
 
 
 @app.command("send")

@@ -203,19 +203,20 @@ class Renderer:
         subject, _, body = text.strip().partition("\n\n")
         return " ".join(subject.split()), body.strip() + "\n"
 
-    def pdf(self, doc: DocumentView, links: dict[str, str] | None = None) -> bytes:
+    def pdf(self, doc: DocumentView, links: dict[str, str] | None = None, variant: str | None = None) -> bytes:
         """The PDF, from the same HTML. A PDF is a pure function of its HTML, so the last few are kept by the
         HTML's digest: the same document asked for again (the hosted page's download, the API, an e-mail retry)
         costs one template render (~15 ms) instead of a WeasyPrint layout (~0.5 s); a changed invoice (a payment,
-        a status) is new HTML, so never a stale PDF."""
+        a status) is new HTML, so never a stale PDF. `variant` is WeasyPrint's `pdf_variant` ("pdf/a-3b" for the
+        Factur-X container), part of the key."""
         html = self.html(doc, links)
-        key = hashlib.sha256(html.encode("utf-8")).digest()
+        key = hashlib.sha256(f"{variant}\n{html}".encode()).digest()
         with self._lock:
             hit = self._pdfs.get(key)
             if hit is not None:
                 self._pdfs.move_to_end(key)
                 return hit
-        pdf = html_to_pdf(html)
+        pdf = html_to_pdf(html, variant)
         with self._lock:
             self._pdfs[key] = pdf
             while len(self._pdfs) > PDF_CACHE:
@@ -248,11 +249,11 @@ def _error_line(e: BaseException, template: jinja2.Template) -> int | None:
     return line
 
 
-def html_to_pdf(html: str) -> bytes:
-    """The PDF of an HTML document (WeasyPrint; imported late, it is heavy)."""
+def html_to_pdf(html: str, variant: str | None = None) -> bytes:
+    """The PDF of an HTML document (WeasyPrint; imported late, it is heavy); `variant` e.g. "pdf/a-3b"."""
     from weasyprint import HTML
 
-    pdf: bytes = HTML(string=html, base_url=str(BUILTIN)).write_pdf()
+    pdf: bytes = HTML(string=html, base_url=str(BUILTIN)).write_pdf(pdf_variant=variant)
     return pdf
 
 

@@ -9,8 +9,10 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from channels.documents import Renderer, default_renderer
+from channels.documents.einvoice import EInvoiceFile, build
+from domain.errors import BillingError
 from domain.model.roles import Actor
-from domain.services import delivery, documents, reminders
+from domain.services import delivery, documents, einvoice, reminders
 from domain.services.delivery import Attempt
 from domain.services.outbox import Message
 from domain.settings import Settings
@@ -27,8 +29,10 @@ class PermanentFailure(Exception):
     """Never going to work (SMTP 5xx, an invalid address)."""
 
 
-def build_message(attempt: Attempt, settings: Settings, pdf: bytes, renderer: Renderer | None = None) -> EmailMessage:
-    """The invoice e-mail, in the client's language (`email/invoice.txt.j2`), with the PDF attached."""
+def build_message(attempt: Attempt, settings: Settings, pdf: bytes, renderer: Renderer | None = None,
+                  einvoice: EInvoiceFile | None = None) -> EmailMessage:
+    """The invoice e-mail, in the client's language (`email/invoice.txt.j2`), with the PDF attached (and the
+    e-invoice XML in the client's format, when it receives one)."""
     inv = attempt.document.invoice
     link = f"{settings.public_url.rstrip('/')}/i/{attempt.token}"
     subject, body = (renderer or default_renderer(settings)).email(attempt.document, "invoice", link)
@@ -40,6 +44,8 @@ def build_message(attempt: Attempt, settings: Settings, pdf: bytes, renderer: Re
     msg["Date"] = formatdate(localtime=False)
     msg.set_content(body)
     msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=f"{inv.number}.pdf")
+    if einvoice is not None:
+        msg.add_attachment(einvoice.content, maintype="application", subtype="xml", filename=einvoice.filename)
     return msg
 
 
@@ -81,7 +87,8 @@ class InvoiceMailer:
         if attempt is None:
             return  # sent already, superseded, or interrupted mid-hand-over (never sent twice)
         try:
-            msg = build_message(attempt, self.settings, self.renderer.pdf(attempt.document), self.renderer)
+            pdf, xml_file = self._documents(invoice_id, attempt)
+            msg = build_message(attempt, self.settings, pdf, self.renderer, xml_file)
             self._send(msg, attempt.recipients)
         except Exception as e:
             failure = _classify(e)
@@ -92,6 +99,22 @@ class InvoiceMailer:
             delivery.record_transient(self.db.uow(), invoice_id, message_id, str(failure))
             raise failure from e
         delivery.record_sent(self.db.uow(), invoice_id, message_id)
+
+    def _documents(self, invoice_id: int, attempt: Attempt) -> tuple[bytes, EInvoiceFile | None]:
+        """The PDF and the e-invoice in the client's format: a Factur-X PDF is the PDF; an XRechnung or Peppol XML
+        goes beside it. An e-invoice that cannot be made (a field its format needs is empty) is a permanent
+        failure naming the fields, so a person fills them in and sends again; the client never gets less than it
+        asked for."""
+        try:
+            source = einvoice.einvoice_source(self.db.uow(), delivery.MAILER, invoice_id)
+        except BillingError as e:
+            if e.code == "einvoice.no_format":
+                return self.renderer.pdf(attempt.document), None
+            raise PermanentFailure(f"the client's e-invoice cannot be made: {e.message}") from e
+        f = build(source, self.renderer)
+        if f.media_type == "application/pdf":
+            return f.content, None
+        return self.renderer.pdf(attempt.document), f
 
     def _reminder(self, m: Message) -> None:
         """A dunning reminder (queued once per invoice and step); skipped if the invoice was paid meanwhile. A 4xx or

@@ -7,8 +7,9 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from channels.documents import Renderer, default_renderer
+from channels.documents.einvoice import build
 from channels.http._deps import CurrentActor, Uow
-from domain.services import delivery, documents
+from domain.services import delivery, documents, einvoice
 
 router = APIRouter(prefix="/v1/invoices", tags=["documents"])
 
@@ -42,6 +43,20 @@ def invoice_html(invoice_id: int, actor: CurrentActor, uow: Uow, renderer: Docs)
 def invoice_pdf(invoice_id: int, actor: CurrentActor, uow: Uow, renderer: Docs) -> Response:
     doc = documents.invoice_document(uow, actor, invoice_id)
     return pdf_response(renderer.pdf(doc), doc.invoice.number, invoice_id)
+
+
+@router.get("/{invoice_id}/einvoice", response_class=Response,
+            summary="The e-invoice of an issued invoice or credit note: Factur-X PDF, XRechnung CII or UBL, Peppol",
+            responses={200: {"content": {"application/pdf": {}, "application/xml": {}}}})
+def invoice_einvoice(invoice_id: int, actor: CurrentActor, uow: Uow, renderer: Docs,
+                     format: str | None = None) -> Response:
+    """`format`: facturx, xrechnung-cii, xrechnung-ubl or peppol; by default the client's e-invoice format. A 422
+    names `format` when it is unknown (or the client has none), or the fields to fill in when the invoice lacks
+    what the format needs."""
+    f = build(einvoice.einvoice_source(uow, actor, invoice_id, format), renderer)
+    return Response(f.content, media_type=f.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{f.filename}"',
+                             "X-Einvoice-Format": f.format})
 
 
 @router.post("/{invoice_id}/hosted-link", summary="The link of an issued invoice's hosted page (made on first ask)")

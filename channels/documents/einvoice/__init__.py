@@ -1,0 +1,72 @@
+"""EN 16931 e-invoices from one `EInvoiceInput` (see `domain.model.einvoice`): never from the database.
+
+* `xml(inp, fmt)`: the XML of any format (CII for facturx / xrechnung-cii, UBL 2.1 for xrechnung-ubl / peppol).
+* `facturx_pdf(pdf_a3, inp)`: a Factur-X / ZUGFeRD EN 16931 PDF: the CII XML embedded as `factur-x.xml` with
+  AFRelationship Alternative into a PDF/A-3b the renderer made (WeasyPrint `pdf_variant="pdf/a-3b"`), by the
+  `factur-x` package, which also checks the XML against the Factur-X XSD on the way.
+* `build(source, renderer)`: the file a door hands out for a `domain.services.einvoice.EInvoiceSource`.
+
+Validation against the official XSDs and EN 16931 Schematron runs in the tests (tests/einvoice), not here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from channels.documents.einvoice._cii import cii
+from channels.documents.einvoice._ubl import ubl
+from domain.model.einvoice import FORMAT_LABELS, EInvoiceFormat, EInvoiceInput
+
+if TYPE_CHECKING:
+    from channels.documents._render import Renderer
+    from domain.services.einvoice import EInvoiceSource
+
+__all__ = ["EInvoiceFile", "build", "facturx_pdf", "xml"]
+
+# factur-x logs every step at INFO (and a WARNING when no PDF metadata is given): keep a service's log readable.
+logging.getLogger("factur-x").setLevel(logging.ERROR)
+
+
+def xml(inp: EInvoiceInput, fmt: str) -> bytes:
+    """The e-invoice XML of `inp` in `fmt` (a Factur-X PDF embeds the `facturx` one)."""
+    f = EInvoiceFormat(fmt)
+    if f in (EInvoiceFormat.FACTURX, EInvoiceFormat.XRECHNUNG_CII):
+        return cii(inp, f.value)
+    return ubl(inp, f.value)
+
+
+def facturx_pdf(pdf_a3: bytes, inp: EInvoiceInput, xml_bytes: bytes | None = None) -> bytes:
+    """Embed the Factur-X EN 16931 XML into a PDF/A-3 (the input must already be PDF/A-3: factur-x keeps it so)."""
+    from facturx import generate_from_binary  # heavy import, only when a Factur-X PDF is made
+
+    payload = xml_bytes if xml_bytes is not None else xml(inp, "facturx")
+    kind = "Credit note" if inp.is_credit_note else "Invoice"
+    meta = {"author": inp.seller.name, "keywords": "Factur-X, EN 16931, invoice",
+            "title": f"{inp.seller.name}: {kind} {inp.number}", "subject": f"Factur-X {kind.lower()} {inp.number}"}
+    out: bytes = generate_from_binary(pdf_a3, payload, flavor="factur-x", level="en16931", check_xsd=True,
+                                      afrelationship="alternative", pdf_metadata=meta, lang=inp.language)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class EInvoiceFile:
+    filename: str
+    media_type: str
+    content: bytes
+    format: str
+
+    @property
+    def label(self) -> str:
+        return FORMAT_LABELS[self.format]
+
+
+def build(source: EInvoiceSource, renderer: Renderer) -> EInvoiceFile:
+    """The e-invoice file of a source: a Factur-X PDF, or the XML of the other formats."""
+    inp, fmt = source.input, source.format
+    safe = inp.number.replace("/", "-")
+    if fmt == EInvoiceFormat.FACTURX.value:
+        content = facturx_pdf(renderer.pdf(source.document, variant="pdf/a-3b"), inp)
+        return EInvoiceFile(f"{safe}.pdf", "application/pdf", content, fmt)
+    return EInvoiceFile(f"{safe}-{fmt}.xml", "application/xml", xml(inp, fmt), fmt)

@@ -1,0 +1,145 @@
+"""E-invoices: "the e-invoice of invoice X in format F", and which format a client receives.
+
+`einvoice_source` is the one use case every door calls (HTTP, CLI, the e-mail, the dashboard): it checks the actor
+may see the invoice, that it is issued (an e-invoice needs its number), picks the format (the asked one, else the
+client's), builds the pure `EInvoiceInput` from what the invoice says, and refuses, naming the fields to fill in,
+when the format needs something the invoice does not say. Turning the source into bytes (XML, or a Factur-X PDF
+from the rendered document) is the documents channel's job (`channels.documents.einvoice.build`).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from domain.errors import BadTransition, ValidationFailed
+from domain.model.einvoice import (
+    FORMAT_LABELS,
+    EInvoiceFormat,
+    EInvoiceInput,
+    LineFacts,
+    Party,
+    RateFacts,
+    build_input,
+    missing_for,
+    parse_format,
+    require_complete,
+)
+from domain.model.roles import Actor, Perm
+from domain.services._auth import load_client, require
+from domain.services.documents import DocumentView, document_of, loaded_invoice
+from domain.services.views import View
+from domain.store.tables import ClientRow, InvoiceRow, WorkspaceRow
+from domain.store.uow import UnitOfWork
+
+
+class EInvoiceSource(View):
+    """What a door needs to hand out one e-invoice: the input, the format, and the document (for Factur-X's PDF)."""
+
+    input: EInvoiceInput
+    format: str
+    document: DocumentView
+
+
+class ClientEInvoice(View):
+    """Which e-invoice a client receives, and what is still missing for it."""
+
+    client_id: int
+    client_name: str
+    format: str          # "none" or a format
+    label: str
+    missing: list[str]
+
+
+def client_format(client: ClientRow) -> str:
+    """The client's preferred e-invoice format ("none" when it receives the PDF only)."""
+    value = str(getattr(client, "einvoice_format", "") or "none")
+    return value if value in FORMAT_LABELS else "none"
+
+
+def _choose(fmt: str | None, client: ClientRow) -> EInvoiceFormat:
+    if fmt:
+        return parse_format(fmt)
+    preferred = client_format(client)
+    if preferred == "none":
+        raise ValidationFailed(f"{client.name} receives no e-invoice: ask for one with format (one of "
+                               f"{', '.join(FORMAT_LABELS)}), or set the client's e-invoice format",
+                               code="einvoice.no_format", field="format")
+    return EInvoiceFormat(preferred)
+
+
+def _seller(ws: WorkspaceRow) -> Party:
+    return Party(name=ws.name)
+
+
+def _buyer(client: ClientRow) -> Party:
+    profile = dict(client.tax_profile or {})
+    return Party(name=client.name, vat_id=str(profile.get("tax_id", "") or ""),
+                 contact_email=str(client.billing_emails[0]) if client.billing_emails else "")
+
+
+def _d(text: str) -> Decimal:
+    return Decimal(text)
+
+
+def input_of(uow: UnitOfWork, inv: InvoiceRow, doc: DocumentView) -> EInvoiceInput:
+    """The EN 16931 input of a loaded, issued invoice (inside an open unit of work; no permission check here)."""
+    ws = uow.workspace.get()
+    client = uow.clients.get(inv.client_id)
+    assert client is not None  # a foreign key guarantees it
+    v = doc.invoice
+    profile = dict(client.tax_profile or {})
+    credit = v.kind == "credit_note"
+    preceding_date: date | None = None
+    if credit and inv.corrects_invoice_id is not None:
+        original = uow.invoices.get(inv.corrects_invoice_id)
+        preceding_date = original.issue_date if original is not None else None
+    issue = v.issue_date or (v.issued_at.date() if v.issued_at else uow.clock.today())
+    lines = [LineFacts(description=ln.description, quantity=_d(ln.quantity), unit=ln.unit,
+                       unit_price=_d(ln.unit_price), amount=_d(ln.amount), rate=_d(ln.tax_rate)) for ln in v.lines]
+    breakdown = [RateFacts(rate=_d(g["rate"]), taxable=_d(g["taxable"]), tax=_d(g["tax"])) for g in v.tax_by_rate]
+    terms = (f"Credit note for invoice {doc.corrects_number or ''}: the amount is credited against it."
+             if credit else f"Payable within {doc.payment_terms_days} days of the invoice date.")
+    return build_input(
+        number=v.number or "", credit_note=credit, issue_date=issue, currency=v.currency, seller=_seller(ws),
+        buyer=_buyer(client), lines=lines, breakdown=breakdown, tax_mode=str(profile.get("mode", "standard")),
+        exemption_reason=str(profile.get("exemption_reason", "")), due_date=None if credit else v.due_date,
+        period_start=v.period_start, period_end=v.period_end, buyer_reference="",
+        order_reference=v.po_number, preceding_number=doc.corrects_number or "", preceding_date=preceding_date,
+        notes=[v.tax_note, v.reason if credit else ""], payment_terms=terms, language=doc.locale[:2] or "en")
+
+
+def einvoice_source(uow: UnitOfWork, actor: Actor, invoice_id: int, fmt: str | None = None) -> EInvoiceSource:
+    """The e-invoice of an issued invoice or credit note in `fmt` (default: the client's format)."""
+    require(actor, Perm.VIEW_BOOKS)
+    chosen = parse_format(fmt) if fmt else None  # an unknown format is refused before anything is read
+    with uow:
+        inv = loaded_invoice(uow, actor, invoice_id)
+        if inv.number is None:
+            raise BadTransition("a draft has no e-invoice: issue it first (an e-invoice needs its number)",
+                                code="invoice.not_issued", field="invoice_id", details={"status": inv.status})
+        client = uow.clients.get(inv.client_id)
+        assert client is not None
+        f = chosen or _choose(None, client)
+        doc = document_of(uow, inv)
+        inp = input_of(uow, inv, doc)
+    require_complete(f.value, inp)
+    return EInvoiceSource(input=inp, format=f.value, document=doc)
+
+
+def client_einvoice(uow: UnitOfWork, actor: Actor, client_id: int) -> ClientEInvoice:
+    """Which e-invoice format a client receives and what its invoices still need for it."""
+    require(actor, Perm.VIEW_BOOKS)
+    with uow:
+        client = load_client(uow, actor, client_id)
+        fmt = client_format(client)
+        missing: list[str] = []
+        if fmt != "none":
+            mode = str(dict(client.tax_profile or {}).get("mode", "standard"))
+            zero = [RateFacts(rate=Decimal(0), taxable=Decimal(0), tax=Decimal(0))] if mode != "standard" else []
+            probe = build_input(number="-", credit_note=False, issue_date=uow.clock.today(),
+                                currency=client.currency, seller=_seller(uow.workspace.get()), buyer=_buyer(client),
+                                lines=[], breakdown=zero, tax_mode=mode)
+            missing = missing_for(fmt, probe)
+        label = FORMAT_LABELS.get(fmt, "no e-invoice: the PDF only")
+        return ClientEInvoice(client_id=client.id, client_name=client.name, format=fmt, label=label, missing=missing)
