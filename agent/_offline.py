@@ -360,6 +360,16 @@ def plan_milestone(m: re.Match[str], t: Turn) -> Plan:
     return render("replies/done", tool="complete_milestone", data=r.data)
 
 
+def plan_einvoice_format(m: re.Match[str], t: Turn) -> Plan:
+    c = yield from find_client(clean(m["client"]))
+    if isinstance(c, str):
+        return c
+    r = yield Call("client_einvoice_format", {"client_id": c["id"]})
+    if not r.ok:
+        return _failed(r, f"read {c['name']}'s e-invoice format")
+    return render("replies/einvoice_format", e=r.data)
+
+
 def plan_my_time(m: re.Match[str], t: Turn) -> Plan:
     r = yield Call("my_time_entries", {"limit": 20})
     if not r.ok:
@@ -412,6 +422,8 @@ RULES: list[Rule] = [(re.compile(p, re.I | re.S), goal, fn) for p, goal, fn in [
     (rf"^\s*(?:(?:list|show)(?:\s+me)?\s+)?(?:{CLIENT}'s\s+invoices|invoices\s+(?:for|of)\s+(?P<client2>.+?))"
      r"\s*[?.!]?\s*$", "list_invoices", plan_client_invoices),
     (r"^.*\bmy\s+(?:time(?:\s+entries)?|hours|timesheets?)\b.*$", "my_time_entries", plan_my_time),
+    (rf"^\s*(?:which|what)\s+(?:e-?invoice\s+format|format|e-?invoices?|kind\s+of\s+e-?invoice)\s+(?:does|do|will)\s+"
+     rf"{CLIENT}\s+(?:receive|get|use|need)\s*[?.!]?\s*$", "client_einvoice_format", plan_einvoice_format),
 ]]
 
 # What each goal tool is, for a refusal ("you can't approve invoices").
@@ -421,7 +433,7 @@ _WHAT = {"log_time": "log time", "draft_invoice": "draft invoices", "issue_invoi
          "complete_milestone": "complete milestones", "explain_invoice": "read invoices",
          "invoice_status": "read invoices", "list_invoices": "read invoices", "pending_approvals": "read invoices",
          "unbilled_work": "read the books", "my_time_entries": "see time entries",
-         "parked_payments": "see parked payments"}
+         "parked_payments": "see parked payments", "client_einvoice_format": "read the books"}
 
 
 class _Groups:

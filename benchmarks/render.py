@@ -1,4 +1,6 @@
-"""Rendering benchmark: PDFs per second for a 30-line invoice (Jinja2 + Babel -> HTML -> WeasyPrint PDF).
+"""Rendering benchmark: PDFs per second for a 30-line invoice (Jinja2 + Babel -> HTML -> WeasyPrint PDF), and the
+cost of its e-invoices (issue 12): the XML of each format per invoice (goal <= 20 ms) and the Factur-X PDF (PDF/A-3b
+with the CII XML embedded) against the plain PDF (goal <= 1.3x), each printed with its goal and MET or MISSED.
 
 Renders one warm-up PDF, then N new ones (each another invoice number), and prints PDFs/s with the CPU time of
 each phase (HTML parse, layout, PDF write), then the same document asked for again (the renderer keeps recent
@@ -25,7 +27,10 @@ from weasyprint import HTML  # noqa: E402
 
 from channels.documents import Renderer  # noqa: E402
 from channels.documents._render import BUILTIN  # noqa: E402
+from channels.documents.einvoice import facturx_pdf, xml  # noqa: E402
+from domain.model.einvoice import FORMATS, Address, Party  # noqa: E402
 from domain.services.documents import DocumentView  # noqa: E402
+from domain.services.einvoice import input_from_document  # noqa: E402
 from domain.services.views import ClientView, InvoiceView, LineView  # noqa: E402
 
 SECTIONS = ["retainer", "time", "time", "time", "milestone", "subscription", "pass_through", "sla_credit"]
@@ -59,6 +64,51 @@ def thirty_line_invoice() -> DocumentView:
 
 def _median(xs: list[float]) -> float:
     return sorted(xs)[len(xs) // 2]
+
+
+SELLER = Party(name="Billable Demo GmbH", address=Address(lines=["Königstraße 10"], city="Stuttgart",
+                                                           postcode="70173", country="DE"),
+               vat_id="DE136695976", endpoint="DE136695976", endpoint_scheme="9930", contact_name="Petra Brandt",
+               contact_phone="+49 711 1234560", contact_email="billing@demo.example")
+BUYER = Party(name="Nordwerk Maschinenbau GmbH", address=Address(lines=["Hafenstraße 3"], city="Hamburg",
+                                                                 postcode="20457", country="DE"),
+              vat_id="DE811569869")
+
+
+def _verdict(ok: bool) -> str:
+    return "MET" if ok else "MISSED"
+
+
+def einvoice_figures(renderer: Renderer, docs: list[DocumentView], rounds: int) -> list[str]:
+    """E-invoice XML per invoice and format (input mapping included), and Factur-X PDF vs plain PDF (new PDFs)."""
+    out = []
+    for fmt in FORMATS:
+        times = []
+        for _ in range(rounds):
+            for doc in docs:
+                # CPU time of this process: on a shared machine, wall time mostly measures the other processes
+                t = time.process_time()
+                xml(input_from_document(doc, SELLER, BUYER, buyer_reference="04011000-1234512345-06",
+                                        iban="DE89370400440532013000"), fmt)
+                times.append((time.process_time() - t) * 1000)
+        ms = _median(times)
+        out.append(f"e-invoice XML `{fmt}`, 30 lines (input mapping + XML): median {ms:.1f} ms CPU per invoice "
+                   f"(goal <= 20 ms: {_verdict(ms <= 20)})")
+    plain, fx = [], []
+    for i, doc in enumerate(docs):  # alternate, so machine load hits both alike; every PDF is new (no cache hit)
+        d = doc.model_copy(update={"invoice": doc.invoice.model_copy(update={"number": f"FX-{i:06}"})})
+        t = time.process_time()
+        renderer.pdf(d)
+        plain.append(time.process_time() - t)
+        d = d.model_copy(update={"invoice": d.invoice.model_copy(update={"number": f"FY-{i:06}"})})
+        t = time.process_time()
+        facturx_pdf(renderer.pdf(d, variant="pdf/a-3b"), input_from_document(d, SELLER, BUYER))
+        fx.append(time.process_time() - t)
+    ratio = _median(fx) / _median(plain)
+    out.append(f"Factur-X PDF (PDF/A-3b + embedded CII) {_median(fx) * 1000:.0f} ms CPU vs plain PDF "
+               f"{_median(plain) * 1000:.0f} ms CPU (medians of {len(docs)} new PDFs each): {ratio:.2f}x "
+               f"(goal <= 1.3x: {_verdict(ratio <= 1.3)})")
+    return out
 
 
 def main() -> None:
@@ -97,6 +147,9 @@ def main() -> None:
             f"HTML parse {parse:.0f} ms, layout {layout:.0f} ms, PDF write {write:.0f} ms ({size // 1024} KiB); the "
             f"same document again (kept by its HTML digest): {again_s:.0f} PDFs/s; {html_s:.0f} HTML/s; one process")
     print(line)
+    extra = einvoice_figures(renderer, docs[:-1], rounds=5)
+    for e in extra:
+        print(e)
     if args.results:
         machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
         with (ROOT / "benchmarks" / "RESULTS.md").open("a", encoding="utf-8") as f:
@@ -104,7 +157,7 @@ def main() -> None:
                 f.write("# Benchmark results\n")
             f.write(f"\n## Rendering ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)\n\n- machine: {machine}; load "
                     f"average {os.getloadavg()[0]:.1f} at the end\n- command: `python benchmarks/render.py --pdfs "
-                    f"{args.pdfs} --results`\n- {line}\n")
+                    f"{args.pdfs} --results`\n- {line}\n" + "".join(f"- {e}\n" for e in extra))
 
 
 if __name__ == "__main__":

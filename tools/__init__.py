@@ -59,6 +59,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     _spec(r.explain_invoice, R, Perm.VIEW_BOOKS),
     _spec(r.unbilled_work, R, Perm.VIEW_BOOKS),
     _spec(r.client_arrangements, R, Perm.VIEW_BOOKS),
+    _spec(r.client_einvoice_format, R, Perm.VIEW_BOOKS),
     _spec(r.audit_history, R, Perm.VIEW_BOOKS),
     _spec(r.my_time_entries, R, Perm.LOG_TIME),
     _spec(r.parked_payments, R, Perm.PAYMENTS),

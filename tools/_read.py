@@ -9,7 +9,7 @@ from langchain.tools import ToolRuntime, tool
 from pydantic import BaseModel, Field
 
 from domain.model.lifecycle import Status
-from domain.services import audit, clients, insights, invoicing, payments_parked, work
+from domain.services import audit, clients, einvoice, insights, invoicing, payments_parked, work
 from tools._common import as_json, brief, month_window, refusals
 from tools._context import ToolContext
 
@@ -126,6 +126,16 @@ def client_arrangements(runtime: Runtime, client_id: int) -> str:
          "milestones": [{"id": m.id, "name": m.name, "amount": m.amount, "currency": m.currency,
                          "completed_on": m.completed_on, "invoice_id": m.invoice_id} for m in a.milestones]}
         for a in rows]})
+
+
+@tool("client_einvoice_format", args_schema=ClientIn)
+def client_einvoice_format(runtime: Runtime, client_id: int) -> str:
+    """Which e-invoice a client receives with its invoices (Factur-X, XRechnung CII or UBL, Peppol BIS, or none:
+    the PDF only) and what is still missing for it (fields of the workspace or the client to fill in)."""
+    ctx = runtime.context
+    with refusals():
+        r = einvoice.client_einvoice(ctx.reader(), ctx.agent, client_id)
+    return as_json(r.model_dump(mode="json"))
 
 
 class AuditIn(BaseModel):

@@ -17,8 +17,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from channels.documents import default_renderer
+from channels.documents.einvoice import build as build_einvoice
 from channels.web._render import STATE_LABELS, render
 from domain.errors import BillingError, Unauthenticated, ValidationFailed
+from domain.model.einvoice import FORMAT_LABELS
 from domain.model.periods import Cycle, period_containing
 from domain.model.roles import Perm, Role
 from domain.services import (
@@ -34,6 +37,7 @@ from domain.services import (
     workspace,
 )
 from domain.services import delivery as delivery_svc
+from domain.services import einvoice as einvoice_svc
 from domain.services.sessions import WebSession
 from domain.store.session import Database
 
@@ -291,8 +295,20 @@ def invoice_page(request: Request, invoice_id: int) -> Response:
     sections: dict[str, list[Any]] = {}
     for line in story.invoice.lines:
         sections.setdefault(line.section, []).append(line)
+    receives = einvoice_svc.client_einvoice(db.uow(readonly=True), ws.actor, story.invoice.client_id)
     return _page(request, ws, "invoice.html", inv=story.invoice, timeline=story.timeline, sections=sections,
-                 delivery_failed=bool(failed), delivery=delivery, can_approve=ws.actor.can(Perm.APPROVE))
+                 delivery_failed=bool(failed), delivery=delivery, can_approve=ws.actor.can(Perm.APPROVE),
+                 einvoice_formats=list(FORMAT_LABELS.items()), receives=receives)
+
+
+@router.get("/invoices/{invoice_id}/einvoice")
+def einvoice_download(request: Request, invoice_id: int, format: str | None = None) -> Response:
+    """An issued invoice's e-invoice (Factur-X PDF or XML), as the API's GET /v1/invoices/{id}/einvoice gives it."""
+    ws = _session(request)
+    source = _call(ws, einvoice_svc.einvoice_source, _db(request).uow(readonly=True), ws.actor, invoice_id, format)
+    f = build_einvoice(source, default_renderer(request.app.state.settings))
+    return Response(f.content, media_type=f.media_type,
+                    headers={**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{f.filename}"'})
 
 
 @router.get("/invoices/{invoice_id}/lines/{line_id}")

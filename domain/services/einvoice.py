@@ -82,31 +82,40 @@ def _d(text: str) -> Decimal:
     return Decimal(text)
 
 
-def input_of(uow: UnitOfWork, inv: InvoiceRow, doc: DocumentView) -> EInvoiceInput:
-    """The EN 16931 input of a loaded, issued invoice (inside an open unit of work; no permission check here)."""
-    ws = uow.workspace.get()
-    client = uow.clients.get(inv.client_id)
-    assert client is not None  # a foreign key guarantees it
+def input_from_document(doc: DocumentView, seller: Party, buyer: Party, *, tax_mode: str = "standard",
+                        exemption_reason: str = "", buyer_reference: str = "", preceding_date: date | None = None,
+                        iban: str = "", bic: str = "", account_name: str = "") -> EInvoiceInput:
+    """The EN 16931 input of an issued invoice's document and its parties (pure: no database)."""
     v = doc.invoice
-    profile = dict(client.tax_profile or {})
     credit = v.kind == "credit_note"
-    preceding_date: date | None = None
-    if credit and inv.corrects_invoice_id is not None:
-        original = uow.invoices.get(inv.corrects_invoice_id)
-        preceding_date = original.issue_date if original is not None else None
-    issue = v.issue_date or (v.issued_at.date() if v.issued_at else uow.clock.today())
+    issue = v.issue_date or (v.issued_at.date() if v.issued_at else v.created_at.date())
     lines = [LineFacts(description=ln.description, quantity=_d(ln.quantity), unit=ln.unit,
                        unit_price=_d(ln.unit_price), amount=_d(ln.amount), rate=_d(ln.tax_rate)) for ln in v.lines]
     breakdown = [RateFacts(rate=_d(g["rate"]), taxable=_d(g["taxable"]), tax=_d(g["tax"])) for g in v.tax_by_rate]
     terms = (f"Credit note for invoice {doc.corrects_number or ''}: the amount is credited against it."
              if credit else f"Payable within {doc.payment_terms_days} days of the invoice date.")
     return build_input(
-        number=v.number or "", credit_note=credit, issue_date=issue, currency=v.currency, seller=_seller(ws),
-        buyer=_buyer(client), lines=lines, breakdown=breakdown, tax_mode=str(profile.get("mode", "standard")),
-        exemption_reason=str(profile.get("exemption_reason", "")), due_date=None if credit else v.due_date,
-        period_start=v.period_start, period_end=v.period_end, buyer_reference="",
-        order_reference=v.po_number, preceding_number=doc.corrects_number or "", preceding_date=preceding_date,
-        notes=[v.tax_note, v.reason if credit else ""], payment_terms=terms, language=doc.locale[:2] or "en")
+        number=v.number or "", credit_note=credit, issue_date=issue, currency=v.currency, seller=seller,
+        buyer=buyer, lines=lines, breakdown=breakdown, tax_mode=tax_mode, exemption_reason=exemption_reason,
+        due_date=None if credit else v.due_date, period_start=v.period_start, period_end=v.period_end,
+        buyer_reference=buyer_reference, order_reference=v.po_number, preceding_number=doc.corrects_number or "",
+        preceding_date=preceding_date, notes=[v.tax_note, v.reason if credit else ""], payment_terms=terms,
+        iban=iban, bic=bic, account_name=account_name, language=doc.locale[:2] or "en")
+
+
+def input_of(uow: UnitOfWork, inv: InvoiceRow, doc: DocumentView) -> EInvoiceInput:
+    """The EN 16931 input of a loaded, issued invoice (inside an open unit of work; no permission check here)."""
+    client = uow.clients.get(inv.client_id)
+    assert client is not None  # a foreign key guarantees it
+    profile = dict(client.tax_profile or {})
+    preceding_date: date | None = None
+    if inv.corrects_invoice_id is not None:
+        original = uow.invoices.get(inv.corrects_invoice_id)
+        preceding_date = original.issue_date if original is not None else None
+    return input_from_document(doc, _seller(uow.workspace.get()), _buyer(client),
+                               tax_mode=str(profile.get("mode", "standard")),
+                               exemption_reason=str(profile.get("exemption_reason", "")),
+                               preceding_date=preceding_date)
 
 
 def einvoice_source(uow: UnitOfWork, actor: Actor, invoice_id: int, fmt: str | None = None) -> EInvoiceSource:

@@ -11,7 +11,7 @@ from domain.model.money import minor_exponent
 
 def el(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
     """A child element; `tag` is Clark notation. Text is set only when given (callers skip empty values)."""
-    node = etree.SubElement(parent, tag, {k: v for k, v in attrs.items() if v})
+    node = etree.SubElement(parent, tag, attrs) if attrs else etree.SubElement(parent, tag)
     if text is not None:
         node.text = text
     return node
