@@ -42,6 +42,8 @@ PHRASINGS = [
      ["find_client", "list_invoices", "invoice_status", "reject_invoice"], ["back to draft"]),
     ("finance", "help", [], ["status of Acme's March invoice", "approve INV-2026-000042", "parked payments"]),
     ("finance", "any parked payments?", ["parked_payments"], ["No parked payments"]),
+    ("viewer", "which e-invoice format does Acme receive?", ["find_client", "client_einvoice_format"],
+     ["Acme GmbH receives the PDF only"]),
 ]
 
 
