@@ -115,7 +115,7 @@ def test_reverse_charge_note_and_credit_note_in_the_clients_language(world: Worl
                                                                      language: str) -> None:
     inv = issued_full(world, name=f"Client {language}", locale=LOCALES[language], reverse_charge=True)
     html = renderer.html(world.call(documents.invoice_document, world.system, inv.id))
-    assert REVERSE_CHARGE[language] in html and "NL859123456B01" in html and "2006/112/" in html
+    assert REVERSE_CHARGE[language] in html and re.search(r"NL\d{9}B\d\d\.", html) and "2006/112/" in html
     if language == "en":
         assert inv.tax_note in html  # English shows the note exactly as frozen on the invoice
     else:
