@@ -63,7 +63,7 @@ def seed(url: str, invoices: int, today: date) -> dict[str, int]:
     upgrade(engine)
     now = datetime.now(UTC)
     n_clients = max(10, invoices // 10)
-    tax = {"mode": "standard", "region": "DE", "tax_id": "", "rate": "19", "section_rates": {},
+    tax = {"mode": "standard", "region": "DE", "rate": "19", "section_rates": {},
            "exemption_reason": ""}
     with engine.begin() as conn:
         conn.execute(insert(UserRow), [

@@ -69,7 +69,7 @@ def seed(url: str, clients: int) -> None:
     """Clients, a 1,000 EUR retainer with 5 included hours and T&M at 120/h each, and 3 entries of 3 h."""
     engine = make_engine(url)
     upgrade(engine)
-    tax = {"mode": "standard", "region": "DE", "tax_id": "", "rate": "19", "section_rates": {},
+    tax = {"mode": "standard", "region": "DE", "rate": "19", "section_rates": {},
            "exemption_reason": ""}
     with engine.begin() as conn:
         for lo in range(0, clients, 2000):

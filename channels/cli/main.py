@@ -18,6 +18,7 @@ from channels.cli.evals import app as evals_app
 from channels.cli.events import events_app, pilot_app, rules_app, tick, worker
 from channels.cli.exports import app as export_app
 from channels.cli.invoices import app as invoices_app
+from channels.cli.parties import clients_app, settings_app
 from channels.cli.payments import app as payments_app
 from channels.cli.users import app as users_app
 from domain.services import demo as demo_svc
@@ -30,6 +31,8 @@ app = typer.Typer(
 app.add_typer(users_app, name="users")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(payments_app, name="payments")
+app.add_typer(settings_app, name="settings")
+app.add_typer(clients_app, name="clients")
 app.add_typer(audit_app, name="audit")
 app.add_typer(export_app, name="export")
 app.command()(chat)

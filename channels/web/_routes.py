@@ -22,6 +22,7 @@ from channels.documents.einvoice import build as build_einvoice
 from channels.web._render import STATE_LABELS, render
 from domain.errors import BillingError, Unauthenticated, ValidationFailed
 from domain.model.einvoice import FORMAT_LABELS
+from domain.model.parties import Seller, missing_for_seller
 from domain.model.periods import Cycle, period_containing
 from domain.model.roles import Perm, Role
 from domain.services import (
@@ -29,6 +30,7 @@ from domain.services import (
     events,
     insights,
     invoicing,
+    parties,
     payments_parked,
     pilot,
     rules,
@@ -48,7 +50,7 @@ PER_PAGE = 50
 NOTICES = {"approved": "Approved and issued.", "rejected": "Sent back to draft with your reason.",
            "retried": "The event is back in the queue.", "rules_saved": "Rules saved: they apply to the next event.",
            "signed_out": "You are signed out.", "applied": "Payment applied to the invoice.",
-           "dismissed": "Payment dismissed with your reason."}
+           "dismissed": "Payment dismissed with your reason.", "seller_saved": "Seller details saved."}
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -123,6 +125,8 @@ def _nav(ws: WebSession) -> list[tuple[str, str]]:
         items += [("/app/rules", "Rules"), ("/app/pilot", "Pilot")]
     if a.can(Perm.LOG_TIME):
         items.append(("/app/time", "Time"))
+    if a.can(Perm.MANAGE_SETTINGS):
+        items.append(("/app/settings", "Settings"))
     return items
 
 
@@ -426,6 +430,48 @@ async def save_rules(request: Request) -> Response:
     except BillingError as e:
         raise _Refused(ws, e.status, e.message) from None
     return _redirect("/app/rules", notice="rules_saved")
+
+
+_SELLER_PARTS = ("address", "contact", "bank_account", "electronic_address")
+
+
+def _settings_page(request: Request, ws: WebSession, seller: Seller, status: int = 200,
+                   error: BillingError | None = None) -> Response:
+    missing = missing_for_seller(seller)
+    return _page(request, ws, "settings.html", status=status, s=seller, missing=missing, error=error,
+                 can_edit=ws.actor.can(Perm.MANAGE_COMPANY))
+
+
+@router.get("/settings")
+def settings_page(request: Request) -> Response:
+    ws = _session(request)
+    if not ws.actor.can(Perm.MANAGE_SETTINGS):
+        raise _Refused(ws, 403, "Only owners and finance see the workspace settings.", "Not yours to see")
+    seller = _call(ws, parties.get_seller, _db(request).uow(readonly=True), ws.actor)
+    return _settings_page(request, ws, seller)
+
+
+@router.post("/settings")
+async def save_settings(request: Request) -> Response:
+    """The seller form: every field posted; nested parts by dotted names (address.city)."""
+    ws, form = await _posted(request)
+    changes: dict[str, Any] = {}
+    for key, value in form.items():
+        if key == "csrf_token":
+            continue
+        part, _, sub = key.partition(".")
+        if sub and part in _SELLER_PARTS:
+            changes.setdefault(part, {})[sub] = value.strip()
+        elif not sub:
+            changes[key] = value.strip()
+    try:
+        await run_in_threadpool(parties.update_seller, _db(request).uow(), ws.actor, changes)
+    except ValidationFailed as e:
+        seller = await run_in_threadpool(parties.get_seller, _db(request).uow(readonly=True), ws.actor)
+        return _settings_page(request, ws, seller, status=422, error=e)
+    except BillingError as e:
+        raise _Refused(ws, e.status, e.message) from None
+    return _redirect("/app/settings", notice="seller_saved")
 
 
 def _month(text: str, ws: WebSession) -> tuple[date, date]:

@@ -8,6 +8,8 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
+from domain.model.parties import Buyer, Missing, Seller, missing_for_invoice
+
 
 class Outcome(StrEnum):
     PASS = "pass"
@@ -50,6 +52,11 @@ class CheckInput:
     duplicate_days: int
     issue_date: date
     extra: dict[str, str] = field(default_factory=dict)
+    # the parties as they are now (issue 12): what the invoice will say about seller and buyer
+    seller: Seller | None = None
+    buyer: Buyer | None = None
+    reverse_charge: bool = False
+    client_id: int | None = None
 
 
 def _ok(code: str, reason: str = "ok") -> CheckResult:
@@ -129,6 +136,24 @@ def over_threshold(c: CheckInput) -> CheckResult:
     if c.approval_threshold is not None and c.total > c.approval_threshold:
         return CheckResult("threshold", Outcome.FLAG, "total is over the workspace's approval threshold")
     return _ok("threshold")
+
+
+def legal_data(c: CheckInput) -> CheckResult:
+    """Block an invoice that would not be a legal invoice: what Art. 226 VAT Directive, §14 UStG and the UK VAT
+    rules ask it to say about seller and buyer, listed field by field with where to fill each in."""
+    if c.seller is None or c.buyer is None:
+        return CheckResult("legal_data", Outcome.BLOCK, "the seller's and buyer's details were not loaded")
+    gaps = missing_for_invoice(c.seller, c.buyer, reverse_charge=c.reverse_charge, buyer_id=c.client_id)
+    if not gaps:
+        return _ok("legal_data")
+    by_party: dict[str, list[Missing]] = {}
+    for gap in gaps:
+        by_party.setdefault(gap.party, []).append(gap)
+    parts = [f"fill in the {'seller' if party == 'seller' else 'client'}'s {', '.join(g.field for g in items)} "
+             f"(in {items[0].where})" for party, items in by_party.items()]
+    reverse = " and, for the reverse charge, Art. 196" if c.reverse_charge else ""
+    return CheckResult("legal_data", Outcome.BLOCK,
+                       f"not yet a legal invoice (Art. 226 VAT Directive{reverse}, §14 UStG): " + "; ".join(parts))
 
 
 ALL_CHECKS: tuple[Callable[[CheckInput], CheckResult], ...] = (

@@ -27,13 +27,14 @@ class Perm(StrEnum):
     MANAGE_USERS = "manage_users"
     MANAGE_SETTINGS = "manage_settings"
     EXPORT_BOOKS = "export_books"        # the whole ledger for the accountant (DATEV, accounting sync)
+    MANAGE_COMPANY = "manage_company"    # the seller's legal identity and bank account: owners only
 
 
 _ALL = frozenset(Perm)
 
 PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.OWNER: _ALL,
-    Role.FINANCE: _ALL - {Perm.MANAGE_USERS},
+    Role.FINANCE: _ALL - {Perm.MANAGE_USERS, Perm.MANAGE_COMPANY},
     Role.ACCOUNT_MANAGER: frozenset({Perm.VIEW_BOOKS, Perm.LOG_TIME, Perm.RECORD_WORK, Perm.DRAFT}),
     Role.CONTRACTOR: frozenset({Perm.LOG_TIME}),
     Role.VIEWER: frozenset({Perm.VIEW_BOOKS}),
@@ -53,6 +54,7 @@ WHO_CAN: dict[Perm, str] = {
     Perm.MANAGE_USERS: "owners",
     Perm.MANAGE_SETTINGS: "owners and finance",
     Perm.EXPORT_BOOKS: "owners and finance",
+    Perm.MANAGE_COMPANY: "owners",
 }
 
 

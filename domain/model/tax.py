@@ -39,16 +39,25 @@ def _rate(value: object, field: str) -> Decimal:
 
 
 class TaxProfile(BaseModel):
-    """A client's tax treatment. Rates are percentages; `section_rates` overrides per section."""
+    """A client's tax treatment. Rates are percentages; `section_rates` overrides per section.
+
+    The client's VAT ID is a fact about the buyer, not its treatment: it is the client's `vat_id`
+    (domain.model.parties.Buyer), which reverse charge requires."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     mode: TaxMode = TaxMode.STANDARD
     region: str = ""
-    tax_id: str = ""
     rate: Decimal = Decimal(0)
     section_rates: dict[str, Decimal] = Field(default_factory=dict)
     exemption_reason: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: object) -> object:
+        if isinstance(data, dict) and "tax_id" in data:
+            raise ValueError("tax_id has moved: give the client's VAT ID as the client's vat_id")
+        return data
 
     @field_validator("rate", mode="before")
     @classmethod
@@ -66,8 +75,6 @@ class TaxProfile(BaseModel):
     def _consistent(self) -> TaxProfile:
         if self.mode == TaxMode.EXEMPT and not self.exemption_reason.strip():
             raise ValueError("exemption_reason is required when mode is exempt")
-        if self.mode == TaxMode.REVERSE_CHARGE and not self.tax_id.strip():
-            raise ValueError("tax_id (the client's VAT number) is required for reverse charge")
         return self
 
     def rate_for(self, section: str) -> Decimal:
@@ -75,17 +82,17 @@ class TaxProfile(BaseModel):
             return Decimal(0)
         return self.section_rates.get(section, self.rate)
 
-    def invoice_note(self) -> str:
-        """The legal note the invoice must carry, if any."""
+    def invoice_note(self, buyer_vat_id: str = "") -> str:
+        """The legal note the invoice must carry, if any (reverse charge: with the buyer's VAT ID)."""
         if self.mode == TaxMode.REVERSE_CHARGE:
-            return REVERSE_CHARGE_NOTE + (f" Customer VAT ID: {self.tax_id}." if self.tax_id else "")
+            return REVERSE_CHARGE_NOTE + (f" Customer VAT ID: {buyer_vat_id}." if buyer_vat_id else "")
         if self.mode == TaxMode.EXEMPT:
             return f"Exempt from tax: {self.exemption_reason}"
         return ""
 
     def as_json(self) -> dict[str, object]:
         return {
-            "mode": self.mode.value, "region": self.region, "tax_id": self.tax_id,
+            "mode": self.mode.value, "region": self.region,
             "rate": format(self.rate, "f"),
             "section_rates": {k: format(v, "f") for k, v in self.section_rates.items()},
             "exemption_reason": self.exemption_reason,

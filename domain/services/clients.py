@@ -5,22 +5,55 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from domain.errors import NotFound, ValidationFailed
 from domain.model.arrangements import MilestoneTerms, Terms, money_fields
 from domain.model.money import check_currency, minor_exponent, parse_decimal, round_money
+from domain.model.parties import Buyer, DocumentLanguage, EInvoiceFormat, ElectronicAddress, PostalAddress, VatId
 from domain.model.roles import Actor, Perm
-from domain.model.tax import TaxProfile
+from domain.model.tax import TaxMode, TaxProfile
 from domain.services._auth import client_scope, load_client, require
 from domain.services._input import parse_input, refusal
+from domain.services.parties import AddressPatch, ElectronicAddressPatch, buyer_of, merge, write_buyer
 from domain.services.views import ArrangementView, ClientView, MilestoneView
 from domain.store.tables import ArrangementRow, ClientRow, MilestoneRow
 from domain.store.uow import UnitOfWork
 
+_BUYER_FIELDS = ("address", "vat_id", "buyer_reference", "electronic_address", "einvoice_format", "language")
+
+
+def _lift_tax_id(data: Any) -> Any:
+    """Before issue 12 the client's VAT ID was `tax_profile.tax_id`; a caller that still sends it there gets it
+    stored as the client's `vat_id` (the one place it lives now)."""
+    if isinstance(data, Mapping) and isinstance(data.get("tax_profile"), Mapping) \
+            and "tax_id" in data["tax_profile"]:
+        profile = dict(data["tax_profile"])
+        tax_id = profile.pop("tax_id")
+        data = {**data, "tax_profile": profile}
+        if tax_id and not data.get("vat_id"):
+            data["vat_id"] = tax_id
+    return data
+
+
+def _needs_vat_id(profile: TaxProfile | None, vat_id: str | None) -> None:
+    if profile is not None and profile.mode == TaxMode.REVERSE_CHARGE and not vat_id:
+        raise ValueError("vat_id (the client's VAT ID) is required for reverse charge")
+
 
 class ClientIn(BaseModel):
-    """A new client, as the API and every other door accept it."""
+    """A new client, as the API and every other door accept it. Its buyer details (address, VAT ID, buyer
+    reference, e-invoice address and format, language) are what its invoices say about it."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
@@ -33,6 +66,32 @@ class ClientIn(BaseModel):
     locale: str = Field(default="en_GB", max_length=20)
     account_manager_ids: list[int] = Field(default_factory=list)
     external_ref: str | None = Field(default=None, max_length=200)
+    address: PostalAddress = Field(default_factory=PostalAddress)
+    vat_id: VatId = Field(default="", validate_default=True)  # after tax_profile: reverse charge needs it
+    buyer_reference: str = Field(default="", max_length=100,
+                                 description="BT-10: e.g. a German public buyer's Leitweg-ID")
+    electronic_address: ElectronicAddress = Field(default_factory=ElectronicAddress)
+    einvoice_format: EInvoiceFormat = EInvoiceFormat.NONE
+    language: DocumentLanguage | None = Field(default=None, description="Default: the locale's language "
+                                                                        "(en, de, nl, fr), else en")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift(cls, data: Any) -> Any:
+        return _lift_tax_id(data)
+
+    @field_validator("vat_id")
+    @classmethod
+    def _reverse_charge(cls, v: str, info: ValidationInfo) -> str:
+        _needs_vat_id(info.data.get("tax_profile"), v)
+        return v
+
+    def buyer(self) -> Buyer:
+        language = self.language or _language_of(self.locale)
+        return Buyer.model_validate({
+            "legal_name": self.name, "address": self.address, "vat_id": self.vat_id,
+            "buyer_reference": self.buyer_reference.strip(), "electronic_address": self.electronic_address,
+            "einvoice_format": self.einvoice_format, "language": language})
 
     @field_validator("currency")
     @classmethod
@@ -63,6 +122,13 @@ def parse_terms(data: dict[str, object]) -> Terms:
         raise err from None
 
 
+def _language_of(locale: str) -> DocumentLanguage:
+    try:
+        return DocumentLanguage(locale[:2].lower())
+    except ValueError:
+        return DocumentLanguage.EN
+
+
 def _client_view(c: ClientRow) -> ClientView:
     return ClientView.of(c)
 
@@ -84,6 +150,7 @@ def create_client(uow: UnitOfWork, actor: Actor, data: ClientIn | Mapping[str, A
             payment_terms_days=data.payment_terms_days, tax_profile=data.tax_profile.as_json(),
             po_required=data.po_required, po_number=data.po_number, locale=data.locale,
             external_ref=data.external_ref, created_at=uow.clock.now()))
+        write_buyer(row, data.buyer())
         uow.clients.set_managers(row.id, data.account_manager_ids)
         uow.session.refresh(row)
         view = _client_view(row)
@@ -102,9 +169,22 @@ class ClientPatch(BaseModel):
     po_number: str | None = Field(default=None, max_length=100)
     locale: str | None = None
     account_manager_ids: list[int] | None = None
+    # buyer details; address and electronic_address merge part by part ({"address": {"postcode": "1011 AB"}})
+    address: AddressPatch | None = None
+    vat_id: str | None = None
+    buyer_reference: str | None = Field(default=None, max_length=100)
+    electronic_address: ElectronicAddressPatch | None = None
+    einvoice_format: EInvoiceFormat | None = None
+    language: DocumentLanguage | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift(cls, data: Any) -> Any:
+        return _lift_tax_id(data)
 
     @field_validator("name", "billing_emails", "payment_terms_days", "po_required", "po_number", "locale",
-                     "account_manager_ids", mode="before")
+                     "account_manager_ids", "address", "vat_id", "buyer_reference", "electronic_address",
+                     "einvoice_format", "language", mode="before")
     @classmethod
     def _not_null(cls, v: object) -> object:
         # An explicit null would reach a NOT NULL column (or a loop) and fail as a server error.
@@ -124,6 +204,15 @@ def update_client(uow: UnitOfWork, actor: Actor, client_id: int, patch: ClientPa
             _check_managers(uow, patch.account_manager_ids)
         before = _client_view(row).model_dump(mode="json")
         data = patch.model_dump(exclude_unset=True)
+        buyer_changes = {k: data.pop(k) for k in _BUYER_FIELDS if k in data}
+        buyer = merge(Buyer, buyer_of(row), buyer_changes) if buyer_changes else buyer_of(row)
+        profile = patch.tax_profile if "tax_profile" in data else TaxProfile.model_validate(row.tax_profile or {})
+        try:
+            _needs_vat_id(profile, buyer.vat_id)
+        except ValueError as e:
+            raise ValidationFailed(str(e), field="vat_id") from None
+        if buyer_changes:
+            write_buyer(row, buyer)
         for key, value in data.items():
             if key == "tax_profile":
                 row.tax_profile = patch.tax_profile.as_json() if patch.tax_profile else {}

@@ -20,10 +20,11 @@ from typing import Any
 
 from domain.errors import NotFound
 from domain.model.money import round_money
+from domain.model.parties import DocumentLanguage, EInvoiceFormat, ElectronicAddress, PostalAddress
 from domain.model.roles import Actor, Perm, Role
 from domain.model.tax import TaxProfile
 from domain.services import clients as clients_svc
-from domain.services import invoicing, users, work, workspace
+from domain.services import invoicing, parties, users, work, workspace
 from domain.services._auth import require
 from domain.services.views import ArrangementView, ClientView, InvoiceView, UserView
 from domain.store.clock import Clock
@@ -41,6 +42,19 @@ DEMO_USERS: tuple[tuple[str, Role, str], ...] = (
     ("Oliver Hughes", Role.VIEWER, "oliver.hughes"),
 )
 DEMO_EMAILS: dict[Role, str] = {role: f"{local}@{DOMAIN}" for _, role, local in DEMO_USERS}
+
+# The seller, with identifiers whose check digits are right (python-stdnum, schwifty): the invoices it issues say
+# everything Art. 226 of the VAT Directive and §14 UStG ask of a German seller.
+SELLER: dict[str, Any] = {
+    "legal_name": "Brightline IT Services GmbH",
+    "address": {"street": "Königstraße 28", "postcode": "70173", "city": "Stuttgart", "country": "DE"},
+    "vat_id": "DE147820932",
+    "tax_number": "93815/08152",
+    "registration": "HRB 765432, Amtsgericht Stuttgart",
+    "contact": {"name": "Tom Okafor", "email": f"billing@{DOMAIN}", "phone": "+49 711 2205 3140"},
+    "bank_account": {"iban": "DE02600501017495530102", "bic": "SOLADEST600", "bank_name": "BW-Bank Stuttgart"},
+    "electronic_address": {"scheme": "9930", "identifier": "DE147820932"},
+}
 
 # The marker: the demo is loaded when its first client exists.
 NORDWERK, HARBOUR, VANDIJK = "demo:nordwerk", "demo:harbour-finch", "demo:van-dijk"
@@ -348,6 +362,7 @@ class _Story:
         uow = self.uow
         workspace.update_settings(uow, self.system, {
             "name": COMPANY, "approval_thresholds": {"EUR": "60000.00", "GBP": "25000.00"}})
+        parties.update_seller(uow, self.system, SELLER)
         self.step("workspace")
         for name, role, _ in DEMO_USERS:
             email = DEMO_EMAILS[role]
@@ -374,9 +389,11 @@ class _Story:
         nordwerk = clients_svc.create_client(uow, owner, clients_svc.ClientIn(
             name="Nordwerk Maschinenbau GmbH", currency="EUR", payment_terms_days=30, locale="de_DE",
             billing_emails=["rechnungen@nordwerk-maschinenbau.example"],
-            tax_profile=TaxProfile.model_validate(
-                {"mode": "standard", "region": "DE", "tax_id": "DE287654321", "rate": "19"}),
-            po_required=True, po_number="4500183920", account_manager_ids=[am_id], external_ref=NORDWERK))
+            tax_profile=TaxProfile.model_validate({"mode": "standard", "region": "DE", "rate": "19"}),
+            po_required=True, po_number="4500183920", account_manager_ids=[am_id], external_ref=NORDWERK,
+            address=PostalAddress(street="Industriestraße 14", postcode="73760", city="Ostfildern", country="DE"),
+            vat_id="DE287654324", language=DocumentLanguage.DE, einvoice_format=EInvoiceFormat.FACTURX,
+            electronic_address=ElectronicAddress(scheme="9930", identifier="DE287654324")))
         self.ids[NORDWERK] = nordwerk.id
         self.step("client Nordwerk Maschinenbau GmbH")
         retainer = self._arrangement(nordwerk.id, {
@@ -406,9 +423,10 @@ class _Story:
         harbour = clients_svc.create_client(uow, owner, clients_svc.ClientIn(
             name="Harbour & Finch Ltd", currency="GBP", payment_terms_days=14, locale="en_GB",
             billing_emails=["accounts@harbourfinch.example"],
-            tax_profile=TaxProfile.model_validate(
-                {"mode": "standard", "region": "GB", "tax_id": "GB123456789", "rate": "20"}),
-            external_ref=HARBOUR))
+            tax_profile=TaxProfile.model_validate({"mode": "standard", "region": "GB", "rate": "20"}),
+            external_ref=HARBOUR,
+            address=PostalAddress(street="14 Wharf Road", postcode="N1 7GR", city="London", country="GB"),
+            vat_id="GB294506104", language=DocumentLanguage.EN, einvoice_format=EInvoiceFormat.NONE))
         self.ids[HARBOUR] = harbour.id
         self.step("client Harbour & Finch Ltd")
         self._arrangement(harbour.id, {
@@ -422,9 +440,11 @@ class _Story:
         vandijk = clients_svc.create_client(uow, owner, clients_svc.ClientIn(
             name="Van Dijk Logistiek B.V.", currency="EUR", payment_terms_days=30, locale="nl_NL",
             billing_emails=["crediteuren@vandijk-logistiek.example"],
-            tax_profile=TaxProfile.model_validate(
-                {"mode": "reverse_charge", "region": "NL", "tax_id": "NL859123456B01"}),
-            account_manager_ids=[am_id], external_ref=VANDIJK))
+            tax_profile=TaxProfile.model_validate({"mode": "reverse_charge", "region": "NL"}),
+            account_manager_ids=[am_id], external_ref=VANDIJK,
+            address=PostalAddress(street="Celsiusweg 31", postcode="5928 PR", city="Venlo", country="NL"),
+            vat_id="NL819203476B01", language=DocumentLanguage.NL, einvoice_format=EInvoiceFormat.PEPPOL,
+            electronic_address=ElectronicAddress(scheme="9944", identifier="NL819203476B01")))
         self.ids[VANDIJK] = vandijk.id
         self.step("client Van Dijk Logistiek B.V.")
         self._arrangement(vandijk.id, {

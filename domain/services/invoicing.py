@@ -14,10 +14,11 @@ from domain.model.lines import SECTIONS, DraftLine
 from domain.model.money import Money, minor_exponent, parse_decimal, round_money
 from domain.model.periods import check_window
 from domain.model.roles import Actor, Perm
-from domain.model.tax import TaxProfile, TaxRounding, invoice_totals, line_tax
+from domain.model.tax import TaxMode, TaxProfile, TaxRounding, invoice_totals, line_tax
 from domain.services._auth import client_scope, load_client, require
 from domain.services._context import BillingContext, History, load_context, load_history
 from domain.services._drafting import build_lines
+from domain.services.parties import buyer_of, seller_of
 from domain.services.views import InvoiceView
 from domain.store.tables import ClientRow, InvoiceLineRow, InvoiceRow, PaymentRow, WorkspaceRow
 from domain.store.uow import UnitOfWork
@@ -119,7 +120,7 @@ def _add_lines(inv: InvoiceRow, lines: list[DraftLine], profile: TaxProfile, act
             added_by_user_id=actor.user_id if (actor and d.manual) else None))
 
 
-def _retax(inv: InvoiceRow, profile: TaxProfile, ws: WorkspaceRow) -> None:
+def _retax(inv: InvoiceRow, profile: TaxProfile, ws: WorkspaceRow, buyer_vat_id: str = "") -> None:
     """Tax a draft's lines at the client's current treatment, as it is issued: a change of tax profile (or of the
     workspace's rounding) between drafting and issuing must not issue the old VAT or miss the legal note."""
     cur = inv.currency
@@ -128,7 +129,7 @@ def _retax(inv: InvoiceRow, profile: TaxProfile, ws: WorkspaceRow) -> None:
         rate = profile.rate_for(ln.section)
         ln.tax_rate = format(rate.normalize(), "f")
         ln.tax_minor = _to_minor(line_tax(Decimal(ln.amount_minor).scaleb(-exp), rate, cur), cur)
-    inv.tax_note = profile.invoice_note()
+    inv.tax_note = profile.invoice_note(buyer_vat_id)
     _recompute(inv, ws)
 
 
@@ -159,7 +160,8 @@ def new_draft(actor: Actor, client: ClientRow, start: date, end: date, ctx: Bill
         return None
     profile = _profile(client)
     inv = InvoiceRow(client_id=client.id, kind="invoice", status=Status.DRAFT.value, currency=client.currency,
-                     period_start=start, period_end=end, tax_note=profile.invoice_note(), po_number=client.po_number,
+                     period_start=start, period_end=end, tax_note=profile.invoice_note(client.vat_id),
+                     po_number=client.po_number,
                      requested_by_user_id=actor.user_id if actor.is_person_like else None, capped=capped,
                      created_at=now, paid_minor=0, credited_minor=0, checks=[], reason="")
     _add_lines(inv, lines, profile)
@@ -274,7 +276,9 @@ def _check_input(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: Worksp
         recent_same_total=[n for t, n in history.recent_totals.get(client.id, []) if t == inv.total_minor],
         first_for_client=client.id not in history.has_issued,
         approval_threshold=Money.parse(threshold, inv.currency).minor if threshold else None,
-        deviation_pct=Decimal(ws.deviation_pct), duplicate_days=ws.duplicate_days, issue_date=now.date())
+        deviation_pct=Decimal(ws.deviation_pct), duplicate_days=ws.duplicate_days, issue_date=now.date(),
+        seller=seller_of(ws), buyer=buyer_of(client), client_id=client.id,
+        reverse_charge=_profile(client).mode == TaxMode.REVERSE_CHARGE)
 
 
 def take_numbers(uow: UnitOfWork, fmt: str, count: int) -> list[str]:
@@ -345,7 +349,7 @@ def issue_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, send: bool | N
         assert client is not None
         ws = uow.workspace.get()
         before = _summary(inv)
-        _retax(inv, _profile(client), ws)
+        _retax(inv, _profile(client), ws, client.vat_id)
         results = run_checks(_check_input(uow, inv, client, ws, history_for(uow, [client.id], _anchor(uow, inv), ws)))
         outcome = verdict(results)
         if outcome == Outcome.BLOCK:
@@ -380,7 +384,7 @@ def approve_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, note: str = 
         assert client is not None
         ws = uow.workspace.get()
         before = _summary(inv)
-        _retax(inv, _profile(client), ws)
+        _retax(inv, _profile(client), ws, client.vat_id)
         results = run_checks(_check_input(uow, inv, client, ws, history_for(uow, [client.id], _anchor(uow, inv), ws)))
         if verdict(results) == Outcome.BLOCK:
             raise _blocked(results)

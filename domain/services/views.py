@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict
 
 from domain.model.lifecycle import is_overdue
 from domain.model.money import minor_to_text
+from domain.model.parties import DocumentLanguage, EInvoiceFormat, ElectronicAddress, PostalAddress
+from domain.services.parties import buyer_of
 from domain.store.tables import (
     ArrangementRow,
     AuditRow,
@@ -50,13 +52,24 @@ class ClientView(View):
     locale: str
     account_manager_ids: list[int]
     created_at: datetime
+    # the buyer (issue 12): what its invoices say about it
+    address: PostalAddress = PostalAddress()
+    vat_id: str = ""
+    buyer_reference: str = ""
+    electronic_address: ElectronicAddress = ElectronicAddress()
+    einvoice_format: EInvoiceFormat = EInvoiceFormat.NONE
+    language: DocumentLanguage = DocumentLanguage.EN
 
     @classmethod
     def of(cls, c: ClientRow) -> ClientView:
+        b = buyer_of(c)
         return cls(id=c.id, name=c.name, currency=c.currency, billing_emails=list(c.billing_emails),
                    payment_terms_days=c.payment_terms_days, tax_profile=dict(c.tax_profile),
                    po_required=c.po_required, po_number=c.po_number, locale=c.locale,
-                   account_manager_ids=[u.id for u in c.managers], created_at=c.created_at)
+                   account_manager_ids=[u.id for u in c.managers], created_at=c.created_at,
+                   address=b.address, vat_id=b.vat_id, buyer_reference=b.buyer_reference,
+                   electronic_address=b.electronic_address, einvoice_format=b.einvoice_format,
+                   language=b.language)
 
 
 class MilestoneView(View):

@@ -225,3 +225,35 @@ def test_audit_verify_ok_then_names_the_first_altered_entry(cli: Cli, demo_db: D
     edited = cli("audit", "verify")
     assert edited.exit_code == 1
     assert "BROKEN at entry 42" in edited.output and "Restore the database" in edited.output
+
+
+def test_settings_seller_and_clients_show_and_change_the_parties(cli: Cli, demo_db: Database) -> None:
+    shown = cli("settings", "seller")
+    assert shown.exit_code == 0, shown.output
+    for needle in ("Brightline IT Services GmbH", "Königstraße 28", "70173 Stuttgart", "DE147820932",
+                   "93815/08152", "HRB 765432", "DE02 6005 0101 7495 5301 02", "SOLADEST600", "9930:DE147820932"):
+        assert needle in shown.output, needle
+
+    changed = cli("settings", "seller", "--registration", "HRB 765433, Amtsgericht Stuttgart")
+    assert changed.exit_code == 0 and "HRB 765433" in changed.output
+    wrong = cli("settings", "seller", "--iban", "DE02600501017495530103")
+    assert wrong.exit_code == 1 and "bank_account.iban" in wrong.output and "IBAN" in wrong.output
+    finance = cli("settings", "seller", "--vat-id", "DE287654324", "--as", DEMO_EMAILS[Role.FINANCE])
+    assert finance.exit_code == 1 and "auth.forbidden" in finance.output
+
+    listed = cli("clients", "list")
+    assert listed.exit_code == 0
+    for needle in ("Van Dijk Logistiek B.V.", "NL819203476B01", "peppol", "facturx", "GB294506104"):
+        assert needle in listed.output, needle
+    vandijk = next(c for c in clients.list_clients(demo_db.uow(), Actor.system()) if "Van Dijk" in c.name)
+    updated = cli("clients", "update", str(vandijk.id), "--street", "Celsiusweg 33", "--language", "en",
+                  "--as", DEMO_EMAILS[Role.FINANCE])
+    assert updated.exit_code == 0, updated.output
+    assert "Celsiusweg 33" in updated.output and "5928 PR Venlo" in updated.output
+    bad = cli("clients", "update", str(vandijk.id), "--vat-id", "NL819203477B01")
+    assert bad.exit_code == 1 and "vat_id" in bad.output
+    made = cli("clients", "create", "Initech GmbH", "--currency", "EUR", "--street", "Hauptstraße 1",
+               "--postcode", "10115", "--city", "Berlin", "--country", "DE", "--vat-id", "DE287654324",
+               "--format", "xrechnung-cii", "--buyer-reference", "991-33333TEST-33")
+    assert made.exit_code == 0, made.output
+    assert "xrechnung-cii" in made.output and "991-33333TEST-33" in made.output

@@ -27,7 +27,7 @@ def test_demo_loads_a_believable_workspace(db: Database, system: Actor) -> None:
     de, uk, nl = (cs["Nordwerk Maschinenbau GmbH"], cs["Harbour & Finch Ltd"], cs["Van Dijk Logistiek B.V."])
     assert (de.currency, de.tax_profile["rate"], de.tax_profile["mode"]) == ("EUR", "19", "standard")
     assert (uk.currency, uk.tax_profile["rate"]) == ("GBP", "20")
-    assert nl.tax_profile["mode"] == "reverse_charge" and nl.tax_profile["tax_id"]
+    assert nl.tax_profile["mode"] == "reverse_charge" and nl.vat_id == "NL819203476B01"
 
     # every kind of arrangement, mixed on one client
     kinds = {a.kind for a in clients.list_arrangements(db.uow(), system, de.id)}

@@ -107,6 +107,27 @@ def cases(eur: int, jpy: int, jpy_pass_through: int, invoice: int) -> list[Case]
              422, "validation.too_precise", "approval_thresholds.EUR"),
         Case("setting to null", "PATCH", "/v1/settings", {"pilot_mode": None}, 422, "validation.invalid",
              "pilot_mode"),
+        # the parties (issue 12): identifiers are checked by their check digits
+        Case("client VAT ID with a wrong check digit", "POST", "/v1/clients", {**client, "vat_id": "DE147820931"},
+             422, "validation.invalid", "vat_id"),
+        Case("client country that is no ISO code", "POST", "/v1/clients",
+             {**client, "address": {"street": "Main St 1", "city": "Berlin", "country": "GE-R"}}, 422,
+             "validation.invalid", "address.country"),
+        Case("client e-invoice address in an unknown scheme", "PATCH", f"/v1/clients/{eur}",
+             {"electronic_address": {"scheme": "1234", "identifier": "x"}}, 422, "validation.invalid",
+             "electronic_address.scheme"),
+        Case("client changed to a wrong VAT ID", "PATCH", f"/v1/clients/{eur}", {"vat_id": "NL819203477B01"}, 422,
+             "validation.invalid", "vat_id"),
+        Case("unknown e-invoice format", "PATCH", f"/v1/clients/{eur}", {"einvoice_format": "edifact"}, 422,
+             "validation.invalid", "einvoice_format"),
+        Case("seller IBAN with a wrong checksum", "PATCH", "/v1/settings/seller",
+             {"bank_account": {"iban": "DE02600501017495530103"}}, 422, "validation.invalid", "bank_account.iban"),
+        Case("seller BIC of the wrong length", "PATCH", "/v1/settings/seller", {"bank_account": {"bic": "SOLADES"}},
+             422, "validation.invalid", "bank_account.bic"),
+        Case("seller VAT ID with a wrong check digit", "PATCH", "/v1/settings/seller", {"vat_id": "DE147820933"},
+             422, "validation.invalid", "vat_id"),
+        Case("seller Steuernummer that is none", "PATCH", "/v1/settings/seller",
+             {"address": {"country": "DE"}, "tax_number": "12"}, 422, "validation.invalid", "tax_number"),
     ]
 
 
@@ -118,6 +139,7 @@ def test_every_bad_input_is_refused_by_field_and_changes_nothing(db: Database, a
     jpy = new_client(api, "Nippon KK", currency="JPY")
     jpy_pass = arrangement(api, jpy["id"], {"kind": "pass_through", "markup_pct": "10"})
     settings_before = api.ok("GET", "/v1/settings")
+    seller_before = api.ok("GET", "/v1/settings/seller")
 
     problems = []
     for case in cases(eur.id, jpy["id"], jpy_pass["id"], invoice["id"]):
@@ -134,3 +156,4 @@ def test_every_bad_input_is_refused_by_field_and_changes_nothing(db: Database, a
     assert not problems, "\n".join(problems)
     assert api.ok("GET", f"/v1/invoices/{invoice['id']}") == {**invoice, "payments": [], "credit_notes": []}
     assert api.ok("GET", "/v1/settings") == settings_before
+    assert api.ok("GET", "/v1/settings/seller") == seller_before

@@ -234,10 +234,10 @@ def test_a_draft_follows_the_clients_tax_profile_until_it_is_issued(world: World
     draft = world.draft(cid)
     assert draft.tax_total == "190.00" and draft.tax_note == ""
     world.call(clients.update_client, world.system, cid, {"tax_profile": {
-        "mode": "reverse_charge", "tax_id": "NL123456789B01", "rate": "19"}})
+        "mode": "reverse_charge", "tax_id": "NL819203476B01", "rate": "19"}})
     inv = world.issued(cid)
     assert (inv.tax_total, inv.total) == ("0.00", "1000.00")
-    assert inv.tax_note.startswith("Reverse charge") and "NL123456789B01" in inv.tax_note
+    assert inv.tax_note.startswith("Reverse charge") and "NL819203476B01" in inv.tax_note
     assert [ln.tax for ln in inv.lines] == ["0.00"]
     # once issued, it is frozen: a later change of profile does not touch it
     world.call(clients.update_client, world.system, cid, {"tax_profile": {"rate": "21"}})

@@ -12,7 +12,7 @@ import pytest
 
 from domain.errors import BillingError, Forbidden, NotFound
 from domain.model.roles import Actor
-from domain.services import audit, billing_run, clients, invoicing, users, work, workspace
+from domain.services import audit, billing_run, clients, invoicing, parties, users, work, workspace
 
 from .conftest import EMAILS, MARCH, World
 
@@ -108,6 +108,9 @@ MATRIX: list[tuple[str, str, Op]] = [
     ("list_users", "O", lambda w, a, s: w.call(users.list_users, a)),
     ("get_settings", "OFAV", lambda w, a, s: w.call(workspace.get_settings, a)),
     ("update_settings", "OF", lambda w, a, s: w.call(workspace.update_settings, a, {"deviation_pct": "30"})),
+    ("get_seller", "OFAV", lambda w, a, s: w.call(parties.get_seller, a)),
+    # the seller's legal identity and the account payments go to: owners only
+    ("update_seller", "O", lambda w, a, s: w.call(parties.update_seller, a, {"registration": "HRB 1"})),
 ]
 
 ROLES = {"O": "owner", "F": "finance", "A": "account_manager", "C": "contractor", "V": "viewer"}
@@ -118,7 +121,7 @@ def test_the_matrix_names_every_public_service_function() -> None:
 
     covered = {name for name, _, _ in MATRIX}
     public = set()
-    for module in (audit, billing_run, clients, invoicing, users, work, workspace):
+    for module in (audit, billing_run, clients, invoicing, parties, users, work, workspace):
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             params = list(inspect.signature(fn).parameters)
             if fn.__module__ == module.__name__ and not name.startswith("_") and params[:2] == ["uow", "actor"]:

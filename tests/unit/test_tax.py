@@ -99,11 +99,11 @@ def test_exempt_gives_zero_and_the_reason() -> None:
 
 
 def test_reverse_charge_gives_zero_and_the_legal_note() -> None:
-    p = TaxProfile(mode="reverse_charge", rate="19", tax_id="FR12345678901", region="FR")
+    p = TaxProfile(mode="reverse_charge", rate="19", region="FR")
     assert p.rate_for("time") == 0
-    assert p.invoice_note().startswith(REVERSE_CHARGE_NOTE)
+    assert p.invoice_note("FR40303265045").startswith(REVERSE_CHARGE_NOTE)
     assert "Article 196" in p.invoice_note()
-    assert "FR12345678901" in p.invoice_note()
+    assert "FR40303265045" in p.invoice_note("FR40303265045")
 
 
 @pytest.mark.parametrize(("data", "field"), [
@@ -115,7 +115,7 @@ def test_reverse_charge_gives_zero_and_the_legal_note() -> None:
     ({"rate": "NaN"}, "rate"),
     ({"section_rates": {"time": "101"}}, "section_rates"),
     ({"mode": "exempt"}, ""),
-    ({"mode": "reverse_charge"}, ""),
+    ({"tax_id": "DE147820932"}, ""),  # moved to the client's vat_id
     ({"mode": "zero"}, "mode"),
     ({"rates": "19"}, "rates"),
 ])
@@ -132,6 +132,6 @@ def test_rate_of_exactly_100_and_0_are_allowed() -> None:
 
 
 def test_profile_json_round_trip() -> None:
-    p = TaxProfile(mode="standard", region="DE", tax_id="DE123", rate="19", section_rates={"pass_through": "7"})
+    p = TaxProfile(mode="standard", region="DE", rate="19", section_rates={"pass_through": "7"})
     assert TaxProfile.model_validate(p.as_json()) == p
     assert p.as_json()["rate"] == "19"

@@ -288,13 +288,42 @@ def test_a_viewer_can_change_nothing(site: Site, page: Page) -> None:
     assert query(site.db, "SELECT status FROM invoices WHERE id = :i", i=invoice_id)[0][0] == before
 
 
+def test_the_owner_edits_the_seller_and_a_wrong_iban_changes_nothing(site: Site, page: Page) -> None:
+    sign_in(page, site.emails[Role.OWNER], next_path="/app/settings")
+    expect(page.get_by_label("Legal name")).to_have_value("Brightline IT Services GmbH")
+    expect(page.get_by_label("IBAN")).to_have_value("DE02 6005 0101 7495 5301 02")
+    before = query(site.db, "SELECT bank_account_iban, registration FROM workspace")[0]
+    page.get_by_label("IBAN").fill("DE02 6005 0101 7495 5301 03")
+    page.get_by_label("Registration").fill("HRB 1, Amtsgericht Stuttgart")
+    page.get_by_role("button", name="Check and save").click()
+    expect(page.locator("#seller-error")).to_contain_text("bank_account.iban")
+    expect(page.get_by_label("IBAN")).to_have_attribute("aria-invalid", "true")
+    assert query(site.db, "SELECT bank_account_iban, registration FROM workspace")[0] == before
+    page.get_by_label("IBAN").fill("DE02 6005 0101 7495 5301 02")
+    page.get_by_label("Registration").fill("HRB 765432, Amtsgericht Stuttgart")
+    page.get_by_label("Phone").fill("+49 711 2205 3141")
+    page.get_by_role("button", name="Check and save").click()
+    expect(page.get_by_role("status")).to_have_text("Seller details saved.")
+    assert query(site.db, "SELECT contact_phone FROM workspace")[0][0] == "+49 711 2205 3141"
+    site.shot(page, "settings-seller")
+
+
+def test_finance_sees_the_seller_read_only(site: Site, page: Page) -> None:
+    sign_in(page, site.emails[Role.FINANCE], next_path="/app/settings")
+    expect(page.get_by_label("VAT ID")).to_have_value("DE147820932")
+    expect(page.get_by_role("button", name="Check and save")).to_have_count(0)
+    resp = page.request.post("/app/settings", form={"csrf_token": csrf_of(page), "vat_id": "DE287654324"})
+    assert resp.status == 403 and "only owners" in resp.text()
+    assert query(site.db, "SELECT vat_id FROM workspace")[0][0] == "DE147820932"
+
+
 def test_pages_have_labels_and_headings_in_order(site: Site, page: Page) -> None:
     invoice_id = query(site.db, "SELECT min(id) FROM invoices")[0][0]
     page.goto("/app/login")
     pages = ["/app/login"]
     sign_in(page, site.emails[Role.OWNER])
     pages += ["/app/", "/app/invoices", f"/app/invoices/{invoice_id}", "/app/approvals", "/app/events",
-              "/app/rules", "/app/pilot", "/app/time", "/app/payments?status=all"]
+              "/app/rules", "/app/pilot", "/app/time", "/app/payments?status=all", "/app/settings"]
     for path in pages:
         if path != "/app/login":
             page.goto(path)
