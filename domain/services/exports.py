@@ -162,7 +162,7 @@ def _party(inv: InvoiceRow, client: ClientRow) -> tuple[str, str, str, str]:
     buyer = snap.get("buyer") or {}
     profile = (snap.get("terms") or {}).get("tax_profile") or client.tax_profile or {}
     address = buyer.get("address") or {}
-    country = str(address.get("country") or buyer.get("country") or getattr(client, "country", "") or
+    country = str(address.get("country") or buyer.get("country") or getattr(client, "address_country", "") or
                   profile.get("region") or "")
     vat_id = str(buyer.get("vat_id") or getattr(client, "vat_id", "") or profile.get("tax_id") or "")
     name = str(buyer.get("name") or client.name)

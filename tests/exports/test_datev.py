@@ -48,7 +48,7 @@ def book(world: World) -> dict[str, int]:
     (voided), and a German one in another month that must stay out."""
     de = world.retainer_client("1000.00", name="Nordwerk GmbH")
     nl = world.retainer_client("2500.00", name="Van Dijk B.V.",
-                               tax_profile={"mode": "reverse_charge", "tax_id": "NL123456789B01", "region": "NL"})
+                               tax_profile={"mode": "reverse_charge", "region": "NL"}, vat_id="NL819203476B01")
     gb = world.retainer_client("800.00", name="Harbour Ltd", currency="GBP", rate="20")
     inv_de = world.issued(de)
     inv_nl = world.issued(nl)
@@ -92,7 +92,7 @@ def test_the_month_reads_back_and_balances_against_its_documents(world: World, b
     assert de_row["Umsatz (ohne Soll/Haben-Kz)"] == "1190,00" and de_row["Buchungstext"] == "Nordwerk GmbH"
     nl_row = by_doc[(invoices["inv_nl"].number, "S")]
     assert nl_row["Gegenkonto (ohne BU-Schlüssel)"] == "8336"
-    assert nl_row["EU-Land u. UStID (Bestimmung)"] == "NL123456789B01"
+    assert nl_row["EU-Land u. UStID (Bestimmung)"] == "NL819203476B01"
     gb_rows = [r for r in rows if r["Belegfeld 1"] == invoices["inv_gb"].number]
     assert sorted(r["Soll/Haben-Kennzeichen"] for r in gb_rows) == ["H", "S"]
     assert all(r["WKZ Umsatz"] == "GBP" and r["Kurs"] == "0,800000" and r["Umsatz (ohne Soll/Haben-Kz)"] ==
