@@ -15,6 +15,7 @@ from decimal import Decimal
 from domain.errors import BadTransition, ValidationFailed
 from domain.model.einvoice import (
     FORMAT_LABELS,
+    Address,
     EInvoiceFormat,
     EInvoiceInput,
     LineFacts,
@@ -25,9 +26,11 @@ from domain.model.einvoice import (
     parse_format,
     require_complete,
 )
+from domain.model.parties import Buyer, PostalAddress, Seller
 from domain.model.roles import Actor, Perm
 from domain.services._auth import load_client, require
 from domain.services.documents import DocumentView, document_of, loaded_invoice
+from domain.services.parties import buyer_of, seller_of
 from domain.services.views import View
 from domain.store.tables import ClientRow, InvoiceRow, WorkspaceRow
 from domain.store.uow import UnitOfWork
@@ -68,14 +71,35 @@ def _choose(fmt: str | None, client: ClientRow) -> EInvoiceFormat:
     return EInvoiceFormat(preferred)
 
 
+def _address(a: PostalAddress) -> Address:
+    return Address(lines=[p for p in (a.street, a.additional) if p], city=a.city, postcode=a.postcode,
+                   country=a.country, subdivision=a.region)
+
+
+def party_of_seller(seller: Seller, name: str) -> Party:
+    """The seller's details (domain.model.parties) as EN 16931's BG-4: the registration ("HRB 12345, Amtsgericht
+    Stuttgart") is the seller's additional legal information (BT-33)."""
+    return Party(name=seller.legal_name or name, address=_address(seller.address), vat_id=seller.vat_id,
+                 tax_number=seller.tax_number, legal_info=seller.registration,
+                 endpoint=seller.electronic_address.identifier, endpoint_scheme=seller.electronic_address.scheme,
+                 contact_name=seller.contact.name, contact_phone=seller.contact.phone,
+                 contact_email=str(seller.contact.email or ""))
+
+
+def party_of_buyer(buyer: Buyer, name: str, email: str = "") -> Party:
+    """The buyer's details as EN 16931's BG-7."""
+    return Party(name=buyer.legal_name or name, address=_address(buyer.address), vat_id=buyer.vat_id,
+                 endpoint=buyer.electronic_address.identifier, endpoint_scheme=buyer.electronic_address.scheme,
+                 contact_email=email)
+
+
 def _seller(ws: WorkspaceRow) -> Party:
-    return Party(name=ws.name)
+    return party_of_seller(seller_of(ws), ws.name)
 
 
 def _buyer(client: ClientRow) -> Party:
-    profile = dict(client.tax_profile or {})
-    return Party(name=client.name, vat_id=str(profile.get("tax_id", "") or ""),
-                 contact_email=str(client.billing_emails[0]) if client.billing_emails else "")
+    return party_of_buyer(buyer_of(client), client.name,
+                          str(client.billing_emails[0]) if client.billing_emails else "")
 
 
 def _d(text: str) -> Decimal:
@@ -112,10 +136,14 @@ def input_of(uow: UnitOfWork, inv: InvoiceRow, doc: DocumentView) -> EInvoiceInp
     if inv.corrects_invoice_id is not None:
         original = uow.invoices.get(inv.corrects_invoice_id)
         preceding_date = original.issue_date if original is not None else None
-    return input_from_document(doc, _seller(uow.workspace.get()), _buyer(client),
+    ws = uow.workspace.get()
+    seller = seller_of(ws)
+    bank = seller.bank_account
+    return input_from_document(doc, _seller(ws), _buyer(client),
                                tax_mode=str(profile.get("mode", "standard")),
                                exemption_reason=str(profile.get("exemption_reason", "")),
-                               preceding_date=preceding_date)
+                               buyer_reference=client.buyer_reference, preceding_date=preceding_date,
+                               iban=bank.iban, bic=bank.bic, account_name=bank.account_holder or seller.legal_name)
 
 
 def einvoice_source(uow: UnitOfWork, actor: Actor, invoice_id: int, fmt: str | None = None) -> EInvoiceSource:
