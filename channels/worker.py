@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from channels.metrics import observe_event
 from domain.model.roles import Actor
 from domain.services import jobs, outbox, rules, schedules
 from domain.services.outbox import Send
@@ -55,8 +56,9 @@ def load_rules_file(db: Database, path: str, actor: Actor) -> int | None:
 class Worker:
     def __init__(self, db: Database, send: Send, name: str | None = None, batch: int = jobs.BATCH,
                  poll: float = 1.0, tick_every: float = 60.0, step: Callable[[str], None] | None = None,
-                 outbox_lease: float = outbox.LEASE.total_seconds()) -> None:
-        self.db, self.send = db, send
+                 outbox_lease: float = outbox.LEASE.total_seconds(),
+                 observe: jobs.Observe | None = observe_event) -> None:
+        self.db, self.send, self.observe = db, send, observe
         self.lease = timedelta(seconds=outbox_lease)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.batch, self.poll, self.tick_every, self.step = batch, poll, tick_every, step
@@ -86,7 +88,7 @@ class Worker:
         """One round: due ticks, a batch of jobs, the outbox. How many jobs and messages were handled."""
         if self.tick_every and time.monotonic() - self._last_tick >= self.tick_every:
             self.tick()
-        done = jobs.process_jobs(self.db.uow(), self.name, self.batch, self.step)
+        done = jobs.process_jobs(self.db.uow(), self.name, self.batch, self.step, self.observe)
         done += outbox.dispatch_outbox(self.db.uow(), self.send, step=self.step, lease=self.lease)
         return done
 

@@ -23,6 +23,8 @@ from channels.http._models import Health, Problem
 from channels.http._problems import PROBLEM_JSON, install, problem
 from channels.http._routes import ROUTERS
 from channels.http._routes.chat import chat_of, close_chat
+from channels.metrics import MetricsMiddleware
+from channels.metrics import render as render_metrics
 from channels.web import mount as mount_dashboard
 from domain.model.roles import Actor
 from domain.services import idempotency
@@ -75,10 +77,18 @@ def create_app(db: Database | None = None, settings: Settings | None = None) -> 
     app.state.settings = settings
     install(app)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(MetricsMiddleware)  # outermost: it times everything, refusals included
     for router in ROUTERS:
         app.include_router(router)
     mount_dashboard(app)  # the staff dashboard under /app (issue 8)
     _slack(app, settings)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus text format: request latency by route, queue and outbox depth and lag, webhook outcomes,
+        event -> draft latency (see channels/metrics.py)."""
+        body, content_type = render_metrics(app.state.db)
+        return Response(body, media_type=content_type)
 
     @app.get("/healthz", tags=["ops"], summary="Is the service up and its database reachable?",
              response_model=Health, responses={503: {"model": Health, "description": "The database is not"}})

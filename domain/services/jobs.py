@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from domain.errors import BillingError, Conflict
 from domain.services.events import source_actor
 from domain.services.reactions import Retry, handle_event, prefetch
 from domain.services.rules import RuleBook, current_book
-from domain.store.tables import JobRow
+from domain.store.tables import EventRow, JobRow
 from domain.store.uow import UnitOfWork
 
 log = logging.getLogger("billable.jobs")
@@ -48,6 +49,19 @@ BACKOFF_CAP = 3600.0
 BATCH = 25
 
 Step = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Processed:
+    """An event a job finished, for whoever watches latencies (the /metrics histogram of event -> draft)."""
+
+    source: str
+    type: str
+    seconds: float      # from storing the event to finishing it
+    drafted: bool       # a rule it fired drafted or issued an invoice
+
+
+Observe = Callable[[Processed], None]
 
 
 def backoff(attempts: int) -> timedelta:
@@ -63,10 +77,12 @@ def retryable(e: Exception) -> bool:
     return not isinstance(e, BillingError)
 
 
-def process_jobs(uow: UnitOfWork, worker: str, limit: int = BATCH, step: Step | None = None) -> int:
+def process_jobs(uow: UnitOfWork, worker: str, limit: int = BATCH, step: Step | None = None,
+                 observe: Observe | None = None) -> int:
     """Claim up to `limit` ready jobs and run each once, in one transaction; how many were claimed.
 
     Each job runs in a savepoint: a failing job is rolled back alone, its attempt recorded, and the others commit.
+    `observe` hears of each event finished, after the commit that finished it.
     """
     with uow:
         now = uow.clock.now()
@@ -78,9 +94,21 @@ def process_jobs(uow: UnitOfWork, worker: str, limit: int = BATCH, step: Step | 
         prefetch(uow, book, loaded)
         for job in jobs:
             _run(uow, job, book, worker, step)
+        # read before the commit expires the rows: after it, each attribute would cost a query
+        finished = [_processed(ev) for ev in loaded if ev.processed_at is not None] if observe else []
         uow.commit()
         del loaded
+    for p in finished:
+        assert observe is not None
+        observe(p)
     return len(jobs)
+
+
+def _processed(ev: EventRow) -> Processed:
+    assert ev.processed_at is not None
+    ran = (ev.result or {}).get("rules") or []
+    return Processed(ev.source, ev.type, max((ev.processed_at - ev.received_at).total_seconds(), 0.0),
+                     any(r.get("invoices") for r in ran if isinstance(r, dict)))
 
 
 def _run(uow: UnitOfWork, job: JobRow, book: RuleBook, worker: str, step: Step | None) -> None:
@@ -129,6 +157,32 @@ def _failed(uow: UnitOfWork, job: JobRow, e: Exception, worker: str) -> None:
                      after={"attempts": job.attempts, "reason": ev.reason}, cause=cause)
     uow.outbox.put("event.dead", {"event_id": ev.id, "source": ev.source, "external_id": ev.event_id,
                                   "type": ev.type, "attempts": job.attempts, "reason": ev.reason}, cause, now)
+
+
+@dataclass(frozen=True)
+class OpsFigures:
+    """What an operator watches: the job queue and the outbox, with the age of their oldest waiting item."""
+
+    jobs_queued: int
+    jobs_oldest_age_seconds: float
+    jobs_dead: int
+    outbox_pending: int
+    outbox_failing: int
+    outbox_oldest_age_seconds: float
+    outbox_dead: int
+
+
+def ops_figures(uow: UnitOfWork) -> OpsFigures:
+    """The queue's and the outbox's depth and lag (the /metrics collector reads them at each scrape)."""
+    with uow:
+        now = uow.clock.now()
+        queued, oldest_job, dead = uow.jobs.queue_figures()
+        pending, failing, oldest_msg, dead_msgs = uow.outbox.figures()
+
+    def age(at: datetime | None) -> float:
+        return max((now - at).total_seconds(), 0.0) if at is not None else 0.0
+
+    return OpsFigures(queued, age(oldest_job), dead, pending, failing, age(oldest_msg), dead_msgs)
 
 
 def queue_stats(uow: UnitOfWork) -> dict[str, dict[str, int]]:

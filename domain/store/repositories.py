@@ -565,6 +565,14 @@ class Jobs(_Repo):
     def next_run(self) -> datetime | None:
         return self.s.execute(select(func.min(JobRow.run_after)).where(JobRow.status == "queued")).scalar_one()
 
+    def queue_figures(self) -> tuple[int, datetime | None, int]:
+        """(queued jobs, when the oldest queued one was created, dead jobs): by the status index, never a scan
+        of the done jobs, which only grow."""
+        queued, oldest = self.s.execute(select(func.count(), func.min(JobRow.created_at))
+                                        .where(JobRow.status == "queued")).one()
+        dead = self.s.execute(select(func.count()).select_from(JobRow).where(JobRow.status == "dead")).scalar_one()
+        return int(queued), oldest, int(dead)
+
 
 class Outbox(_Repo):
     def put(self, topic: str, payload: dict[str, Any], cause: dict[str, Any], now: datetime) -> OutboxRow:
@@ -582,6 +590,15 @@ class Outbox(_Repo):
             return self.s.execute(select(OutboxRow).where(OutboxRow.id == message_id).with_for_update()
                                   ).scalar_one_or_none()
         return self.s.get(OutboxRow, message_id)
+
+    def figures(self) -> tuple[int, int, datetime | None, int]:
+        """(pending messages, pending ones that failed at least once, when the oldest pending was written, dead)."""
+        pending, failing, oldest = self.s.execute(
+            select(func.count(), func.count().filter(OutboxRow.attempts > 0), func.min(OutboxRow.created_at))
+            .where(OutboxRow.status == "pending")).one()
+        dead = self.s.execute(select(func.count()).select_from(OutboxRow)
+                              .where(OutboxRow.status == "dead")).scalar_one()
+        return int(pending), int(failing), oldest, int(dead)
 
     def list(self, status: str | None = None, limit: int = 100) -> Sequence[OutboxRow]:
         q = select(OutboxRow).order_by(OutboxRow.id.desc())

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from channels.http._deps import CurrentActor, Uow
 from channels.http._problems import problem
+from channels.metrics import count_webhook
 from channels.webhooks import Delivery, GroupCommit, ingest
 from domain.services import events, pilot, rules
 from domain.services.events import EventView
@@ -39,6 +40,7 @@ async def receive(source: str, request: Request) -> Response:
         group = request.app.state.ingest_group = GroupCommit()
     answer = await ingest(request.app.state.db, settings, source,
                           Delivery(request.method, uri, request.headers, body), now, group)
+    count_webhook(source, answer.status)
     if answer.problem:
         b = answer.body
         extra = {k: v for k, v in b.items() if k not in ("code", "detail", "field", "errors")}
