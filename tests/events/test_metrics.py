@@ -38,7 +38,7 @@ def test_metrics_over_http(db: Database, ev: Events) -> None:
     server = LiveServer(create_app(db))
     url = server.start()
     try:
-        with httpx.Client(base_url=url) as http:
+        with httpx.Client(base_url=url, timeout=60) as http:
             before = _samples(http.get("/metrics").text)
             assert http.get("/v1/invoices/123456").status_code == 401
             hook = http.post("/v1/events/billable", content=b"{}", headers={"webhook-id": "x"})
