@@ -18,6 +18,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 
 from channels.documents._i18n import N_, document_language, languages, translations
+from domain.model.parties import DocumentLanguage
 from domain.model.tax import REVERSE_CHARGE_NOTE
 from domain.services.documents import DocumentView
 from domain.services.views import ClientView, InvoiceView, LineView
@@ -59,10 +60,16 @@ def _locale(tag: str) -> Locale:
 
 
 class _Formats:
-    """The filters templates use, bound to one document's locale and currency."""
+    """The filters templates use, bound to one document's locale and currency. A client whose language is not its
+    locale's (de_CH, reading French) gets its territory's conventions in its language (fr_CH): month names in the
+    document's language, never a German month in a French sentence."""
 
-    def __init__(self, locale: str, currency: str) -> None:
+    def __init__(self, locale: str, currency: str, language: str | None = None) -> None:
         self.locale = _locale(locale)
+        if language and language != self.locale.language:
+            self.locale = _locale(f"{language}_{self.locale.territory}" if self.locale.territory else language)
+            if self.locale.language != language:  # no such pairing (e.g. nl_JP): the language's own conventions
+                self.locale = _locale(language)
         self.currency = currency
 
     def money(self, amount: str | Decimal) -> str:
@@ -114,15 +121,15 @@ def _count(quantity: str | Decimal) -> int:
 
 
 def language_of(doc: DocumentView) -> str:
-    """The document's language: the client's `language` where the client has one, else its locale's."""
-    return document_language(getattr(doc.client, "language", None), doc.locale)
+    """The document's language: the client's `language` (set from its locale unless chosen)."""
+    return document_language(doc.client.language, doc.locale)
 
 
 def _context(doc: DocumentView, links: dict[str, str] | None = None, payment_instructions: str = "") -> dict[str, Any]:
     inv = doc.invoice
-    f = _Formats(doc.locale, inv.currency)
     credit = inv.kind == "credit_note"
     language = language_of(doc)
+    f = _Formats(doc.locale, inv.currency, language)
     t = translations(language)
     return {
         "doc": doc, "invoice": inv, "client": doc.client, "seller": doc.seller, "language": language,
@@ -287,6 +294,6 @@ def _sample(credit: bool, language: str = "en") -> DocumentView:
                       issued_at=now)
     client = ClientView(id=1, name="Sample Ltd", currency="EUR", billing_emails=["ap@sample.example"],
                         payment_terms_days=30, tax_profile={}, po_required=False, po_number="", locale=language,
-                        account_manager_ids=[], created_at=now)
+                        account_manager_ids=[], created_at=now, language=DocumentLanguage(language))
     return DocumentView(invoice=inv, client=client, seller="Seller", locale=language,
                         corrects_number="INV-2026-000001" if credit else None, payment_terms_days=30)

@@ -205,3 +205,15 @@ def test_the_pot_is_up_to_date_with_the_templates(tmp_path: Path) -> None:
         stored = {m.id for m in read_po(f) if m.id}
     assert fresh == stored, ("run `pybabel extract -F pyproject.toml`, then `pybabel update` (README, Documents)",
                              sorted(map(str, fresh ^ stored)))
+
+
+def test_the_clients_language_field_wins_over_its_locale(world: World, renderer: Renderer) -> None:
+    """A Swiss client with locale de_CH that reads French: French labels, dates and numbers as written in French
+    Switzerland (fr_CH), never a German month name in a French sentence."""
+    c = world.client("Atelier Genève SA", currency="CHF", locale="de_CH", language="fr")
+    assert c.language == "fr"
+    inv = world.issued(world.retainer_client(fee="1234.50", name="Atelier Genève SA", locale="de_CH",
+                                             language="fr", currency="CHF"))
+    html = renderer.html(world.call(documents.invoice_document, world.system, inv.id))
+    assert f"<h1>Facture {inv.number}</h1>" in html and "Solde dû" in html and "Rechnung" not in html
+    assert "1 mai 2026" in html and "Mai 2026" not in html and "1&#39;234,50\xa0CHF" in html  # fr_CH
