@@ -1,31 +1,17 @@
-"""The offline interpreter: a LangChain chat model of ours that needs no network.
+"""The offline interpreter: a LangChain chat model of ours that needs no network and no model weights.
 
-It turns a documented set of phrasings into the same tool calls a real model would make, one step at a time
-(look the client up, find the invoice, act), and renders the tool results with the reply templates in
-prompts/replies. It reads what a real model reads: the system prompt (today's date, who it acts for), the
-person's last message and the tool results of this turn; it takes instructions only from the person's
-messages, so text in the books is never obeyed. It is deterministic, so it runs the tests, the evals and the
-demo. When it does not understand, it says so and lists what it can do (only what the bound tools allow).
+It reads the person's message with agent/_understand.py (what they want and the details, from free text:
+"did Harbour pay us?", "put 90 min on Nordwerk for the firewall change", "can u cancel 000002 pls, wrong PO"),
+then makes the tool calls a careful model would make, one step at a time (list the clients it may see to match
+the name, find the invoice, check its state, act), and renders the tool results with the reply templates in
+prompts/replies. When something it needs is missing, unknown or ambiguous, it asks ONE short question and
+keeps what it understood in that reply's metadata, so the answer in the next message completes the request
+(the thread's messages are its only memory, as for any model). Money-moving details are never guessed: the
+confirmation the gate shows says what was understood.
 
-Phrasings (case-insensitive; "Acme" is any client name, "INV-2026-000042" any invoice number, "invoice 12" or
-"draft 12" an id):
-
-    status of Acme's March invoice | status of INV-2026-000042 | history of INV-2026-000042
-    what's overdue? | what's overdue for Acme?
-    what needs approval?
-    Acme's invoices | invoices for Acme
-    draft Acme for March | draft Acme for 2026-03 | draft Acme for last month
-    why did Acme go up? | why did Acme's invoice change? | explain INV-2026-000042
-    what's unbilled for Acme?
-    issue Acme's March invoice | issue draft 12
-    approve INV-2026-000042 [note: ...] | reject INV-2026-000042 because ...
-    void INV-2026-000042 because ... | credit 100.00 on INV-2026-000042 because ... | credit INV-... in full because ...
-    record a payment of 1,000.00 on INV-2026-000042 [on 2026-04-02] [ref ...]
-    log 3h on Acme yesterday [as Engineer]: VPN migration     (asks for the role when not given)
-    complete milestone Go-live for Acme
-    my time entries
-    parked payments | unmatched payments
-    help
+It reads what a real model reads: the system prompt (today's date, who it acts for), the person's messages and
+the tool results of this turn; it takes instructions only from the person's messages, so text in the books is
+never obeyed. It is deterministic, so it runs the tests, the evals and the demo.
 """
 
 from __future__ import annotations
@@ -34,8 +20,9 @@ import calendar
 import json
 import re
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -44,10 +31,24 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from rapidfuzz import fuzz, process
 
+from agent._understand import (
+    FREE_TEXT,
+    SLOTS,
+    Understanding,
+    answer,
+    month_of,
+    names_something,
+    period_months,
+    understand,
+    warm_up,
+)
 from domain.model.roles import PERMISSIONS, WHO_CAN, Role
 from prompts import render
 from tools import BY_NAME
+
+__all__ = ["GOALS", "OfflineInterpreter", "month_of"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,15 @@ class Result:
         return not self.ok and (self.text.startswith("User rejected") or self.text.startswith("Not executed"))
 
 
-Plan = Generator[Call, Result, str]
+@dataclass(frozen=True)
+class Ask:
+    """A question to the person; `u` is what was understood so far, kept for their answer."""
+
+    text: str
+    u: Understanding
+
+
+Plan = Generator[Call, Result, "str | Ask"]
 
 
 @dataclass(frozen=True)
@@ -78,354 +87,16 @@ class Turn:
     bound: frozenset[str]
 
 
-# ---- reading what people write ------------------------------------------------------------------------------
-
-_MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
-_MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
-_MONTH_WORDS = "|".join(sorted(_MONTHS, key=len, reverse=True))
-MONTH = rf"(?:this month|last month|previous month|\d{{4}}-\d{{2}}|(?:{_MONTH_WORDS})(?:\s+\d{{4}})?)"
-REF = r"(?:invoice\s+|draft\s+|#)?(?P<ref>\d+|[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*-\d+)"
-CLIENT = r"(?P<client>.+?)"
-# An invoice as people name it: by number or id, or the client's invoice for a month (drafts have no number).
-TARGET = rf"(?:(?P<client>.+?)'s\s+(?P<month>{MONTH})\s+(?:invoice|draft)|{REF})"
-AMOUNT = r"(?P<amount>\d[\d,]*(?:\.\d+)?)"
-
-
-def month_of(text: str, today: date) -> str | None:
-    t = text.strip().lower()
-    if t == "this month":
-        return f"{today:%Y-%m}"
-    if t in ("last month", "previous month"):
-        return f"{today.replace(day=1) - timedelta(days=1):%Y-%m}"
-    if m := re.fullmatch(r"(\d{4})-(\d{2})", t):
-        return t if 1 <= int(m[2]) <= 12 else None
-    if m := re.fullmatch(rf"({_MONTH_WORDS})(?:\s+(\d{{4}}))?", t):
-        month = _MONTHS[m[1]]
-        year = int(m[2]) if m[2] else (today.year if month <= today.month else today.year - 1)
-        return f"{year}-{month:02d}"
-    return None
-
-
-def day_of(text: str | None, today: date) -> date | None:
-    t = (text or "").strip().lower().removeprefix("on ").strip()
-    if t in ("", "today"):
-        return today
-    if t == "yesterday":
-        return today - timedelta(days=1)
-    try:
-        return date.fromisoformat(t)
-    except ValueError:
-        return None
-
-
-def ref_of(text: str) -> str:
-    return text.upper() if "-" in text else text.lstrip("#")
-
-
-def clean(name: str) -> str:
-    return name.strip().strip("\"'“”‘’").rstrip("?.!").strip()
-
-
-def amount_of(text: str) -> str:
-    return text.replace(",", "")
-
-
-# ---- plans: the steps a careful model takes --------------------------------------------------------------------
-
-def _failed(r: Result, what: str) -> str:
-    if r.declined:
-        return render("replies/declined", what=what)
-    return render("replies/failed", what=what, reason=r.text)
-
-
-def find_client(name: str) -> Generator[Call, Result, dict[str, Any] | str]:
-    r = yield Call("find_client", {"name": name})
-    if not r.ok:
-        return _failed(r, f"look up {name}")
-    found = r.data["clients"]
-    exact = [c for c in found if c["name"].lower() == name.lower()]
-    if len(exact) == 1 or len(found) == 1:
-        client: dict[str, Any] = (exact or found)[0]
-        return client
-    return render("replies/which_client", name=name, clients=found)
-
-
-def find_invoice(t: Turn, client: str | None, month: str | None, ref: str | None,
-                 ) -> Generator[Call, Result, dict[str, Any] | str]:
-    """The invoice a person means: by number or id, or the client's invoice for a month (the newest live one)."""
-    if ref is None:
-        assert client is not None
-        c = yield from find_client(clean(client))
-        if isinstance(c, str):
-            return c
-        args: dict[str, Any] = {"client_id": c["id"], "limit": 20}
-        if month:
-            args["month"] = month
-        r = yield Call("list_invoices", args)
-        if not r.ok:
-            return _failed(r, f"list {c['name']}'s invoices")
-        live = [i for i in r.data["invoices"] if i["kind"] == "invoice" and i["status"] != "void"]
-        if not live:
-            return render("replies/no_invoice", client=c["name"], month=month)
-        ref = str(live[0]["id"])
-    r = yield Call("invoice_status", {"invoice": ref})
-    if not r.ok:
-        return _failed(r, f"find invoice {ref}")
-    story: dict[str, Any] = r.data
-    return story
-
-
-def plan_status(m: re.Match[str], t: Turn) -> Plan:
-    month = month_of(m["month"], t.today) if m.groupdict().get("month") else None
-    story = yield from find_invoice(t, m.groupdict().get("client"), month,
-                                    ref_of(m["ref"]) if m.groupdict().get("ref") else None)
-    if isinstance(story, str):
-        return story
-    return render("replies/status", inv=story["invoice"], timeline=story["timeline"])
-
-
-def plan_overdue(m: re.Match[str], t: Turn) -> Plan:
-    args: dict[str, Any] = {"overdue": True, "limit": 50}
-    who = None
-    if m.groupdict().get("client"):
-        c = yield from find_client(clean(m["client"]))
-        if isinstance(c, str):
-            return c
-        args["client_id"], who = c["id"], c["name"]
-    r = yield Call("list_invoices", args)
-    if not r.ok:
-        return _failed(r, "list overdue invoices")
-    return render("replies/invoices", title="overdue", client=who, invoices=r.data["invoices"])
-
-
-def plan_parked(m: re.Match[str], t: Turn) -> Plan:
-    r = yield Call("parked_payments", {"status": "parked", "limit": 50})
-    if not r.ok:
-        return _failed(r, "list parked payments")
-    return render("replies/parked", payments=r.data["parked_payments"])
-
-
-def plan_pending(m: re.Match[str], t: Turn) -> Plan:
-    r = yield Call("pending_approvals", {})
-    if not r.ok:
-        return _failed(r, "list invoices pending approval")
-    return render("replies/invoices", title="pending approval", client=None, invoices=r.data["pending_approval"])
-
-
-def plan_client_invoices(m: re.Match[str], t: Turn) -> Plan:
-    c = yield from find_client(clean(m["client"]))
-    if isinstance(c, str):
-        return c
-    r = yield Call("list_invoices", {"client_id": c["id"], "limit": 20})
-    if not r.ok:
-        return _failed(r, f"list {c['name']}'s invoices")
-    return render("replies/invoices", title="", client=c["name"], invoices=r.data["invoices"])
-
-
-def plan_draft(m: re.Match[str], t: Turn) -> Plan:
-    month = month_of(m["month"], t.today)
-    if month is None:
-        return render("replies/failed", what="draft", reason=f"I do not know which month '{m['month']}' is.")
-    c = yield from find_client(clean(m["client"]))
-    if isinstance(c, str):
-        return c
-    r = yield Call("draft_invoice", {"client_id": c["id"], "month": month})
-    if not r.ok:
-        return _failed(r, f"draft {c['name']} for {month}")
-    return render("replies/draft", d=r.data["draft"], lines=r.data["lines"])
-
-
-def plan_explain(m: re.Match[str], t: Turn) -> Plan:
-    groups = m.groupdict()
-    month = month_of(groups["month"], t.today) if groups.get("month") else None
-    story = yield from find_invoice(t, groups.get("client"), month,
-                                    ref_of(groups["ref"]) if groups.get("ref") else None)
-    if isinstance(story, str):
-        return story
-    r = yield Call("explain_invoice", {"invoice": str(story["invoice"]["id"])})
-    if not r.ok:
-        return _failed(r, "explain the invoice")
-    return render("replies/explain", x=r.data)
-
-
-def plan_unbilled(m: re.Match[str], t: Turn) -> Plan:
-    c = yield from find_client(clean(m["client"]))
-    if isinstance(c, str):
-        return c
-    r = yield Call("unbilled_work", {"client_id": c["id"]})
-    if not r.ok:
-        return _failed(r, f"find {c['name']}'s unbilled work")
-    return render("replies/unbilled", u=r.data)
-
-
-def _act(t: Turn, m: re.Match[str], tool: str, want: str, args: Callable[[dict[str, Any]], dict[str, Any]],
-         what: str) -> Plan:
-    """Find the invoice, check it is in the state the action needs, then call the tool (the gate asks first)."""
-    groups = m.groupdict()
-    month = month_of(groups["month"], t.today) if groups.get("month") else None
-    story = yield from find_invoice(t, groups.get("client"), month,
-                                    ref_of(groups["ref"]) if groups.get("ref") else None)
-    if isinstance(story, str):
-        return story
-    inv = story["invoice"]
-    if want and inv["status"] not in want.split("|"):
-        return render("replies/wrong_state", inv=inv, what=what, want=want.replace("|", " or "))
-    r = yield Call(tool, {"invoice_id": inv["id"], **args(inv)})
-    if not r.ok:
-        return _failed(r, f"{what} {inv['number'] or 'draft #' + str(inv['id'])}")
-    return render("replies/done", tool=tool, data=r.data)
-
-
-_OPEN = "issued|sent|viewed|partially_paid|uncollectible"
-
-
-def plan_issue(m: re.Match[str], t: Turn) -> Plan:
-    return (yield from _act(t, m, "issue_invoice", "draft", lambda inv: {}, "issue"))
-
-
-def plan_approve(m: re.Match[str], t: Turn) -> Plan:
-    note = (m.groupdict().get("note") or "").strip()
-    return (yield from _act(t, m, "approve_invoice", "pending_approval",
-                            lambda inv: {"note": note} if note else {}, "approve"))
-
-
-def plan_reject(m: re.Match[str], t: Turn) -> Plan:
-    reason = (m.groupdict().get("reason") or "").strip()
-    if not reason:
-        return render("replies/need_reason", what="reject", example="reject INV-2026-000042 because the PO is missing")
-    return (yield from _act(t, m, "reject_invoice", "pending_approval", lambda inv: {"reason": reason}, "reject"))
-
-
-def plan_send(m: re.Match[str], t: Turn) -> Plan:
-    return (yield from _act(t, m, "send_invoice", _OPEN, lambda inv: {}, "send"))
-
-
-def plan_void(m: re.Match[str], t: Turn) -> Plan:
-    reason = (m.groupdict().get("reason") or "").strip()
-    if not reason:
-        return render("replies/need_reason", what="void", example="void INV-2026-000042 because it was a duplicate")
-    return (yield from _act(t, m, "void_invoice", "issued|sent|viewed", lambda inv: {"reason": reason}, "void"))
-
-
-def plan_credit(m: re.Match[str], t: Turn) -> Plan:
-    reason = (m.groupdict().get("reason") or "").strip()
-    if not reason:
-        return render("replies/need_reason", what="credit",
-                      example="credit 100.00 on INV-2026-000042 because of the outage")
-    amount = amount_of(m["amount"]) if m.groupdict().get("amount") else None
-    return (yield from _act(t, m, "credit_note", _OPEN,
-                            lambda inv: {"reason": reason, **({"amount": amount} if amount else {})}, "credit"))
-
-
-def plan_payment(m: re.Match[str], t: Turn) -> Plan:
-    day = day_of(m.groupdict().get("day"), t.today)
-    ref = (m.groupdict().get("reference") or "").strip()
-    return (yield from _act(t, m, "record_payment", _OPEN, lambda inv: {
-        "amount": amount_of(m["amount"]), "received_on": (day or t.today).isoformat(),
-        **({"reference": ref} if ref else {})}, "record a payment on"))
-
-
-def plan_log(m: re.Match[str], t: Turn) -> Plan:
-    role = (m.groupdict().get("role") or "").strip()
-    if not role:
-        return render("replies/ask_role", hours=m["hours"], client=clean(m["client"]))
-    day = day_of(m.groupdict().get("day"), t.today)
-    if day is None:
-        return render("replies/failed", what="log time", reason=f"I do not know which day '{m['day']}' is.")
-    c = yield from find_client(clean(m["client"]))
-    if isinstance(c, str):
-        return c
-    r = yield Call("log_time", {"client_id": c["id"], "date": day.isoformat(), "hours": amount_of(m["hours"]),
-                                "role": role, "description": m["description"].strip()})
-    if not r.ok:
-        return _failed(r, "log the time")
-    return render("replies/logged", e=r.data["logged"], client=c["name"])
-
-
-def plan_milestone(m: re.Match[str], t: Turn) -> Plan:
-    c = yield from find_client(clean(m["client"]))
-    if isinstance(c, str):
-        return c
-    r = yield Call("client_arrangements", {"client_id": c["id"]})
-    if not r.ok:
-        return _failed(r, f"read {c['name']}'s contracts")
-    name = clean(m["name"]).lower()
-    found = [ms for a in r.data["arrangements"] for ms in a["milestones"] if name in ms["name"].lower()]
-    if len(found) != 1:
-        return render("replies/which_milestone", name=m["name"], client=c["name"],
-                      milestones=[ms for a in r.data["arrangements"] for ms in a["milestones"]])
-    r = yield Call("complete_milestone", {"milestone_id": found[0]["id"]})
-    if not r.ok:
-        return _failed(r, "complete the milestone")
-    return render("replies/done", tool="complete_milestone", data=r.data)
-
-
-def plan_einvoice_format(m: re.Match[str], t: Turn) -> Plan:
-    c = yield from find_client(clean(m["client"]))
-    if isinstance(c, str):
-        return c
-    r = yield Call("client_einvoice_format", {"client_id": c["id"]})
-    if not r.ok:
-        return _failed(r, f"read {c['name']}'s e-invoice format")
-    return render("replies/einvoice_format", e=r.data)
-
-
-def plan_my_time(m: re.Match[str], t: Turn) -> Plan:
-    r = yield Call("my_time_entries", {"limit": 20})
-    if not r.ok:
-        return _failed(r, "list time entries")
-    return render("replies/time_entries", entries=r.data["time_entries"])
-
-
-def plan_help(m: re.Match[str], t: Turn) -> Plan:
-    yield from ()  # a plan with no steps
-    return render("replies/help", bound=t.bound, understood=True)
-
-
-# (pattern, the tool the request is about (None: always allowed), plan). First match wins.
-_B = r"(?:because|as|reason:?|:|,|-)\s*(?P<reason>.+)"
-Rule = tuple[re.Pattern[str], str | None, Callable[[re.Match[str], Turn], Plan]]
-RULES: list[Rule] = [(re.compile(p, re.I | re.S), goal, fn) for p, goal, fn in [
-    (r"^\s*(?:help|what can you do|\?)\s*[?!.]?\s*$", None, plan_help),
-    (rf"^\s*log\s+(?P<hours>\d+(?:[.,]\d+)?)\s*h(?:ours?|rs?)?\s+(?:on|for)\s+{CLIENT}"
-     r"(?:\s+(?P<day>today|yesterday|(?:on\s+)?\d{4}-\d{2}-\d{2}))?(?:\s+as\s+(?P<role>[^:]+?))?\s*:\s*"
-     r"(?P<description>.+)$", "log_time", plan_log),
-    (rf"^\s*draft\s+(?:an?\s+|the\s+)?(?:invoice\s+)?(?:for\s+)?{CLIENT}\s+for\s+(?P<month>.+?)\s*[.!]?$",
-     "draft_invoice", plan_draft),
-    (rf"^\s*issue\s+{TARGET}\s*[.!]?$", "issue_invoice", plan_issue),
-    (rf"^\s*approve\s+{TARGET}\s*(?:[,:-]|\s)?\s*(?:(?:with\s+)?note:?\s*(?P<note>.+))?$", "approve_invoice",
-     plan_approve),
-    (rf"^\s*reject\s+{TARGET}\s*(?:{_B})?$", "reject_invoice", plan_reject),
-    (rf"^\s*void\s+{REF}\s*(?:{_B})?$", "void_invoice", plan_void),
-    (rf"^\s*(?:send|e-?mail)\s+{TARGET}(?:\s+to\s+the\s+client)?\s*[.!]?$", "send_invoice", plan_send),
-    (rf"^\s*(?:credit|issue\s+a\s+credit\s+note\s+(?:of|for))\s+(?:{AMOUNT}(?:\s+[A-Z]{{3}})?\s+(?:on|against|for)\s+)?"
-     rf"{REF}(?:\s+in\s+full)?\s*(?:{_B})?$", "credit_note", plan_credit),
-    (rf"^\s*(?:record\s+(?:a\s+)?payment\s+of|received|got)\s+{AMOUNT}(?:\s+[A-Z]{{3}})?\s+(?:on|for|against)\s+"
-     rf"{REF}(?:\s+(?:received\s+)?(?P<day>today|yesterday|on\s+\d{{4}}-\d{{2}}-\d{{2}}))?"
-     r"(?:\s*,?\s*ref(?:erence)?:?\s+(?P<reference>.+))?\s*$", "record_payment", plan_payment),
-    (rf"^\s*complete\s+milestone\s+(?P<name>.+?)\s+(?:for|of|on)\s+{CLIENT}\s*[.!]?$", "complete_milestone",
-     plan_milestone),
-    (rf"^\s*(?:why\s+(?:did|has|is|was)\s+{CLIENT}(?:'s\s+(?:(?P<month>{MONTH})\s+)?(?:invoice|bill))?\s+"
-     r"(?:go(?:ne)?\s+up|go(?:ne)?\s+down|gone\s+up|change[ds]?|increased?|decreased?|higher|lower|so\s+high|"
-     rf"different)|explain\s+(?:(?P<client2>.+?)'s\s+(?P<month2>{MONTH})\s+invoice|{REF}))\s*[?.!]?\s*$",
-     "explain_invoice", plan_explain),
-    (rf"^\s*(?:what(?:'s|\s+is)\s+the\s+)?(?:status|history|audit(?:\s+trail)?|timeline)\s+(?:of|for)\s+"
-     rf"(?:{CLIENT}'s\s+(?P<month>{MONTH})\s+invoice|the\s+(?P<month2>{MONTH})\s+invoice\s+(?:of|for)\s+"
-     rf"(?P<client2>.+?)|{REF})\s*[?.!]?\s*$", "invoice_status", plan_status),
-    (r"^.*\b(?:(?:parked|unmatched|unapplied)\s+payments?|payments?\s+(?:that\s+)?(?:are\s+|were\s+)?"
-     r"(?:parked|unmatched))\b.*$", "parked_payments", plan_parked),
-    (rf"^.*\boverdue\b(?:\s+(?:for|at|with)\s+{CLIENT})?\s*[?.!]?\s*$", "list_invoices", plan_overdue),
-    (r"^.*\b(?:pending\s+approvals?|needs?\s+(?:an\s+)?approval|awaiting\s+approval|waiting\s+for\s+approval|"
-     r"to\s+approve)\b.*$", "pending_approvals", plan_pending),
-    (rf"^.*\b(?:unbilled|not\s+(?:been\s+)?billed(?:\s+yet)?)\b\s+(?:work\s+)?(?:for|on|at)\s+{CLIENT}\s*[?.!]?\s*$",
-     "unbilled_work", plan_unbilled),
-    (rf"^\s*(?:(?:list|show)(?:\s+me)?\s+)?(?:{CLIENT}'s\s+invoices|invoices\s+(?:for|of)\s+(?P<client2>.+?))"
-     r"\s*[?.!]?\s*$", "list_invoices", plan_client_invoices),
-    (r"^.*\bmy\s+(?:time(?:\s+entries)?|hours|timesheets?)\b.*$", "my_time_entries", plan_my_time),
-    (rf"^\s*(?:which|what)\s+(?:e-?invoice\s+format|format|e-?invoices?|kind\s+of\s+e-?invoice)\s+(?:does|do|will)\s+"
-     rf"{CLIENT}\s+(?:receive|get|use|need)\s*[?.!]?\s*$", "client_einvoice_format", plan_einvoice_format),
-]]
-
+# The tool each intent is about (None: always allowed): a person whose role lacks it is told so, not asked.
+GOALS: dict[str, str | None] = {
+    "status": "invoice_status", "overdue": "list_invoices", "list_invoices": "list_invoices",
+    "explain": "explain_invoice", "history": "invoice_status", "unbilled": "unbilled_work",
+    "approvals": "pending_approvals", "draft": "draft_invoice", "issue": "issue_invoice",
+    "approve": "approve_invoice", "reject": "reject_invoice", "void": "void_invoice", "credit": "credit_note",
+    "payment": "record_payment", "log_time": "log_time", "milestone": "complete_milestone",
+    "my_time": "my_time_entries", "parked": "parked_payments", "help": None, "send": "send_invoice",
+    "einvoice_format": "client_einvoice_format",
+}
 # What each goal tool is, for a refusal ("you can't approve invoices").
 _WHAT = {"log_time": "log time", "draft_invoice": "draft invoices", "issue_invoice": "issue invoices",
          "approve_invoice": "approve invoices", "reject_invoice": "reject invoices", "void_invoice": "void invoices",
@@ -434,30 +105,396 @@ _WHAT = {"log_time": "log time", "draft_invoice": "draft invoices", "issue_invoi
          "invoice_status": "read invoices", "list_invoices": "read invoices", "pending_approvals": "read invoices",
          "unbilled_work": "read the books", "my_time_entries": "see time entries",
          "parked_payments": "see parked payments", "client_einvoice_format": "read the books"}
+_OPEN = ("issued", "sent", "viewed", "partially_paid", "uncollectible")
+# The states an action needs, to pick the client's invoice it is about.
+_WANTS: dict[str, tuple[str, ...]] = {
+    "issue": ("draft",), "approve": ("pending_approval",), "reject": ("pending_approval",),
+    "void": ("issued", "sent", "viewed"), "credit": _OPEN, "payment": _OPEN, "send": _OPEN}
 
 
-class _Groups:
-    """A match whose alternative groups (client2, month2) answer for the main ones."""
+# ---- steps shared by the plans -----------------------------------------------------------------------------------
 
-    def __init__(self, m: re.Match[str]) -> None:
-        self.m = m
-        g = dict(m.groupdict())
-        for alt in ("client", "month"):
-            if not g.get(alt) and g.get(alt + "2"):
-                g[alt] = g[alt + "2"]
-        self.g = g
+def _failed(r: Result, what: str) -> str:
+    if r.declined:
+        return render("replies/declined", what=what)
+    return render("replies/failed", what=what, reason=r.text)
 
-    def groupdict(self) -> dict[str, Any]:
-        return self.g
 
-    def __getitem__(self, key: str) -> Any:
-        return self.g[key]
+def _ask(u: Understanding, **extra: Any) -> Ask:
+    return Ask(render("replies/ask", u=u, **extra), u)
+
+
+def catalog(t: Turn) -> Generator[Call, Result, dict[str, int] | str]:
+    """The clients this person may see, name -> id (the interpreter matches names itself, fuzzily)."""
+    r = yield Call("find_client", {"name": "", "limit": 100})
+    if not r.ok:
+        return _failed(r, "look up the clients")
+    return {str(c["name"]): int(c["id"]) for c in r.data["clients"]}
+
+
+def _period_args(period: str) -> dict[str, Any]:
+    return {"month": period} if "-Q" not in period else {}
+
+
+def _in_period(inv: dict[str, Any], period: str | None) -> bool:
+    if not period or "-Q" not in period:
+        return True
+    year, q = period.split("-Q")
+    start = str(inv.get("period") or "")[:7]
+    first = (int(q) - 1) * 3 + 1
+    return start in {f"{year}-{m:02d}" for m in range(first, first + 3)}
+
+
+def find_invoice(u: Understanding, ids: dict[str, int], want: tuple[str, ...] = (),
+                 ) -> Generator[Call, Result, dict[str, Any] | str | Ask]:
+    """The invoice a person means: by number, counter ("000002", "#2") or draft id; or the client's invoice (for a
+    period), the one in the state the action needs when there is exactly one. Returns its story."""
+    ref: str | None = None
+    if u.invoice and u.invoice.startswith("id:"):
+        ref = u.invoice[3:]
+    elif u.invoice and u.invoice.startswith("seq:"):
+        seq = int(u.invoice[4:])
+        r = yield Call("list_invoices", {"number": str(seq), "limit": 100})
+        if not r.ok:
+            return _failed(r, f"find invoice {seq}")
+        found = [i for i in r.data["invoices"] if i["number"] and re.search(rf"(?<!\d)0*{seq}$", i["number"])]
+        if not found:
+            return render("replies/failed", what=f"find invoice {seq}", reason=f"no invoice is numbered {seq}.")
+        if len(found) > 1:
+            return _ask(replace(u, invoice=None, ask="invoice"), invoices=found)
+        ref = found[0]["number"]
+    elif u.invoice:
+        ref = u.invoice
+    else:
+        assert u.client is not None
+        args: dict[str, Any] = {"client_id": ids[u.client], "limit": 50}
+        if u.period:
+            args.update(_period_args(u.period))
+        r = yield Call("list_invoices", args)
+        if not r.ok:
+            return _failed(r, f"list {u.client}'s invoices")
+        live = [i for i in r.data["invoices"] if i["kind"] == "invoice" and i["status"] != "void"
+                and _in_period(i, u.period)]
+        if not live:
+            return render("replies/no_invoice", client=u.client, month=u.period)
+        fit = [i for i in live if i["status"] in want] if want else live
+        if len(fit) > 1 and want:
+            return _ask(replace(u, ask="invoice"), invoices=fit)
+        ref = str((fit or live)[0]["id"])
+    r = yield Call("invoice_status", {"invoice": ref})
+    if not r.ok:
+        return _failed(r, f"find invoice {ref}")
+    story: dict[str, Any] = r.data
+    return story
+
+
+def _name(inv: dict[str, Any]) -> str:
+    return str(inv["number"] or f"draft #{inv['id']}")
+
+
+# ---- plans: the steps a careful model takes, per intent ------------------------------------------------------------
+
+def plan_status(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    story = yield from find_invoice(u, ids)
+    if not isinstance(story, dict):
+        return story
+    return render("replies/status", inv=story["invoice"], timeline=story["timeline"])
+
+
+def plan_history(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    if u.invoice or u.client:
+        return (yield from plan_status(u, ids, t))
+    r = yield Call("audit_history", {"limit": 200})
+    if not r.ok:
+        return _failed(r, "read the audit log")
+    entries = [e for e in r.data["entries"] if not u.day or str(e["at"])[:10] >= u.day.isoformat()]
+    return render("replies/activity", entries=entries[-15:], since=u.day)
+
+
+def plan_overdue(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    args: dict[str, Any] = {"limit": 100} if u.open_only else {"overdue": True, "limit": 50}
+    if u.client:
+        args["client_id"] = ids[u.client]
+    r = yield Call("list_invoices", args)
+    if not r.ok:
+        return _failed(r, "list overdue invoices")
+    rows = r.data["invoices"]
+    if u.open_only:
+        rows = [i for i in rows if i["kind"] == "invoice" and i["status"] in _OPEN and Decimal(i["balance"]) > 0]
+    return render("replies/invoices", title="open" if u.open_only else "overdue", client=u.client, invoices=rows)
+
+
+def plan_list(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    args: dict[str, Any] = {"limit": 50}
+    if u.client:
+        args["client_id"] = ids[u.client]
+    if u.period:
+        args.update(_period_args(u.period))
+    r = yield Call("list_invoices", args)
+    if not r.ok:
+        return _failed(r, "list invoices")
+    rows = [i for i in r.data["invoices"] if _in_period(i, u.period)]
+    return render("replies/invoices", title=f"for {u.period}" if u.period else "", client=u.client, invoices=rows)
+
+
+def plan_explain(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    story = yield from find_invoice(u, ids)
+    if not isinstance(story, dict):
+        return story
+    r = yield Call("explain_invoice", {"invoice": str(story["invoice"]["id"])})
+    if not r.ok:
+        return _failed(r, "explain the invoice")
+    return render("replies/explain", x=r.data)
+
+
+def plan_unbilled(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    assert u.client is not None
+    r = yield Call("unbilled_work", {"client_id": ids[u.client]})
+    if not r.ok:
+        return _failed(r, f"find {u.client}'s unbilled work")
+    return render("replies/unbilled", u=r.data)
+
+
+def plan_approvals(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    r = yield Call("pending_approvals", {})
+    if not r.ok:
+        return _failed(r, "list invoices pending approval")
+    return render("replies/invoices", title="pending approval", client=None, invoices=r.data["pending_approval"])
+
+
+def plan_draft(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    assert u.client is not None and u.period is not None
+    if "-Q" in u.period:  # a quarter: its first and last day
+        months = period_months(u.period)
+        year, last = int(months[-1][:4]), int(months[-1][5:])
+        args: dict[str, Any] = {"period_start": f"{months[0]}-01",
+                                "period_end": f"{months[-1]}-{calendar.monthrange(year, last)[1]:02d}"}
+    else:
+        args = {"month": u.period}
+    r = yield Call("draft_invoice", {"client_id": ids[u.client], **args})
+    if not r.ok:
+        return _failed(r, f"draft {u.client} for {u.period}")
+    return render("replies/draft", d=r.data["draft"], lines=r.data["lines"])
+
+
+def _act(u: Understanding, ids: dict[str, int], tool: str, what: str,
+         args: Callable[[dict[str, Any]], dict[str, Any]]) -> Plan:
+    """Find the invoice, check it is in the state the action needs, then call the tool (the gate asks first)."""
+    want = _WANTS[u.intent or ""]
+    story = yield from find_invoice(u, ids, want)
+    if not isinstance(story, dict):
+        return story
+    inv = story["invoice"]
+    if inv["status"] not in want:
+        return render("replies/wrong_state", inv=inv, what=what, want=" or ".join(want))
+    r = yield Call(tool, {"invoice_id": inv["id"], **args(inv)})
+    if not r.ok:
+        return _failed(r, f"{what} {_name(inv)}")
+    return render("replies/done", tool=tool, data=r.data)
+
+
+def plan_issue(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    return (yield from _act(u, ids, "issue_invoice", "issue", lambda inv: {}))
+
+
+def plan_approve(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    return (yield from _act(u, ids, "approve_invoice", "approve", lambda inv: {"note": u.note} if u.note else {}))
+
+
+def plan_reject(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    return (yield from _act(u, ids, "reject_invoice", "reject", lambda inv: {"reason": u.reason}))
+
+
+def plan_void(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    return (yield from _act(u, ids, "void_invoice", "void", lambda inv: {"reason": u.reason}))
+
+
+def plan_send(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    return (yield from _act(u, ids, "send_invoice", "send", lambda inv: {}))
+
+
+def _currency_clash(u: Understanding, inv: dict[str, Any]) -> str | None:
+    if u.currency and u.currency != inv["currency"]:
+        return render("replies/failed", what=f"use {u.amount} {u.currency}",
+                      reason=f"{_name(inv)} is in {inv['currency']}, not {u.currency}. Nothing was done.")
+    return None
+
+
+def plan_credit(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    want = _WANTS["credit"]
+    story = yield from find_invoice(u, ids, want)
+    if not isinstance(story, dict):
+        return story
+    clash = _currency_clash(u, story["invoice"])
+    if clash:
+        return clash
+    return (yield from _finish(story, want, "credit_note", "credit", lambda inv: {
+        "reason": u.reason, **({} if u.amount == "full" else {"amount": u.amount})}))
+
+
+def plan_payment(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    want = _WANTS["payment"]
+    story = yield from find_invoice(u, ids, want)
+    if not isinstance(story, dict):
+        return story
+    inv = story["invoice"]
+    clash = _currency_clash(u, inv)
+    if clash:
+        return clash
+
+    def args(inv: dict[str, Any]) -> dict[str, Any]:
+        amount = inv["balance"] if u.amount == "full" else u.amount
+        return {"amount": amount, "received_on": (u.day or t.today).isoformat(),
+                **({"reference": u.reference} if u.reference else {})}
+
+    return (yield from _finish(story, want, "record_payment", "record a payment on", args))
+
+
+def _finish(story: dict[str, Any], want: tuple[str, ...], tool: str, what: str,
+            args: Callable[[dict[str, Any]], dict[str, Any]]) -> Plan:
+    inv = story["invoice"]
+    if inv["status"] not in want:
+        return render("replies/wrong_state", inv=inv, what=what, want=" or ".join(want))
+    r = yield Call(tool, {"invoice_id": inv["id"], **args(inv)})
+    if not r.ok:
+        return _failed(r, f"{what} {_name(inv)}")
+    return render("replies/done", tool=tool, data=r.data)
+
+
+def plan_log(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    assert u.client is not None and u.hours is not None and u.role is not None
+    r = yield Call("log_time", {"client_id": ids[u.client], "date": (u.day or t.today).isoformat(),
+                                "hours": u.hours, "role": u.role, "description": u.description or ""})
+    if not r.ok:
+        return _failed(r, "log the time")
+    return render("replies/logged", e=r.data["logged"], client=u.client)
+
+
+def plan_milestone(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    assert u.client is not None and u.milestone is not None
+    r = yield Call("client_arrangements", {"client_id": ids[u.client]})
+    if not r.ok:
+        return _failed(r, f"read {u.client}'s contracts")
+    milestones = [ms for a in r.data["arrangements"] for ms in a["milestones"]]
+    names = [str(ms["name"]) for ms in milestones]
+    scored = process.extract(u.milestone, names, scorer=fuzz.WRatio, score_cutoff=75, limit=3)
+    best = [s for s in scored if s[1] == scored[0][1]] if scored else []
+    if len(best) != 1:
+        return render("replies/which_milestone", name=u.milestone, client=u.client, milestones=milestones)
+    r = yield Call("complete_milestone", {"milestone_id": milestones[best[0][2]]["id"]})
+    if not r.ok:
+        return _failed(r, "complete the milestone")
+    return render("replies/done", tool="complete_milestone", data=r.data)
+
+
+def plan_einvoice_format(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    assert u.client is not None
+    r = yield Call("client_einvoice_format", {"client_id": ids[u.client]})
+    if not r.ok:
+        return _failed(r, f"read {u.client}'s e-invoice format")
+    return render("replies/einvoice_format", e=r.data)
+
+
+def plan_my_time(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    args: dict[str, Any] = {"limit": 20}
+    if u.client and u.client in ids:
+        args["client_id"] = ids[u.client]
+    r = yield Call("my_time_entries", args)
+    if not r.ok:
+        return _failed(r, "list time entries")
+    return render("replies/time_entries", entries=r.data["time_entries"])
+
+
+def plan_parked(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    r = yield Call("parked_payments", {"status": "parked", "limit": 50})
+    if not r.ok:
+        return _failed(r, "list parked payments")
+    return render("replies/parked", payments=r.data["parked_payments"])
+
+
+def plan_help(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    yield from ()  # a plan with no steps
+    return render("replies/help", bound=t.bound, understood=True)
+
+
+PLANS: dict[str, Callable[[Understanding, dict[str, int], Turn], Plan]] = {
+    "status": plan_status, "overdue": plan_overdue, "list_invoices": plan_list, "explain": plan_explain,
+    "history": plan_history, "unbilled": plan_unbilled, "approvals": plan_approvals, "draft": plan_draft,
+    "issue": plan_issue, "approve": plan_approve, "reject": plan_reject, "void": plan_void, "credit": plan_credit,
+    "payment": plan_payment, "log_time": plan_log, "milestone": plan_milestone, "my_time": plan_my_time,
+    "parked": plan_parked, "help": plan_help, "send": plan_send, "einvoice_format": plan_einvoice_format,
+}
+
+
+# ---- a turn: understand (or take the answer to our question), ask or act ------------------------------------------
+
+_NO_TARGET = frozenset({"overdue", "approvals", "parked", "help", "my_time", "list_invoices", "history"})
+
+
+def _new_request(text: str, t: Turn, asked: Understanding) -> bool:
+    """Whether a message that follows our question is a new request rather than the answer."""
+    fresh = understand(text, t.today, None)
+    if fresh.intent is None:
+        return False
+    if asked.ask in FREE_TEXT:  # "the client cancelled" answers "why?"; "what's overdue?" is a new request
+        return fresh.intent in _NO_TARGET or fresh.invoice is not None
+    return not (fresh.intent == "status" and fresh.invoice is not None and asked.ask == "invoice")
+
+
+_CARRIED = frozenset({"status", "overdue", "list_invoices", "explain", "history", "unbilled", "my_time"})
+_ELLIPSIS = re.compile(r"^\W*(?:and|what about|how about|same for|also|now)\b", re.I)
+
+
+def converse(text: str, asked: Understanding | None, t: Turn, before: str = "") -> Plan:
+    """The whole turn as a plan: read the message, look the clients up when a name is involved, then ask or act."""
+    first = understand(text, t.today, None)
+    follow = asked is not None and not _new_request(text, t, asked)
+    carry = None
+    if not follow and before and (first.intent is None or first.intent == "status") and _ELLIPSIS.match(text):
+        carry = understand(before, t.today, None).intent  # "and for Nordwerk?" asks the last question again
+        if carry not in _CARRIED:
+            carry = None
+        else:
+            first = understand(text, t.today, None, carry)
+    intent = asked.intent if follow and asked is not None else first.intent
+    if intent is None:
+        return render("replies/help", bound=t.bound, understood=False)
+    goal = GOALS[intent]
+    if goal is not None and goal not in t.bound:
+        return _refusal(goal, t)
+    ids: dict[str, int] = {}
+    # The clients, to match the name the person used; not needed when they named the invoice itself.
+    named_invoice = not follow and first.invoice is not None
+    must = intent in ("unbilled", "draft", "log_time", "milestone", "einvoice_format") or (
+        follow and asked is not None and (asked.client is not None or asked.ask in ("client", "invoice")))
+    if "client" in SLOTS[intent] and "find_client" in t.bound and not named_invoice and (
+            must or names_something(text)):
+        found = yield from catalog(t)
+        if isinstance(found, str):
+            return found
+        ids = found
+    names = list(ids)
+    if follow and asked is not None:
+        u = answer(asked, text, t.today, names)
+        if u is None:  # not an answer: ask again, saying what we could not use
+            return Ask(render("replies/ask", u=asked, again=text, clients=names), asked)
+    else:
+        u = understand(text, t.today, names if ids else None, carry)
+    if u.intent is None:
+        return render("replies/help", bound=t.bound, understood=False)
+    if u.ask:
+        return _ask(u, clients=names)
+    return (yield from PLANS[u.intent](u, ids, t))
 
 
 class OfflineInterpreter(BaseChatModel):
-    """A deterministic stand-in for a model: phrasings in, tool calls and templated replies out."""
+    """A deterministic stand-in for a model: free text in, tool calls and templated replies out."""
 
     NAME: ClassVar[str] = "offline"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        warm_up()  # dateparser loads its data on first use: once per process, not in someone's first message
 
     @property
     def _llm_type(self) -> str:
@@ -483,24 +520,15 @@ class OfflineInterpreter(BaseChatModel):
         msg.usage_metadata = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
-    # ---- the interpreter proper ----------------------------------------------------------------------------
-
     def respond(self, messages: Sequence[BaseMessage], bound: frozenset[str]) -> AIMessage:
         turn = _turn(messages, bound)
         last_human = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=-1)
         if last_human < 0:
             return AIMessage(render("replies/help", bound=bound, understood=False))
         text = _text(messages[last_human])
-        text = _follow_up(messages[:last_human], text)
         results = [_result(m) for m in messages[last_human + 1:] if isinstance(m, ToolMessage)]
-        for pattern, goal, plan in RULES:
-            m = pattern.match(text)
-            if m is None:
-                continue
-            if goal is not None and goal not in bound:
-                return AIMessage(_refusal(goal, turn))
-            return _drive(plan(_Groups(m), turn), results, turn)  # type: ignore[arg-type]
-        return AIMessage(render("replies/help", bound=bound, understood=False))
+        before = next((_text(m) for m in reversed(messages[:last_human]) if isinstance(m, HumanMessage)), "")
+        return _drive(converse(text, _asked(messages[:last_human]), turn, before), results, turn)
 
 
 def _text(m: BaseMessage) -> str:
@@ -517,17 +545,16 @@ def _turn(messages: Sequence[BaseMessage], bound: frozenset[str]) -> Turn:
                 who[2].replace(" ", "_") if who else "", bound)
 
 
-def _follow_up(before: Sequence[BaseMessage], text: str) -> str:
-    """An answer to the interpreter's own question ("which role?") completes the request it was about."""
+def _asked(before: Sequence[BaseMessage]) -> Understanding | None:
+    """Our question, when the message just before the person's last one was one (what we understood so far)."""
     last_ai = next((m for m in reversed(before) if isinstance(m, AIMessage)), None)
-    if last_ai is None or last_ai.response_metadata.get("billable_question") != "role":
-        return text
-    if any(p.match(text) for p, _, _ in RULES):
-        return text  # a new request, not an answer
-    asked = next((_text(m) for m in reversed(before) if isinstance(m, HumanMessage)), "")
-    role = re.sub(r"^(?:as|as an?|role:?)\s+", "", text.strip().rstrip(".!"), flags=re.I)
-    head, sep, tail = asked.partition(":")
-    return f"{head} as {role}{sep}{tail}" if sep else text
+    state = last_ai.response_metadata.get("billable_question") if last_ai is not None else None
+    if not isinstance(state, dict):
+        return None
+    try:
+        return Understanding.from_state(state)
+    except (TypeError, ValueError):
+        return None
 
 
 def _result(m: ToolMessage) -> Result:
@@ -546,9 +573,9 @@ def _drive(plan: Plan, results: list[Result], turn: Turn) -> AIMessage:
         for r in results:
             step = plan.send(r)
     except StopIteration as done:
-        text = str(done.value)
-        meta = {"billable_question": "role"} if text.startswith("Which role") else {}
-        return AIMessage(text, response_metadata=meta)
+        if isinstance(done.value, Ask):
+            return AIMessage(done.value.text, response_metadata={"billable_question": done.value.u.to_state()})
+        return AIMessage(str(done.value))
     if step.name not in turn.bound:
         return AIMessage(_refusal(step.name, turn))
     return AIMessage("", tool_calls=[{"name": step.name, "args": step.args, "id": "call", "type": "tool_call"}])
@@ -564,4 +591,3 @@ def _refusal(goal: str, turn: Turn) -> str:
     who = WHO_CAN[sorted(perms)[0]] if perms else "someone else"
     return render("replies/refused", what=_WHAT.get(goal, goal.replace("_", " ")),
                   role=turn.role.replace("_", " "), who=who, channel=has)
-

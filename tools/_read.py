@@ -18,15 +18,16 @@ Runtime = ToolRuntime[ToolContext]
 
 class FindClientIn(BaseModel):
     name: str = Field(default="", description="Part of the client's name, e.g. 'Acme'; empty lists every client")
+    limit: int = Field(default=20, ge=1, le=100)
 
 
 @tool("find_client", args_schema=FindClientIn)
-def find_client(runtime: Runtime, name: str = "") -> str:
+def find_client(runtime: Runtime, name: str = "", limit: int = 20) -> str:
     """Find clients by (part of) their name. Returns each match's id, name and currency; use the id in the
     other tools."""
     ctx = runtime.context
     with refusals():
-        found = insights.find_clients(ctx.reader(), ctx.agent, name)
+        found = insights.find_clients(ctx.reader(), ctx.agent, name, limit)
     return as_json({"clients": [c.model_dump() for c in found]})
 
 
@@ -56,19 +57,21 @@ class ListInvoicesIn(BaseModel):
     status: Status | None = Field(default=None, description="Only invoices in this status")
     overdue: bool | None = Field(default=None, description="true: only overdue invoices")
     month: str | None = Field(default=None, description="Only invoices for periods touching this month, YYYY-MM")
+    number: str | None = Field(default=None, description="Only invoices whose number contains this, e.g. 000042")
     limit: int = Field(default=20, ge=1, le=100)
 
 
 @tool("list_invoices", args_schema=ListInvoicesIn)
 def list_invoices(runtime: Runtime, client_id: int | None = None, status: Status | None = None,
-                  overdue: bool | None = None, month: str | None = None, limit: int = 20) -> str:
-    """Invoices and credit notes, newest first, filtered by client, status, overdue and month."""
+                  overdue: bool | None = None, month: str | None = None, number: str | None = None,
+                  limit: int = 20) -> str:
+    """Invoices and credit notes, newest first, filtered by client, status, overdue, month and number."""
     ctx = runtime.context
     with refusals():
         start, end = month_window(month) if month else (None, None)
         rows = invoicing.list_invoices(ctx.reader(), ctx.agent, client_id=client_id,
                                        status=status.value if status else None, overdue=overdue,
-                                       period_start=start, period_end=end, limit=limit)
+                                       period_start=start, period_end=end, number=number or None, limit=limit)
     return as_json({"invoices": [brief(v) for v in rows], "count": len(rows)})
 
 

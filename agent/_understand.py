@@ -1,0 +1,962 @@
+"""Reading a request: what the person wants (the intent) and the details they gave, from free text.
+
+`understand(text, today, clients)` is pure and deterministic: no network, no model weights. Details first
+(invoice numbers, dates and periods, amounts, durations, reasons, roles), each found by a regex pre-filter and
+masked out of the text; then the intent, from the words left (typos of those words corrected with rapidfuzz);
+then the client, matched with rapidfuzz against the clients' names and the aliases derived from them (the name
+without its legal form, the first word, the initials). Whatever the intent needs and the text does not say, or
+says ambiguously, becomes `ask`: the one question to put to the person. Money-moving details are never guessed.
+
+To add an intent: a cue in `_CUES` (where in the order says what wins), its slots in `SLOTS`, what it must
+have in `_NEEDS`, and a plan in agent/_offline.py.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+
+import dateparser
+from rapidfuzz import fuzz, process
+
+# ---- what each intent uses, and what it cannot do without ----------------------------------------------------
+
+SLOTS: dict[str, tuple[str, ...]] = {
+    "status": ("client", "invoice", "period"),
+    "overdue": ("client",),
+    "list_invoices": ("client", "period"),
+    "explain": ("client", "invoice", "period"),
+    "history": ("client", "invoice", "period", "day"),
+    "unbilled": ("client",),
+    "approvals": (),
+    "draft": ("client", "period"),
+    "issue": ("client", "invoice", "period"),
+    "approve": ("client", "invoice", "period", "note"),
+    "reject": ("client", "invoice", "period", "reason"),
+    "void": ("client", "invoice", "period", "reason"),
+    "credit": ("client", "invoice", "period", "amount", "currency", "reason"),
+    "payment": ("client", "invoice", "period", "amount", "currency", "day", "reference"),
+    "log_time": ("client", "hours", "day", "role", "description"),
+    "milestone": ("client", "milestone"),
+    "my_time": ("client", "period", "day"),
+    "parked": (),
+    "help": (),
+    "send": ("client", "invoice", "period"),
+    "einvoice_format": ("client",),
+}
+# What must be known before acting, in the order it is asked for ("target": an invoice or a client).
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "status": ("target",), "explain": ("target",), "issue": ("target",), "approve": ("target",),
+    "send": ("target",), "reject": ("target", "reason"), "void": ("target", "reason"),
+    "credit": ("target", "amount", "reason"), "payment": ("target", "amount"), "unbilled": ("client",),
+    "draft": ("client", "period"), "log_time": ("client", "hours", "role"), "milestone": ("client", "milestone"),
+    "einvoice_format": ("client",),
+}
+FREE_TEXT = frozenset({"reason", "note", "role", "description", "milestone", "reference"})
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """What a request means. `ask` names the one detail to ask for (None: enough to act on)."""
+
+    intent: str | None
+    client: str | None = None
+    invoice: str | None = None        # "INV-2026-000042" | "seq:42" (its counter) | "id:5" (a draft's id)
+    period: str | None = None         # "2026-10" | "2026-Q3"
+    day: date | None = None
+    amount: str | None = None         # a decimal string, or "full"
+    currency: str | None = None
+    hours: str | None = None
+    reason: str | None = None
+    note: str | None = None
+    role: str | None = None
+    description: str | None = None
+    milestone: str | None = None
+    reference: str | None = None
+    open_only: bool = False           # "who owes": every open balance, not only the overdue ones
+    client_text: str | None = None    # words that name a client the books do not know
+    choices: tuple[str, ...] = ()     # clients that match equally well
+    ask: str | None = None
+
+    def details(self) -> dict[str, Any]:
+        """The details the intent uses, as plain data (what the corpus compares)."""
+        out: dict[str, Any] = {}
+        for key in SLOTS.get(self.intent or "", ()):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value.isoformat() if isinstance(value, date) else value
+        if self.ask:
+            out["ask"] = self.ask
+        return out
+
+    def to_state(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["day"] = self.day.isoformat() if self.day else None
+        d["choices"] = list(self.choices)
+        return d
+
+    @classmethod
+    def from_state(cls, d: dict[str, Any]) -> Understanding:
+        d = dict(d)
+        d["day"] = date.fromisoformat(d["day"]) if d.get("day") else None
+        d["choices"] = tuple(d.get("choices") or ())
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+# ---- words -----------------------------------------------------------------------------------------------------
+
+_MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
+_MONTH_ABBR = {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
+_MONTH_ABBR["sept"] = 9
+_MONTH_WORDS = {**_MONTHS, **_MONTH_ABBR}
+_WEEKDAYS = [d.lower() for d in calendar.day_name]
+_NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                 "eight": 8, "nine": 9, "ten": 10}
+_LEGAL = {"gmbh", "ltd", "ag", "bv", "b.v.", "b.v", "inc", "llc", "plc", "sa", "sas", "srl", "co", "kg", "limited",
+          "corp", "corporation", "nv", "n.v.", "se", "oy", "ab", "as", "spa"}
+_PARTICLES = {"van", "von", "de", "der", "den", "la", "le", "the", "di", "da", "du", "mc"}
+
+def _words_of(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# The words of requests themselves, which never name a client. Typos of the longer ones are corrected.
+_KEYWORDS = _words_of("""
+status state balance paid pay pays paying settle settled settles damage owe owes owed outstanding unpaid overdue late
+past due behind chase invoice invoices invoiced invoicing bill bills billed billing unbilled uninvoiced draft drafts
+drafted issue issued finalise finalize finalised finalized official approve approved approval approvals pending
+awaiting waiting sign off flagged review reject rejected decline declined void voided cancel cancelled canceled
+scrap kill credit credited refund knock payment payments received receive got wired sent send resend email mail
+record log logged logging put spent spend track book booked worked add hours hour hrs min mins minutes milestone
+milestones complete completed done finished finish reached hit close tick phase my time timesheet timesheets entries
+entry parked unmatched unapplied unallocated suspense match matched allocate stray unknown help commands usage
+examples explain why breakdown break down reason increase higher lower change changed changes different expensive
+jumped driving history audit trail timeline happened activity touched who when what list show all every
+einvoice einvoices e-invoice e-invoices format formats xrechnung peppol facturx factur-x zugferd ubl receive
+""")
+_STOP = _words_of("""
+a an the and or of on for to from in at by with about as is are was were be been being it its it's this that these
+those there their they them we us our i me my you your u ur he she his her can could would should will shall may
+might must do does did doing done have has had having any anything something everything some please pls plz thanks
+thx ok okay yes yep yeah no nope not dont don't isnt isn't hasnt hasn't havent haven't cant can't couldnt couldn't
+wont won't lets let's just also too still yet again now today yesterday tomorrow week month year last this next
+previous ago since how much many more most less what which who whom whose when where why out up over into off back
+here go ahead get got give make made need needs want like look looking looks know news check one ones thing stuff
+hey hi hello good great cool lol sure right then than so very really about around per via new old full amount
+partial part same due out mark marked as via is be gone went go came come money
+""")
+_VOCAB = frozenset(_KEYWORDS) | frozenset(_STOP) | frozenset(_MONTH_WORDS) | frozenset(_WEEKDAYS)
+_FIX_TARGETS = sorted({w for w in _KEYWORDS if len(w) >= 5})
+
+
+@lru_cache(maxsize=4096)
+def _fix_word(word: str) -> str:
+    """A typo of a request word ("rejct", "approvel") -> the word; anything else unchanged."""
+    if len(word) < 5 or word in _VOCAB or not word.isalpha():
+        return word
+    hit = process.extractOne(word, _FIX_TARGETS, scorer=fuzz.ratio, score_cutoff=85)
+    return str(hit[0]) if hit else word
+
+
+# ---- details ---------------------------------------------------------------------------------------------------
+
+_FULL_NUMBER = re.compile(r"\b([a-z]{2,5})[-/ ](\d{4})[-/ ](\d{3,8})\b", re.I)
+_DRAFT_ID = re.compile(r"\bdraft\s*(?:#|no\.?\s*|number\s*|id\s*)?(\d{1,7})\b", re.I)
+_SEQ = re.compile(r"(?:\b(?:inv(?:oice)?s?|no\.?|number|bill)\s*#?\s*|#\s*)(\d{1,8})\b(?![.,]\d)(?!\s*(?:h|hrs?|hours?|"
+                  r"m|mins?|minutes?|k|eur|gbp|usd|%)\b)", re.I)
+_ZERO_PADDED = re.compile(r"(?<![\d.,])\b(0\d{2,7})\b(?![.,]\d)")
+_BARE = re.compile(r"^\s*(\d{1,7})\b(?![.,]\d)(?!\s*(?:h|hrs?|hours?|m|mins?|minutes?|k|eur|gbp|usd|%|st|nd|rd|th)\b)")
+
+_CURRENCY_SIGNS = {"€": "EUR", "£": "GBP", "$": "USD"}
+_AMOUNT = re.compile(
+    r"(?P<pre>[€£$]|\b(?:eur|gbp|usd|chf)\b)?\s*"
+    r"(?P<num>\d{1,3}(?:[.,' ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)"
+    r"(?P<k>\s?k\b)?(?:\s*(?P<post>[€£$]|\b(?:eur|gbp|usd|chf)\b|euros?\b|pounds?\b|quid\b))?", re.I)
+_FULL = re.compile(r"\b(?:in\s+full|(?:the\s+)?full\s+(?:amount|balance)|everything\s+(?:owed|open)|"
+                   r"(?:mark(?:ed)?|set)\b.*\bas\s+paid|all\s+of\s+it|the\s+(?:whole|full)\s+(?:amount|thing|balance))\b",
+                   re.I)
+
+_DURATION = re.compile(
+    r"\b(?P<h>\d+(?:[.,]\d+)?)\s*(?:h|hrs?|hours?)(?:\b|(?=\d))(?:\s*(?:and\s*)?(?P<hm>\d{1,2})\s*(?:m|mins?|minutes?)?\b)?"
+    r"|\b(?P<m>\d+)\s*(?:m|mins?|minutes?)\b"
+    r"|\b(?P<half>half\s+an?\s+hour)\b|\b(?P<an>an?\s+hour)(?:\s+and\s+a\s+half)?\b", re.I)
+
+_PERIOD_WORDS = "|".join(sorted(_MONTH_WORDS, key=len, reverse=True))
+_PERIOD = re.compile(
+    r"\b(?P<rel>this|last|previous|prev|past)\s+month\b"
+    r"|\bq(?P<q>[1-4])(?:\s*/?\s*(?P<qy>\d{4}))?\b"
+    r"|\b(?P<ym>\d{4})-(?P<mm>\d{1,2})\b(?!-\d)"
+    rf"|\b(?P<mon>{_PERIOD_WORDS})\.?(?:\s+(?P<my>\d{{4}}))?\b", re.I)
+_DAY = re.compile(
+    r"\b(?P<iso>\d{4}-\d{2}-\d{2})\b"
+    r"|\b(?P<word>yesterday|today|tonight|this morning|this afternoon)\b"
+    r"|\b(?P<ago>(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten)\s+(?:days?|weeks?)\s+ago)\b"
+    rf"|\b(?P<wd>(?:last\s+|on\s+|since\s+|this\s+past\s+)?(?:{'|'.join(_WEEKDAYS)}))\b"
+    r"|\b(?:on\s+)?the\s+(?P<nth>\d{1,2})(?:st|nd|rd|th)\b"
+    rf"|\b(?P<dm>\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{_PERIOD_WORDS})\.?(?:\s+\d{{4}})?)\b"
+    rf"|\b(?P<md>(?:{_PERIOD_WORDS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?)\b(?!\s*(?:h|hrs?|hours?|m|min))",
+    re.I)
+# Some month names are everyday words: only a period when the context says so.
+_AMBIGUOUS_MONTHS = {"may", "march", "mar", "jan", "sun", "dec", "oct", "aug", "jun", "jul", "sep", "nov", "feb",
+                     "apr"}
+_MONTH_CONTEXT = re.compile(r"(?:\b(?:for|in|of|on|from|since|during|until|the|his|her|their|'s|s|last|this|"
+                            r"bill|invoice|draft)\s+$)|^$", re.I)
+
+
+def _mask(text: str, start: int, end: int) -> str:
+    return text[:start] + " " * (end - start) + text[end:]
+
+
+def parse_amount(num: str) -> Decimal | None:
+    """'2,750' -> 2750; '1.250,50' -> 1250.50; '2.500,00' -> 2500.00; '120.50' -> 120.50; '999.99' -> 999.99."""
+    s = num.replace("'", "").replace(" ", "")
+    if "," in s and "." in s:
+        dec = "," if s.rfind(",") > s.rfind(".") else "."
+        s = s.replace("." if dec == "," else ",", "").replace(dec, ".")
+    elif "," in s or "." in s:
+        sep = "," if "," in s else "."
+        parts = s.split(sep)
+        grouping = len(parts) > 2 or len(parts[-1]) == 3  # 2,750 / 1.250.000
+        s = "".join(parts) if grouping else s.replace(",", ".")
+    try:
+        return Decimal(s)
+    except InvalidOperation:
+        return None
+
+
+def _plain(d: Decimal) -> str:
+    """A decimal as people write it, without exponent: 1.50 stays 1.50, 1E+3 becomes 1000."""
+    return format(d, "f")
+
+
+def parse_duration(text: str) -> tuple[Decimal, int, int] | None:
+    """'90 min' -> 1.5; '1h30' -> 1.5; '2.5 hours' -> 2.5; '1h 15m' -> 1.25: (hours, start, end)."""
+    m = _DURATION.search(text)
+    if not m:
+        return None
+    if m["h"]:
+        hours = parse_amount(m["h"]) or Decimal(0)
+        if m["hm"]:
+            hours += Decimal(int(m["hm"])) / 60
+    elif m["m"]:
+        hours = Decimal(int(m["m"])) / 60
+    elif m["half"]:
+        hours = Decimal("0.5")
+    else:
+        hours = Decimal("1.5") if "half" in m[0].lower() else Decimal(1)
+    hours = hours.quantize(Decimal("0.01")).normalize()
+    return (hours if hours > 0 else Decimal(0)), m.start(), m.end()
+
+
+def month_of(text: str, today: date) -> str | None:
+    """A month or quarter as people name it, the most recent that began: 'october' -> '2026-10' in Nov 2026,
+    'December' -> '2025-12', 'last month', 'Q3' -> '2026-Q3', '2026-03'."""
+    m = _PERIOD.search(text)
+    if not m:
+        return _fuzzy_month(text, today)
+    return _period(m, today)
+
+
+def _period(m: re.Match[str], today: date) -> str | None:
+    if m["rel"]:
+        if m["rel"].lower() == "this":
+            return f"{today:%Y-%m}"
+        return f"{today.replace(day=1) - timedelta(days=1):%Y-%m}"
+    if m["q"]:
+        q = int(m["q"])
+        year = int(m["qy"]) if m["qy"] else (today.year if (q - 1) * 3 + 1 <= today.month else today.year - 1)
+        return f"{year}-Q{q}"
+    if m["ym"]:
+        month = int(m["mm"])
+        return f"{int(m['ym'])}-{month:02d}" if 1 <= month <= 12 else None
+    month = _MONTH_WORDS[m["mon"].lower()]
+    year = int(m["my"]) if m["my"] else (today.year if month <= today.month else today.year - 1)
+    return f"{year}-{month:02d}"
+
+
+def _fuzzy_month(text: str, today: date) -> str | None:
+    """'oktober', 'febuary', 'septmber': a month name with a typo, in a period's place."""
+    for word in re.findall(r"[a-z]{5,}", text.lower()):
+        if word in _VOCAB:
+            continue
+        hit = process.extractOne(word, list(_MONTHS), scorer=fuzz.ratio, score_cutoff=80)
+        if hit:
+            month = _MONTHS[hit[0]]
+            return f"{today.year if month <= today.month else today.year - 1}-{month:02d}"
+    return None
+
+
+@lru_cache(maxsize=2048)
+def _dateparser(phrase: str, today: date) -> date | None:
+    """dateparser on a phrase the regexes found (it is slow on whole sentences, so it only sees the phrase)."""
+    base = datetime(today.year, today.month, today.day, 12, 0)
+    got = dateparser.parse(phrase, languages=["en"], settings={
+        "RELATIVE_BASE": base, "PREFER_DATES_FROM": "past", "RETURN_AS_TIMEZONE_AWARE": False,
+        "PREFER_DAY_OF_MONTH": "first"})
+    return got.date() if got else None
+
+
+def day_of(m: re.Match[str], today: date) -> date | None:
+    if m["iso"]:
+        try:
+            return date.fromisoformat(m["iso"])
+        except ValueError:
+            return None
+    if m["word"]:
+        return today - timedelta(days=1) if m["word"].lower() == "yesterday" else today
+    if m["nth"]:
+        n = int(m["nth"])
+        if not 1 <= n <= 31:
+            return None
+        year, month = today.year, today.month
+        if n > today.day:  # "the 28th" on the 18th: last month's
+            last = today.replace(day=1) - timedelta(days=1)
+            year, month = last.year, last.month
+        return date(year, month, min(n, calendar.monthrange(year, month)[1]))
+    if m["wd"]:
+        name = m["wd"].lower().split()[-1]
+        back = (today.weekday() - _WEEKDAYS.index(name)) % 7 or 7  # the last one before today
+        return today - timedelta(days=back)
+    phrase = re.sub(r"\b(an?)\b", "1", (m["ago"] or m["dm"] or m["md"] or "").lower())
+    for word, n in _NUMBER_WORDS.items():
+        phrase = re.sub(rf"\b{word}\b", str(n), phrase)
+    return _dateparser(re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", phrase), today)
+
+
+# ---- clients ---------------------------------------------------------------------------------------------------
+
+def _words(name: str) -> list[str]:
+    return [w for w in re.split(r"[\s,]+", name.lower().replace("&", " & ")) if w]
+
+
+@lru_cache(maxsize=64)
+def aliases(names: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """Each client's name and the shorter names people use for it -> the clients they can mean."""
+    out: dict[str, set[str]] = {}
+
+    def add(alias: str, name: str) -> None:
+        alias = re.sub(r"\s+", " ", alias).strip()
+        if alias:
+            out.setdefault(alias, set()).add(name)
+
+    for name in names:
+        words = _words(name)
+        core = [w for w in words if w.strip(".") not in {x.strip(".") for x in _LEGAL}] or words
+        add(" ".join(words), name)
+        add(" ".join(core), name)
+        add(" ".join(core).replace(" & ", " and "), name)
+        add(" ".join(w for w in core if w != "&"), name)
+        first = core[0] if core[0] not in _PARTICLES or len(core) < 2 else " ".join(core[:2])
+        if len(first) >= 3:
+            add(first, name)
+            add(first.replace(" ", ""), name)
+        letters = [w[0] for w in core if w != "&" and w[0].isalpha()]
+        if len(letters) >= 2:
+            add("".join(letters), name)
+            if "&" in core:
+                add("&".join(letters), name)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+@dataclass
+class _ClientHit:
+    names: frozenset[str]
+    score: float
+    start: int
+    end: int
+
+
+def _tokens(text: str) -> list[tuple[str, int, int]]:
+    """Words with their places; possessives and plural-possessives cut ("harbour's", "nordwerks'")."""
+    out = []
+    for m in re.finditer(r"[a-z0-9][a-z0-9&.\-]*(?:'s|’s|')?", text.lower()):
+        word = re.sub(r"(?:'s|’s|')$", "", m[0]).rstrip(".-")
+        if word:
+            out.append((word, m.start(), m.end()))
+    return out
+
+
+def find_client(text: str, names: Sequence[str]) -> _ClientHit | None:
+    """The best fuzzy match of any run of 1-4 words against the names and aliases (rapidfuzz ratio)."""
+    table = aliases(tuple(names))
+    keys = list(table)
+    toks = _tokens(text)
+    best: _ClientHit | None = None
+    for i in range(len(toks)):
+        for n in range(1, 5):
+            if i + n > len(toks):
+                break
+            words = [t[0] for t in toks[i:i + n]]
+            if n == 1 and (words[0] in _VOCAB or words[0].isdigit()):
+                continue
+            if words[0] in _STOP or words[-1] in _STOP:
+                continue
+            gram = " ".join(words)
+            cutoff = 100 if len(gram) <= 3 else (88 if len(gram) <= 5 else 75)
+            hit = process.extractOne(gram, keys, scorer=fuzz.ratio, score_cutoff=cutoff)
+            if hit is None and n == 1 and gram.endswith("s") and len(gram) > 4:
+                hit = process.extractOne(gram[:-1], keys, scorer=fuzz.ratio, score_cutoff=cutoff)
+            if hit is None:
+                continue
+            score = float(hit[1]) + n * 0.5  # the longer of two equal matches is the more specific
+            names_hit = table[str(hit[0])]
+            if best is None or score > best.score:
+                best = _ClientHit(names_hit, score, toks[i][1], toks[i + n - 1][2])
+    return best
+
+
+# Where an unknown name sits: after a verb that takes a client, a preposition, or before "invoice"/"'s".
+_SLOT_BEFORE = re.compile(r"(?:\b(?:draft|invoice|bill|for|on|from|to|at|with|of|about|paid by|owe|did|does|has|is|was|"
+                          r"credit|refund|void|cancel|approve|reject|issue|send|email|chase)"
+                          r"\s+(?:the\s+)?$)",
+                          re.I)
+_SLOT_AFTER = re.compile(r"^(?:'s|’s|s'|\s+(?:invoice|bill|draft|one|ltd|inc|gmbh|ag|corp|corporation|enterprises|"
+                         r"group|paid|owes?))\b", re.I)
+
+
+def unknown_client(text: str) -> tuple[str, int, int] | None:
+    """Words in a client's place that are no request word: a client the books do not know ("Umbrella")."""
+    toks = _tokens(text)
+    i = 0
+    while i < len(toks):
+        word, start, _ = toks[i]
+        if word in _VOCAB or not re.match(r"[a-z]", word) or _fix_word(word) in _VOCAB:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(toks) and toks[j + 1][0] not in _VOCAB and re.match(r"[a-z]", toks[j + 1][0]) \
+                and j + 1 - i < 3:
+            j += 1
+        end = toks[j][2]
+        capitalised = i > 0 and text[start:start + 1].isupper()  # "why did Globex go up?": a name
+        if capitalised or _SLOT_BEFORE.search(text[:start]) or _SLOT_AFTER.match(text[end:]) or _SLOT_AFTER.match(
+                text[toks[j][1] + len(toks[j][0]):]):
+            return text[start:end].strip().rstrip("'’s").strip(), start, end
+        i = j + 1
+    return None
+
+
+# ---- the intent ------------------------------------------------------------------------------------------------
+
+# (intent, cue) in order: the first cue found wins. Cues read the text with the details masked out and typos of
+# request words fixed, followed by flags for what was found: __TARGET__ (an invoice or a client), __HOURS__,
+# __AMOUNT__. Intent None: nothing the books can do.
+_CUES: list[tuple[str | None, re.Pattern[str]]] = [(i, re.compile(p, re.I)) for i, p in [
+    (None, r"\b(?:write|tell|sing|compose)\b.*\b(?:poem|joke|song|story|haiku)\b|\bweather\b|\breset\s+my\s+password\b"
+           r"|\bmeeting\s+room\b|\btranslate\b|\bmeaning\s+of\s+life\b|\bwho\s+won\b"),
+    ("help", r"^\s*(?:help(?:\s+me)?|\?+|commands|list\s+commands|usage|examples|hi|hey|hello|yo|"
+             r"what\s+(?:can|do)\s+(?:you|u|i)\s+(?:do|ask(?:\s+you)?|understand)(?:\s+here)?|"
+             r"what\s+are\s+my\s+options|how\s+(?:does\s+(?:this|it)\s+work|do\s+i\s+use\s+(?:this|it))|"
+             r"hello,?\s+what\s+do\s+you\s+do)\s*[?!.]*\s*(?:__\w+__\s*)*$"),
+    ("my_time", r"\bmy\s+(?:\w+\s+)?(?:time|hours|timesheets?|entries|logged\s+hours)\b"
+                r"|\bwhat\s+did\s+i\s+(?:log|book)\b|\b(?:have|did)\s+i\s+(?:logged|booked|log|book|put\s+in)\b"
+                r"|\bi\s+logged\b|\bwhat\s+time\s+did\s+i\b|\bwhat\s+i\s+worked\s+on\b"
+                r"|\bhow\s+(?:much|many)\s+(?:time|hours)\s+have\s+i\b"),
+    ("parked", r"\b(?:parked|unmatched|unapplied|unallocated|suspense|stray\s+payments?|unknown\s+payments?)\b"
+               r"|\b(?:could\s*n.?t|can.?t|cannot|nobody|fail(?:ed)?\s+to)\s+(?:match|place|allocate|matched)\b"
+               r"|\bpayments?\s+(?:without\s+an?\s+invoice|waiting\s+to\s+be\s+matched)\b"),
+    ("einvoice_format", r"\be-?invoic\w*\s+format\b|\bformat\b.*\b(?:receive|get|use|need|want)s?\b"
+                        r"|\bkind\s+of\s+e-?invoice\b|\b(?:xrechnung|peppol|factur-?x|zugferd|ubl)\b"
+                        r"|\be-?invoices?\b.*\b(?:does|do|will)\b.*\b(?:get|receive|use|need)\b"),
+    ("history", r"\bwho\s+(?:approved|touched|drafted|voided|issued|sent|changed|credited|rejected|did|cancelled)\b"
+                r"|\bwhen\s+(?:did|was|were)\b|\bhistory\b|\baudit\b|\btimeline\b|\bwhat\s+happened\b|\bactivity\b"
+                r"|\bgoing\s+on\s+with\b|^\s*changes\b|\btrail\b"),
+    ("unbilled", r"\bunbilled\b|\buninvoiced\b|\bnot\s+(?:yet\s+)?(?:been\s+)?(?:billed|invoiced)\b"
+                 r"|\bhave\s*n.?t\s+(?:we\s+)?(?:yet\s+)?(?:been\s+)?(?:billed|invoiced)\b"
+                 r"|\bhavent\s+(?:been\s+)?(?:billed|invoiced)\b"
+                 r"|\bwork\s+in\s+progress\b|\bwip\b|\b(?:left|still)\s+to\s+bill\b|\bcan\s+we\s+still\s+bill\b"
+                 r"|\bforgot\s+to\s+bill\b"),
+    ("credit", r"\bcredit(?:ed)?\b|\brefund\b|\bknock\b.*\boff\b"),
+    ("reject", r"\breject(?:ed)?\b|\bdecline\b|\bsend\b.*\bback\b|\bkick\s*back\b|\bdon.?t\s+approve\b"),
+    ("void", r"\bvoid\b|\bcancel\b|\bscrap\b|\bkill\b"),
+    ("payment", r"\b(?:record|log|add|enter)\s+(?:a\s+|the\s+)?payment\b|\bpayment\s+(?:of|in|received|for)\b"
+                r"|\bmark(?:ed)?\b.*\bas\s+paid\b|^(?!.*\b(?:did|has|have|is|was)\b).*\bpaid\b.*\bin\s+full\b"
+                r"|^(?!\s*(?:did|has|have|is|was)\b)(?=.*__AMOUNT__)(?=.*\b(?:paid|received|got|wired|sent|transferred"
+                r"|payment|came\s+in)\b)|\bgot\s+paid\b"),
+    ("milestone", r"\bmilestones?\b|\bphase\s+\d+\b.*\b(?:done|complete|completed|finished|reached)\b"
+                  r"|\btick\s+off\b"),
+    ("log_time", r"__HOURS__|\blog\s+(?:some\s+)?time\b"),
+    ("approvals", r"^(?!.*__TARGET__)(?:.*\b(?:anything|what|whats|any|list|show|which|have|is\s+there|need|needs)\b"
+                  r".*\b(?:approv\w*|sign\s*off|signoff|my\s+ok|review)\b|.*\bapprovals\b|.*\bpending\b|.*\bfor\s+approval\b"
+                  r"|.*\bflagged\b|.*\bawaiting\b|\s*to\s+approve\b)"),
+    ("approve", r"\bapprove[ds]?\b|\bsign\s*off\b|\blgtm\b"),
+    ("list_invoices", r"^\s*(?:which|what)\s+invoices\b"),
+    ("explain", r"\bwhy\b|\bexplain\b|\bbreak\s*down\b|\bhow\s+come\b|\bwhat\s+changed\b|\bdriving\b|\breason\s+for\b"
+                r"|\bso\s+(?:expensive|high)\b|\bwhat.?s\s+on\b"),
+    ("issue", r"\bissue\b|\bfinali[sz]e\b|\bofficial\b"),
+    ("send", r"\b(?:re)?send\b|\be-?mail\b|\bmail\b"),
+    ("status", r"\bowe\b.*\bon\s+(?:their|the)\b.*\binvoice\b"),
+    ("overdue", r"\boverdue\b|\blate\b|\bpast\s+(?:their\s+)?due\b|\bowes?\b|\bowed\b|\boutstanding\b|\bunpaid\b"
+                r"|\bhas\s*n.?t\s+paid\b|\bhasnt\s+paid\b|\bbehind\s+on\b|\bchase\b|\bstill\s+out\s+there\b"),
+    ("status", r"\bstatus\b|\bstate\b|\bpaid\b|\bpay\b|\bsettle[ds]?\b|\bbalance\b|\bdamage\b|\bwhere\b"
+               r"|\bhow.?s\b|\bcheck\b|\bknow\s+about\b|\bnews\b"),
+    ("list_invoices", r"\binvoices\b|\bbills\b|\binvoice\s+list\b"
+                      r"|\bwhat\s+(?:did|have)\s+we\s+(?:bill|billed|invoiced)\b"
+                      r"|\b(?:show|list|every|all)\b.*\b(?:invoice|bill)\b"),
+    ("draft", r"\bdraft\b|\bbill\b|\binvoice\b|\braise\b|\bprepare\b"),
+    ("status", r"__TARGET__"),
+]]
+_OPEN_WORDS = re.compile(r"\bowes?\b|\bowed\b|\boutstanding\b|\bunpaid\b|\bstill\s+out\b|\bhas\s*n.?t\s+paid\b", re.I)
+_LATE_WORDS = re.compile(r"\boverdue\b|\blate\b|\bpast\s+due\b|\bbehind\b|\bchase\b", re.I)
+
+
+def _intent(text: str, flags: set[str]) -> str | None:
+    t = _fix_typos(text) + " " + " ".join(sorted(flags))
+    for intent, cue in _CUES:
+        if cue.search(t):
+            return intent
+    return None
+
+
+def _cue(intent: str) -> re.Pattern[str]:
+    return next(c for i, c in _CUES if i == intent)
+
+
+# ---- free texts: reasons, notes, roles, descriptions -----------------------------------------------------------
+
+_FILLERS = frozenset({"pls", "please", "plz", "thanks", "thx", "ta", "asap", "now", "again", "too"})
+_SEPARATORS = re.compile(r"\s*(?:[,;:]|\s[-–—]+\s|\s[-–—]+$|--)\s*")
+_BECAUSE = re.compile(r"\b(?:because|cause|cos|coz|bc|due\s+to|reason:?|as\s+(?=(?:it|the|they|we|this|that|there|our|"
+                      r"their|i|he|she|its)\b))\s*(?P<r>.+)$", re.I)
+_ROLE = re.compile(r"\bas\s+(?:an?\s+|the\s+|our\s+)?"
+                   r"(?P<role>(?!paid\b|a\s+credit|it\b|the\b|they\b|we\b|this\b|that\b)"
+                   r"[a-z][a-z ]*?[a-z])(?=\s*(?:[,:;]|\s[-–—]|$|\s+(?:on|for|today|yesterday|at|to|last|this|in)\b))",
+                   re.I)
+# Words that only point at the thing acted on: they are never a reason or a note on their own.
+_DETAIL_WORDS = _words_of("""the a an on for of to in it invoice invoices bill one draft from full amount and partial
+credit note i we can you u pls please plz thanks thx this that their our is all every""")
+
+
+def _tidy(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip(" \t,;:-–—.!?")
+    text = re.sub(r"(?:[\s,]+(?:pls|please|plz|thanks|thx|ta))+$", "", text, flags=re.I)
+    text = re.sub(r"^(?:(?:pls|please|plz)\s+)+", "", text, flags=re.I)
+    return text.strip(" ,;:-–—.!?")
+
+
+def _meaningful(masked_segment: str) -> bool:
+    """A segment holds words of its own (not only masked details, fillers and pointing words)."""
+    return any(w not in _DETAIL_WORDS and w not in _FILLERS
+               for w in re.findall(r"[a-z0-9']+", masked_segment.lower()))
+
+
+def _after_action(original: str, masked: str, verbs: re.Pattern[str]) -> str | None:
+    """What follows the action: a reason or a note after "because", after a comma, a colon or a dash, or the
+    words left after the thing acted on ("reject #7 wrong client")."""
+    m = _BECAUSE.search(original)
+    if m:
+        return _tidy(m["r"]) or None
+    last = None
+    for v in verbs.finditer(_fix_typos(masked)):
+        last = v
+    start = last.end() if last else 0
+    parts = _SEPARATORS.split(original[start:])
+    mparts = _SEPARATORS.split(masked[start:])
+    if len(parts) == len(mparts) and len(parts) > 1:
+        for seg, mseg in zip(reversed(parts[1:]), reversed(mparts[1:]), strict=True):
+            if _meaningful(mseg):
+                return _tidy(seg) or None
+        return None
+    # No separator: the first word of its own after the details, and what follows ("void #3 dup"); "for" and
+    # an article just before it belong to it ("for the delay" -> "the delay").
+    words = list(re.finditer(r"\S+", masked[start:]))
+    for k, w in enumerate(words):
+        if _meaningful(w[0]):
+            begin = w.start()
+            if k > 0 and words[k - 1][0].lower() in ("the", "a", "an"):
+                begin = words[k - 1].start()
+            rest = original[start + begin:]
+            return _tidy(rest) or None if len(rest.split()) <= 12 else None
+    return None
+
+
+def _work(original: str, masked: str) -> dict[str, Any]:
+    """A time entry's role ("as Engineer") and what was done (after a colon, comma or dash; after "for" or
+    "on"; or the words left over: "harbour printer fix")."""
+    out: dict[str, Any] = {}
+    role_match = _ROLE.search(masked)
+    if role_match:
+        role = _ROLE_STOP.sub("", role_match["role"]).strip()
+        out["role"] = role[:1].upper() + role[1:].lower()
+        masked = _mask(masked, role_match.start(), role_match.end())
+    parts = _SEPARATORS.split(original)
+    mparts = _SEPARATORS.split(masked)
+    if len(parts) == len(mparts) and len(parts) > 1:
+        for seg, mseg in zip(parts[1:], mparts[1:], strict=True):
+            if _meaningful(mseg):
+                out["description"] = _tidy(seg)
+                return out
+    m = re.search(r".*\b(?:for|on|doing|re:?)\s+(?P<d>(?:the\s+|a\s+)?[a-z][\w\-/ .]*?)\s*$", masked, re.I)
+    if m and _meaningful(m["d"]) and m["d"].split()[-1].lower() not in _VOCAB - _KEYWORD_NOUNS:
+        out["description"] = _tidy(original[m.start("d"):m.end("d")])
+        return out
+    left = [(w.start(), w.end()) for w in re.finditer(r"[A-Za-z][\w\-/]*", masked) if w[0].lower() not in _VOCAB]
+    if left:
+        out["description"] = _tidy(original[left[0][0]:left[-1][1]])
+    return out
+
+
+_KEYWORD_NOUNS = frozenset({"change", "changes", "review", "migration", "test", "meeting", "call", "fix", "setup",
+                            "update", "install"})
+_ROLE_STOP = re.compile(r"\s+(?:on|for|today|yesterday|at|to|last|this|in)\b.*$", re.I)
+_MILESTONE_NOISE = re.compile(
+    r"\b(?:complete[ds]?|completed|done|finished|finish|reached|hit|mark(?:ed)?|close|closed|tick(?:ed)?\s+off|"
+    r"milestones?|is|as|the|a|we|for|on|at|of|has|been|now|just|our|it|its|pls|please|reached)\b|[:,;!?.]", re.I)
+
+
+def _milestone_name(masked: str, original: str) -> str | None:
+    """The milestone's name: what is left when the client, the verbs and the fillers are gone."""
+    left = _MILESTONE_NOISE.sub(lambda m: " " * len(m[0]), masked)
+    spans = [(w.start(), w.end()) for w in re.finditer(r"\S+", left)]
+    if not spans:
+        return None
+    name = original[spans[0][0]:spans[-1][1]].strip(" '\"-")
+    return name or None
+
+
+# ---- putting it together ---------------------------------------------------------------------------------------
+
+@dataclass
+class _Scan:
+    original: str
+    masked: str
+    found: dict[str, Any] = field(default_factory=dict)
+    flags: set[str] = field(default_factory=set)
+
+    def take(self, m: re.Match[str], group: int | str = 0, flag: str = "") -> None:
+        """Mask what a detail was read from (same length, so places in the text stay true) and note it."""
+        s, e = m.span(group)
+        self.masked = _mask(self.masked, s, e)
+        if flag:
+            self.flags.add(flag)
+
+
+def _invoice_ref(scan: _Scan) -> None:
+    for m in _FULL_NUMBER.finditer(scan.masked):
+        scan.found["invoice"] = f"{m[1].upper()}-{m[2]}-{m[3]}"
+        scan.take(m, 0, "__TARGET__")
+        return
+    if m2 := _DRAFT_ID.search(scan.masked):
+        scan.found["invoice"] = f"id:{int(m2[1])}"
+        scan.take(m2, 0, "__TARGET__")
+        return
+    for m3 in _SEQ.finditer(scan.masked):
+        before = scan.masked[:m3.start()].lower().split()
+        if before and (before[-1] in _MONTH_WORDS or before[-1].endswith("'s")) and not m3[1].startswith("0"):
+            continue  # "September invoice 1500": the invoice is named by its month; the number is something else
+        scan.found["invoice"] = f"seq:{int(m3[1])}"
+        scan.take(m3, 0, "__TARGET__")
+        return
+    if m4 := _ZERO_PADDED.search(scan.masked):
+        scan.found["invoice"] = f"seq:{int(m4[1])}"
+        scan.take(m4, 0, "__TARGET__")
+
+
+def _bare_ref(scan: _Scan) -> None:
+    """'void 17 - test', 'approve 6': a bare number right after a verb that acts on an invoice."""
+    m = re.search(r"\b(?:void|cancel|scrap|kill|approve|reject|issue|send|resend|explain|status|check|history)\s+"
+                  r"(?:invoice\s+)?(\d{1,7})\b(?![.,]\d)(?!\s*(?:h|hrs?|hours?|m|mins?|k|eur|gbp|usd|%)\b)",
+                  scan.masked, re.I)
+    if m:
+        scan.found["invoice"] = f"seq:{int(m[1])}"
+        scan.take(m, 1, "__TARGET__")
+
+
+def _dates(scan: _Scan, today: date) -> None:
+    for m in _DAY.finditer(scan.masked):
+        if m["dm"] or m["md"]:
+            mon = re.search(rf"(?:{_PERIOD_WORDS})", (m["dm"] or m["md"]).lower())
+            if mon and mon[0] in _AMBIGUOUS_MONTHS and m["md"] and not _MONTH_CONTEXT.search(
+                    scan.masked[:m.start()].lower()):
+                continue
+        d = day_of(m, today)
+        if d is not None:
+            scan.found.setdefault("day", d)
+            scan.take(m)
+    for m in _PERIOD.finditer(scan.masked):
+        if m["mon"] and m["mon"].lower() in _AMBIGUOUS_MONTHS and not _MONTH_CONTEXT.search(
+                scan.masked[:m.start()].lower()) and not re.match(r"\s*(?:invoice|bill|draft|one)\b",
+                                                                  scan.masked[m.end():], re.I):
+            continue
+        p = _period(m, today)
+        if p is not None:
+            scan.found.setdefault("period", p)
+            scan.take(m)
+    if "period" not in scan.found:
+        for w in re.finditer(r"[a-z]{5,}", scan.masked.lower()):
+            if w[0] in _VOCAB:
+                continue
+            hit = process.extractOne(w[0], list(_MONTHS), scorer=fuzz.ratio, score_cutoff=80)
+            if hit:
+                month = _MONTHS[str(hit[0])]
+                scan.found["period"] = f"{today.year if month <= today.month else today.year - 1}-{month:02d}"
+                scan.take(w)
+                break
+
+
+def _money(scan: _Scan, mask: bool) -> None:
+    """The amount: the number with a currency, or with decimals or thousands, or the only one left; 'in full'."""
+    if f := _FULL.search(scan.masked):
+        scan.found["amount"] = "full"
+        scan.flags.add("__AMOUNT__")
+        if mask and "as paid" not in f[0].lower():
+            scan.take(f)
+        return
+    best: tuple[int, re.Match[str]] | None = None
+    for m in _AMOUNT.finditer(scan.masked):
+        if not m["num"]:
+            continue
+        tail = scan.masked[m.end():m.end() + 8].lower()
+        if re.match(r"\s*(?:%|h\b|hrs?\b|hours?\b|min|st\b|nd\b|rd\b|th\b)", tail):
+            continue
+        weight = (2 if (m["pre"] or m["post"]) else 0) + (1 if (m["k"] or re.search(r"[.,]", m["num"])) else 0)
+        if best is None or weight > best[0]:
+            best = (weight, m)
+    if best is None:
+        return
+    m = best[1]
+    value = parse_amount(m["num"])
+    if value is None:
+        return
+    if m["k"]:
+        value *= 1000
+    cur = (m["pre"] or m["post"] or "").lower()
+    currency = _CURRENCY_SIGNS.get(cur) or {"euro": "EUR", "euros": "EUR", "pound": "GBP", "pounds": "GBP",
+                                            "quid": "GBP"}.get(cur) or (cur.upper() if cur else None)
+    scan.found["amount"] = _plain(value)
+    if currency:
+        scan.found["currency"] = currency
+    scan.flags.add("__AMOUNT__")
+    if mask:
+        scan.take(m)
+
+
+def _hours(scan: _Scan) -> None:
+    d = parse_duration(scan.masked)
+    if d is not None and d[0] > 0:
+        scan.found["hours"] = _plain(d[0])
+        scan.masked = _mask(scan.masked, d[1], d[2])
+        scan.flags.add("__HOURS__")
+
+
+def _normalise(text: str) -> str:
+    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _fix_typos(text: str) -> str:
+    """Typos of request words fixed ("rejct" -> "reject"), for reading the intent only."""
+    return re.sub(r"[A-Za-z]{5,}", lambda m: _fix_word(m[0].lower()) if _fix_word(m[0].lower()) != m[0].lower()
+                  else m[0], text)
+
+
+def understand(text: str, today: date, clients: Sequence[str] | None = None, carry: str | None = None,
+               ) -> Understanding:
+    """What `text` asks for, read on `today`, with `clients` the names the books hold (None: not looked up yet,
+    so no client is resolved and none is asked for). `carry`: the intent of the request before, for a message
+    that names only details ("and for Nordwerk?")."""
+    original = _normalise(text)
+    scan = _Scan(original, original)
+    _invoice_ref(scan)
+    _dates(scan, today)
+    _hours(scan)
+    _money(scan, mask=False)  # only a flag for now: whether it is an amount depends on the intent
+    # The client, before the intent, so that a client's name is never read as a request word.
+    hit = find_client(scan.masked, clients) if clients else None
+    if hit is not None:
+        scan.masked = _mask(scan.masked, hit.start, hit.end)
+        scan.flags.add("__TARGET__")
+    intent = _intent(scan.masked, scan.flags)
+    if carry is not None and (intent is None or (intent == "status" and carry != "status")):
+        intent = carry
+    if intent is None:
+        return Understanding(None)
+    if intent in ("payment", "credit"):
+        scan.found.pop("amount", None)
+        scan.found.pop("currency", None)
+        _money(scan, mask=True)
+    else:
+        scan.found.pop("amount", None)
+        scan.found.pop("currency", None)
+    if intent in ("void", "approve", "reject", "issue", "send", "explain", "status", "history") \
+            and "invoice" not in scan.found:
+        _bare_ref(scan)
+    slots = SLOTS[intent]
+    values: dict[str, Any] = {k: v for k, v in scan.found.items() if k in slots}
+    if "client" in slots and hit is not None:
+        if len(hit.names) == 1:
+            values["client"] = next(iter(hit.names))
+        else:
+            values["choices"] = tuple(sorted(hit.names))
+            values["client_text"] = original[hit.start:hit.end].strip()
+    elif "client" in slots and clients is not None and "invoice" not in values:
+        because = _BECAUSE.search(scan.masked) if intent in ("reject", "void", "credit") else None
+        unknown = unknown_client(scan.masked[:because.start()] if because else scan.masked)
+        if unknown is not None:
+            values["client_text"] = original[unknown[1]:unknown[2]].strip()
+            scan.masked = _mask(scan.masked, unknown[1], unknown[2])
+    if intent == "overdue":
+        values["open_only"] = bool(_OPEN_WORDS.search(scan.masked)) and not _LATE_WORDS.search(scan.masked)
+    if intent in ("reject", "void", "credit"):
+        reason = _after_action(original, scan.masked, _cue(intent))
+        if reason:
+            values["reason"] = reason
+    elif intent == "approve":
+        note = re.search(r"\bnote:?\s+(.+)$", original, re.I)
+        if note:
+            values["note"] = _tidy(note[1])
+        else:
+            n = _after_action(original, scan.masked, re.compile(r"\bapprove[ds]?\b|\bsign\s*off\b|\blgtm\b", re.I))
+            if n and not _cue("approve").search(n):
+                values["note"] = n
+    elif intent == "payment":
+        ref = re.search(r"\bref(?:erence)?\.?:?\s+(.+?)\s*$", original, re.I)
+        if ref:
+            values["reference"] = ref[1].strip()
+    elif intent == "log_time":
+        values.update(_work(original, scan.masked))
+    elif intent == "milestone":
+        name = _milestone_name(scan.masked, original)
+        if name:
+            values["milestone"] = name
+    return _ask(replace(Understanding(intent), **values), clients is not None)
+
+
+def _ask(u: Understanding, looked_up: bool) -> Understanding:
+    """The first thing the intent needs and lacks (or that is unknown or ambiguous): the one question to ask."""
+    assert u.intent is not None
+    needs = _NEEDS.get(u.intent, ())
+    uses_client = "client" in SLOTS[u.intent]
+    if uses_client and (u.choices or u.client_text):
+        return replace(u, ask="client")
+    for need in needs:
+        if need == "target":
+            if u.invoice is None and u.client is None:
+                return replace(u, ask="invoice")
+        elif need == "client":
+            if u.client is None and looked_up:
+                return replace(u, ask="client")
+        elif getattr(u, need) is None:
+            return replace(u, ask=need)
+    return u
+
+
+_ORDINALS = {"first": 0, "1st": 0, "1": 0, "second": 1, "2nd": 1, "2": 1, "two": 1, "third": 2, "3rd": 2,
+             "3": 2, "three": 2, "last": -1}
+
+
+def pick(text: str, choices: Sequence[str]) -> str | None:
+    """Which of the choices an answer means: "the second", or a word only one of them has ("the Ltd one",
+    "Logistik"), typos allowed."""
+    words = [w for w, _, _ in _tokens(text)]
+    own = []
+    for c in choices:
+        mine = {w.strip(".") for w in _words(c)}
+        others = {w.strip(".") for o in choices if o != c for w in _words(o)}
+        own.append(mine - others - {"&"})
+    hits = {i for i, unique in enumerate(own) for w in words if w not in _STOP
+            and process.extractOne(w, list(unique), scorer=fuzz.ratio, score_cutoff=85)}
+    if len(hits) == 1:
+        return choices[hits.pop()]
+    if len(words) <= 3:
+        for w in words:
+            if w in _ORDINALS and abs(_ORDINALS[w]) < len(choices) + (_ORDINALS[w] < 0):
+                return choices[_ORDINALS[w]]
+    return None
+
+
+def answer(u: Understanding, text: str, today: date, clients: Sequence[str] | None) -> Understanding | None:
+    """The person's answer to the question `u.ask`, filled in (and the next question, if any); None when the
+    text does not answer it."""
+    slot = u.ask
+    original = _normalise(text)
+    low = original.lower().strip(" .!?")
+    if slot == "client":
+        picked = pick(original, u.choices) if u.choices else None
+        if picked is not None:
+            return _ask(replace(u, client=picked, client_text=None, choices=(), ask=None), clients is not None)
+        pool = list(u.choices) if u.choices else list(clients or ())
+        hit = find_client(original, pool) if pool else None
+        if hit is None and u.choices:
+            hit = find_client(original, list(clients or ()))
+        if hit is None or len(hit.names) != 1:
+            return None
+        return _ask(replace(u, client=next(iter(hit.names)), client_text=None, choices=(), ask=None),
+                    clients is not None)
+    if slot == "period":
+        p = month_of(original, today)
+        return _ask(replace(u, period=p, ask=None), clients is not None) if p else None
+    if slot == "invoice":
+        scan = _Scan(original, original)
+        _invoice_ref(scan)
+        if "invoice" not in scan.found and re.fullmatch(r"#?\s*\d{1,7}", low):
+            scan.found["invoice"] = f"seq:{int(low.lstrip('#'))}"
+        if "invoice" in scan.found:
+            return _ask(replace(u, invoice=scan.found["invoice"], ask=None), clients is not None)
+        hit = find_client(original, list(clients or ())) if clients else None
+        if hit is not None and len(hit.names) == 1:
+            period = month_of(original, today)
+            return _ask(replace(u, client=next(iter(hit.names)), period=period or u.period, ask=None),
+                        clients is not None)
+        return None
+    if slot == "amount":
+        scan = _Scan(original, original)
+        _money(scan, mask=True)
+        if "amount" not in scan.found:
+            return None
+        return _ask(replace(u, amount=scan.found["amount"], currency=scan.found.get("currency") or u.currency,
+                            ask=None), clients is not None)
+    if slot == "hours":
+        d = parse_duration(original)
+        hours = d[0] if d else parse_amount(low) if re.fullmatch(r"\d+(?:[.,]\d+)?", low) else None
+        if not hours:
+            return None
+        return _ask(replace(u, hours=_plain(hours), ask=None), clients is not None)
+    if slot in FREE_TEXT:
+        value = re.sub(r"^(?:as\s+(?:an?\s+)?|role:?\s+|because\s+|reason:?\s+|it'?s\s+)", "", original, flags=re.I)
+        value = _tidy(value)
+        if not value:
+            return None
+        if slot == "role":
+            value = value[:1].upper() + value[1:].lower()
+        filled: dict[str, Any] = {slot: value, "ask": None}
+        return _ask(replace(u, **filled), clients is not None)
+    return None
+
+
+def describe_period(period: str) -> str:
+    if "-Q" in period:
+        year, q = period.split("-Q")
+        return f"Q{q} {year}"
+    return datetime.strptime(period, "%Y-%m").strftime("%B %Y")
+
+
+def period_months(period: str) -> list[str]:
+    """'2026-Q3' -> ['2026-07', '2026-08', '2026-09']; '2026-10' -> ['2026-10']."""
+    if "-Q" in period:
+        year, q = period.split("-Q")
+        first = (int(q) - 1) * 3 + 1
+        return [f"{year}-{m:02d}" for m in range(first, first + 3)]
+    return [period]
+
+
+def names_something(text: str) -> bool:
+    """Whether the text holds words that are no request word, date or number: perhaps a client's name."""
+    scan = _Scan(_normalise(text), _normalise(text))
+    _invoice_ref(scan)
+    _dates(scan, date(2000, 1, 1))
+    _hours(scan)
+    return any(w not in _VOCAB and _fix_word(w) not in _VOCAB and re.match(r"[a-z]", w)
+               for w, _, _ in _tokens(scan.masked))
+
+
+def warm_up() -> None:
+    """Load what the first call would (dateparser's language data takes a second or more, once per process)."""
+    _dateparser("2 days ago", date(2026, 1, 15))
+    understand("put 90 min on Acme for the firewall change, as engineer", date(2026, 1, 15), ["Acme GmbH"])
