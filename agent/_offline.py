@@ -158,11 +158,16 @@ def find_invoice(u: Understanding, ids: dict[str, int], want: tuple[str, ...] = 
         if not r.ok:
             return _failed(r, f"find invoice {seq}")
         found = [i for i in r.data["invoices"] if i["number"] and re.search(rf"(?<!\d)0*{seq}$", i["number"])]
-        if not found:
-            return render("replies/failed", what=f"find invoice {seq}", reason=f"no invoice is numbered {seq}.")
         if len(found) > 1:
             return _ask(replace(u, invoice=None, ask="invoice"), invoices=found)
-        ref = found[0]["number"]
+        if found:
+            ref = found[0]["number"]
+        else:  # no such number: "invoice 3" may be a draft's id (drafts have no number)
+            r = yield Call("invoice_status", {"invoice": str(seq)})
+            if not r.ok or r.data["invoice"]["number"]:
+                return render("replies/failed", what=f"find invoice {seq}", reason=f"no invoice is numbered {seq}.")
+            story: dict[str, Any] = r.data
+            return story
     elif u.invoice:
         ref = u.invoice
     else:
@@ -177,15 +182,17 @@ def find_invoice(u: Understanding, ids: dict[str, int], want: tuple[str, ...] = 
                 and _in_period(i, u.period)]
         if not live:
             return render("replies/no_invoice", client=u.client, month=u.period)
+        if not want and u.paying:  # "did Harbour pay us?": a draft cannot be paid; the issued one is meant
+            want = tuple(s for s in (*_OPEN, "paid") if any(i["status"] == s for i in live))
         fit = [i for i in live if i["status"] in want] if want else live
-        if len(fit) > 1 and want:
+        if len(fit) > 1 and want and not u.paying:
             return _ask(replace(u, ask="invoice"), invoices=fit)
         ref = str((fit or live)[0]["id"])
     r = yield Call("invoice_status", {"invoice": ref})
     if not r.ok:
         return _failed(r, f"find invoice {ref}")
-    story: dict[str, Any] = r.data
-    return story
+    found_story: dict[str, Any] = r.data
+    return found_story
 
 
 def _name(inv: dict[str, Any]) -> str:
@@ -441,7 +448,8 @@ def _new_request(text: str, t: Turn, asked: Understanding) -> bool:
     return not (fresh.intent == "status" and fresh.invoice is not None and asked.ask == "invoice")
 
 
-_CARRIED = frozenset({"status", "overdue", "list_invoices", "explain", "history", "unbilled", "my_time"})
+_CARRIED = frozenset({"status", "overdue", "list_invoices", "explain", "history", "unbilled", "my_time",
+                      "einvoice_format"})
 _ELLIPSIS = re.compile(r"^\W*(?:and|what about|how about|same for|also|now)\b", re.I)
 
 

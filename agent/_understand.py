@@ -80,6 +80,7 @@ class Understanding:
     milestone: str | None = None
     reference: str | None = None
     open_only: bool = False           # "who owes": every open balance, not only the overdue ones
+    paying: bool = False              # a status question about payment: the invoice meant is an issued one
     client_text: str | None = None    # words that name a client the books do not know
     choices: tuple[str, ...] = ()     # clients that match equally well
     ask: str | None = None
@@ -801,6 +802,8 @@ def understand(text: str, today: date, clients: Sequence[str] | None = None, car
         if unknown is not None:
             values["client_text"] = original[unknown[1]:unknown[2]].strip()
             scan.masked = _mask(scan.masked, unknown[1], unknown[2])
+    if intent == "status":
+        values["paying"] = bool(re.search(r"\b(?:pa(?:y|id|ys)|settle[ds]?|owes?|balance|open)\b", scan.masked, re.I))
     if intent == "overdue":
         values["open_only"] = bool(_OPEN_WORDS.search(scan.masked)) and not _LATE_WORDS.search(scan.masked)
     if intent in ("reject", "void", "credit"):
