@@ -48,7 +48,7 @@ def draft_invoice(runtime: Runtime, client_id: int, month: str | None = None, pe
         if period_start is None or period_end is None:
             raise _missing("give month (YYYY-MM) or period_start and period_end", "month")
         v = invoicing.draft_invoice(ctx.uow(), ctx.agent, client_id, period_start, period_end)
-    return as_json({"draft": {**brief(v), "subtotal": v.subtotal, "tax": v.tax_total},
+    return as_json({"draft": {**brief(v), "subtotal": v.subtotal, "tax": v.tax_total, "new": v.created},
                     "lines": [{"description": ln.description, "quantity": ln.quantity, "amount": ln.amount}
                               for ln in v.lines]})
 

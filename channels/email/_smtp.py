@@ -11,6 +11,7 @@ from email.utils import formatdate
 from channels.documents import Renderer, default_renderer
 from channels.documents.einvoice import EInvoiceFile, build
 from domain.errors import BillingError
+from domain.model.outbox_events import InvoiceEmail, InvoiceReminder
 from domain.model.roles import Actor
 from domain.services import delivery, documents, einvoice, reminders
 from domain.services.delivery import Attempt
@@ -78,11 +79,12 @@ class InvoiceMailer:
     TOPICS = (delivery.TOPIC, reminders.TOPIC)
 
     def __call__(self, m: Message) -> None:
-        if m.topic == reminders.TOPIC:
-            return self._reminder(m)
-        if m.topic != delivery.TOPIC:
+        order = m.event
+        if isinstance(order, InvoiceReminder):
+            return self._reminder(order)
+        if not isinstance(order, InvoiceEmail):
             raise ValueError(f"InvoiceMailer sends {', '.join(self.TOPICS)} messages, not {m.topic}")
-        invoice_id, message_id = int(m.payload["invoice_id"]), str(m.payload["message_id"])
+        invoice_id, message_id = order.invoice_id, order.message_id
         attempt = delivery.begin_attempt(self.db.uow(), invoice_id, message_id)
         if attempt is None:
             return  # sent already, superseded, or interrupted mid-hand-over (never sent twice)
@@ -116,11 +118,11 @@ class InvoiceMailer:
             return f.content, None
         return self.renderer.pdf(attempt.document), f
 
-    def _reminder(self, m: Message) -> None:
+    def _reminder(self, order: InvoiceReminder) -> None:
         """A dunning reminder (queued once per invoice and step); skipped if the invoice was paid meanwhile. A 4xx or
         a refused connection raises, so the outbox retries; a 5xx (or no address) flags the invoice's delivery
         `failed`, audited and notified, and is not retried (it would only be refused again)."""
-        invoice_id, step = int(m.payload["invoice_id"]), int(m.payload["step"])
+        invoice_id, step = order.invoice_id, order.step
         if not reminders.reminder_still_due(self.db.uow(), invoice_id):
             reminders.record_reminder(self.db.uow(), invoice_id, step, "skipped", "nothing is owed any more")
             return

@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from channels.slack import _blocks
 from domain.errors import NotFound
+from domain.model.outbox_events import ApprovalDecided, ApprovalRequested
 from domain.model.roles import Actor
 from domain.services import invoicing
 from domain.services import slack as slack_links
@@ -41,13 +42,16 @@ class SlackSender:
         self.notify = settings.slack_notify_channel or self.approvals
 
     def __call__(self, m: Message) -> None:
+        event = m.event
         try:
-            if m.topic == invoicing.APPROVAL_REQUESTED:
-                self._card(m)
-            elif m.topic == invoicing.APPROVAL_DECIDED:
-                self._decided(m)
+            if isinstance(event, ApprovalRequested):
+                self._card(m.key, event)
+            elif isinstance(event, ApprovalDecided):
+                self._decided(event)
             else:
-                text = _blocks.notification(m.topic, m.payload)
+                text = _blocks.notification(event) if event is not None else _blocks.unknown(m.topic, m.payload)
+                if text is None:
+                    return  # an event the notify channel does not show (see _blocks.notification)
                 self.client.chat_postMessage(channel=self.notify, text=text, unfurl_links=False,
                                              blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
         except SlackApiError as e:
@@ -63,27 +67,25 @@ class SlackSender:
             return None
         return view.model_dump(mode="json")
 
-    def _card(self, m: Message) -> None:
-        if slack_links.card_posted(self.db.uow(), m.key) is not None:
+    def _card(self, key: str, p: ApprovalRequested) -> None:
+        if slack_links.card_posted(self.db.uow(), key) is not None:
             return  # posted before a crash kept the outbox from marking it sent
-        p = m.payload
-        now = self._current(int(p["invoice_id"]))
+        now = self._current(p.invoice_id)
         if now is None or now["status"] != "pending_approval":
-            log.info("invoice %s was decided before its card went out; no card", p["invoice_id"])
+            log.info("invoice %s was decided before its card went out; no card", p.invoice_id)
             return
         r = self.client.chat_postMessage(channel=self.approvals, text=_blocks.card_title(p),
                                          blocks=_blocks.approval_card(p), unfurl_links=False)
-        slack_links.record_card(self.db.uow(), m.key, int(p["invoice_id"]), str(r["channel"]), str(r["ts"]))
+        slack_links.record_card(self.db.uow(), key, p.invoice_id, str(r["channel"]), str(r["ts"]))
 
-    def _decided(self, m: Message) -> None:
-        d = m.payload
-        for card in slack_links.cards_for(self.db.uow(), int(d["invoice_id"])):
-            original = self._card_payload(int(d["invoice_id"]))
-            text = f"{_blocks.decided_text(d)} (draft #{d['invoice_id']})"
+    def _decided(self, d: ApprovalDecided) -> None:
+        for card in slack_links.cards_for(self.db.uow(), d.invoice_id):
+            original = self._card_payload(d.invoice_id)
+            text = f"{_blocks.decided_text(d)} (draft #{d.invoice_id})"
             self.client.chat_update(channel=card.channel, ts=card.ts, text=text,
                                     blocks=_blocks.decided_card(original, d))
 
-    def _card_payload(self, invoice_id: int) -> dict[str, Any] | None:
+    def _card_payload(self, invoice_id: int) -> ApprovalRequested | None:
         """What the card showed, rebuilt from the invoice as it is now (None once a draft is discarded)."""
         with self.db.uow() as uow:
             inv = uow.invoices.get(invoice_id)

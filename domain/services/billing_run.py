@@ -1,8 +1,9 @@
 """A billing run: draft, check and issue every client's invoice for a period, in batches.
 
-This is month-end (and the catch-up after downtime): it drafts from the same code as `draft_invoice`, checks with
-the same checks as `issue_invoice`, and issues clean invoices with gapless numbers. Flagged invoices wait for an
-approver; blocked ones stay drafts with their reasons. A client that fails does not stop the run.
+This is month-end (and the catch-up after downtime): it drafts from the same code as `draft_invoice` and hands each
+batch to the one issuing step (`_issuing.issue`, as `issue_invoice` does), which issues clean invoices with gapless
+numbers. Flagged invoices wait for an approver; blocked ones stay drafts with their reasons. A client that fails
+does not stop the run.
 """
 
 from __future__ import annotations
@@ -13,22 +14,13 @@ from datetime import date
 from typing import Any
 
 from domain.errors import BillingError, Conflict
-from domain.model.checks import Outcome, run_checks, verdict
+from domain.model.checks import Outcome
 from domain.model.periods import check_window
 from domain.model.roles import Actor, Perm
+from domain.services import _issuing
 from domain.services._auth import client_scope, require
 from domain.services._context import load_context
-from domain.services.invoicing import (
-    _check_input,
-    _request_approval,
-    _send_on_issue,
-    _store_drafts,
-    _summary,
-    finalize_issue,
-    history_for,
-    new_draft,
-    take_numbers,
-)
+from domain.services.invoicing import _store_drafts, new_draft
 from domain.store.tables import ClientRow, InvoiceRow
 from domain.store.uow import UnitOfWork
 
@@ -121,26 +113,13 @@ def _bill_batch(uow: UnitOfWork, actor: Actor, chunk: list[int], start: date, en
 
 def _check_and_issue(uow: UnitOfWork, actor: Actor, invoices: list[InvoiceRow], clients: dict[int, ClientRow],
                      start: date, ws: Any, report: RunReport) -> None:
-    history = history_for(uow, [c.id for c in clients.values()], start, ws)
-    clean = []
-    for inv in invoices:
-        results = run_checks(_check_input(uow, inv, clients[inv.id], ws, history))
-        inv.checks = [r.as_json() for r in results]
-        outcome = verdict(results)
-        if outcome == Outcome.BLOCK:
+    """The batch through the one issuing step: one history read and one run of numbers for all of it."""
+    history = _issuing.history_for(uow, sorted({c.id for c in clients.values()}), start, ws)
+    for d in _issuing.issue(uow, actor, invoices, via="billing_run", unattended=True, retax=False,
+                            clients={c.id: c for c in clients.values()}, history=history):
+        if d.issued:
+            report.issued += 1
+        elif d.outcome == Outcome.BLOCK:
             report.blocked += 1
-            uow.audit.record(actor, "invoice.blocked", "invoice", inv.id, after={
-                **_summary(inv), "blocks": [r.as_json() for r in results if r.outcome == Outcome.BLOCK]})
-        elif outcome == Outcome.FLAG:
+        elif d.outcome == Outcome.FLAG:
             report.flagged += 1
-            _request_approval(uow, actor, inv, results)
-        else:
-            clean.append(inv)
-    for inv, number in zip(clean, take_numbers(uow, ws.invoice_number_format, len(clean)), strict=True):
-        finalize_issue(uow, inv, clients[inv.id], number)
-        uow.audit.record(actor, "invoice.issued", "invoice", inv.id, after=_summary(inv))
-    if clean and ws.send_on_issue:
-        uow.flush()
-        for inv in clean:
-            _send_on_issue(uow, actor, inv, True)
-    report.issued += len(clean)

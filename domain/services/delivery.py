@@ -12,7 +12,7 @@ Message-ID; the e-mail channel (`channels/email`) performs it later and reports 
   with its backoff.
 * `record_failed`: a 5xx or an invalid address; the invoice is flagged `delivery_failed` (a delivery status
   beside the lifecycle: the money is still owed, so it is not a lifecycle state), audited, and a notification is
-  queued (topic `notify.delivery_failed`) for whoever watches the outbox (Slack when it exists).
+  queued (topic `delivery.failed`) for whoever watches the outbox (Slack when it exists).
 * `record_bounce`: a bounce webhook or a DSN, found by Message-ID; flagged `bounced` and audited.
 """
 
@@ -25,14 +25,16 @@ from pydantic import BaseModel
 
 from domain.errors import BadTransition, NotFound, ValidationFailed
 from domain.model.lifecycle import TRANSITIONS, Status
+from domain.model.outbox_events import DeliveryFailed, DeliverySent, InvoiceEmail
 from domain.model.roles import Actor, Perm
 from domain.services._auth import require
 from domain.services.documents import DocumentView, delivery_row, document_of, loaded_invoice
+from domain.services.outbox import emit
 from domain.store.tables import InvoiceDeliveryRow, InvoiceRow
 from domain.store.uow import UnitOfWork
 
-TOPIC = "invoice.email"
-NOTIFY_TOPIC = "notify.delivery_failed"
+TOPIC = InvoiceEmail.topic
+NOTIFY_TOPIC = DeliveryFailed.topic
 MAILER = Actor.system("e-mail delivery")
 SENDABLE = frozenset({Status.ISSUED, Status.SENT, Status.VIEWED, Status.PARTIALLY_PAID})
 
@@ -86,8 +88,7 @@ def send_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, to: list[str] |
         before = _snap(inv, row)
         row.status, row.message_id, row.recipients = "queued", new_message_id(inv.id), recipients
         row.attempts, row.last_error, row.sent_at = 0, "", None
-        uow.outbox.put(TOPIC, {"invoice_id": inv.id, "message_id": row.message_id}, dict(uow.audit.cause),
-                       uow.clock.now())
+        emit(uow, InvoiceEmail(invoice_id=inv.id, message_id=row.message_id))
         uow.audit.record(actor, "invoice.delivery_queued", "invoice", inv.id, before=before,
                          after=_snap(inv, row, recipients=recipients))
         uow.commit()
@@ -117,6 +118,8 @@ def begin_attempt(uow: UnitOfWork, invoice_id: int, message_id: str) -> Attempt 
             _mark_sent(inv)
             uow.audit.record(MAILER, "invoice.sent", "invoice", inv.id, before=before,
                              after=_snap(inv, row, unconfirmed=True))
+            emit(uow, DeliverySent(invoice_id=inv.id, number=inv.number, message_id=row.message_id,
+                                   recipients=list(row.recipients), unconfirmed=True), {})
             uow.commit()
             return None
         if row.status != "queued":
@@ -145,6 +148,8 @@ def record_sent(uow: UnitOfWork, invoice_id: int, message_id: str) -> None:
         _mark_sent(inv)
         uow.audit.record(MAILER, "invoice.sent", "invoice", inv.id, before=before,
                          after=_snap(inv, row, recipients=list(row.recipients), attempts=row.attempts))
+        emit(uow, DeliverySent(invoice_id=inv.id, number=inv.number, message_id=row.message_id,
+                               recipients=list(row.recipients)), {})
         uow.commit()
 
 
@@ -170,8 +175,8 @@ def record_failed(uow: UnitOfWork, invoice_id: int, message_id: str, error: str)
         row.status, row.last_error = "failed", error[:2000]
         uow.audit.record(MAILER, "invoice.delivery_failed", "invoice", inv.id, before=before,
                          after=_snap(inv, row, error=row.last_error))
-        uow.outbox.put(NOTIFY_TOPIC, {"invoice_id": inv.id, "number": inv.number, "error": row.last_error,
-                                      "recipients": list(row.recipients)}, {}, uow.clock.now())
+        emit(uow, DeliveryFailed(invoice_id=inv.id, number=inv.number, error=row.last_error,
+                                 recipients=list(row.recipients)), {})
         uow.commit()
 
 
@@ -193,8 +198,8 @@ def record_bounce(uow: UnitOfWork, actor: Actor, message_id: str, recipient: str
         uow.audit.record(actor, "invoice.bounced" if permanent else "invoice.delivery_delayed", "invoice", inv.id,
                          before=before, after=_snap(inv, row, recipient=recipient, reason=reason[:500]))
         if permanent:
-            uow.outbox.put(NOTIFY_TOPIC, {"invoice_id": inv.id, "number": inv.number, "error": row.last_error,
-                                          "recipients": [recipient]}, {}, uow.clock.now())
+            emit(uow, DeliveryFailed(invoice_id=inv.id, number=inv.number, stage="bounce", error=row.last_error,
+                                     recipients=[recipient]), {})
         uow.commit()
         return DeliveryView.of(row)
 

@@ -497,7 +497,8 @@ class _Story:
     def _invoice(self, key: str, client: str, month: date, drafter: Role, approve: bool = False,
                  issue: bool = True) -> None:
         uow, finance = self.uow, self.actors[Role.FINANCE]
-        inv = invoicing.draft_invoice(uow, self.actors[drafter], self.ids[client], month, _month_end(month))
+        inv: InvoiceView = invoicing.draft_invoice(uow, self.actors[drafter], self.ids[client], month,
+                                                   _month_end(month))
         self.ids[key] = inv.id
         self.step(f"draft {key}")
         if issue:

@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from domain.model.money import Money
+from domain.model.outbox_events import OverdueDigest
 from domain.model.roles import Actor, Perm
 from domain.services._auth import require
+from domain.services.outbox import emit
 from domain.store.uow import UnitOfWork
 
-TOPIC = "invoice.overdue_digest"
+TOPIC = OverdueDigest.topic
 LISTED = 50  # the message lists the longest overdue; counts and totals cover all of them
 
 
@@ -42,7 +44,7 @@ def queue_overdue_digest(uow: UnitOfWork, actor: Actor) -> dict[str, Any] | None
                 "balance": Money.from_minor(i.total_minor - i.paid_minor - i.credited_minor, i.currency).text,
                 "due_date": i.due_date.isoformat() if i.due_date else None,
                 "days_overdue": (today - i.due_date).days if i.due_date else None} for i in oldest]}
-        uow.outbox.put(TOPIC, payload, {}, uow.clock.now())
+        emit(uow, OverdueDigest.model_validate(payload), {})
         uow.audit.record(actor, "digest.overdue_queued", "digest", subject,
                          after={"count": payload["count"], "totals": payload["totals"]})
         uow.commit()

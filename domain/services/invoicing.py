@@ -2,83 +2,60 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
-from domain.errors import BadTransition, CheckBlocked, Conflict, Forbidden, NotFound, ValidationFailed
-from domain.model import numbering
-from domain.model.checks import CheckInput, Outcome, run_checks, verdict
+from domain.errors import BadTransition, Conflict, Forbidden, NotFound, ValidationFailed
 from domain.model.lifecycle import IMMUTABLE, OPEN, Status, check_transition
 from domain.model.lines import SECTIONS, DraftLine
 from domain.model.money import Money, minor_exponent, parse_decimal, round_money
+from domain.model.outbox_events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    InvoiceCredited,
+    InvoicePaid,
+    InvoiceUncollectible,
+    InvoiceVoided,
+    PaymentRecorded,
+)
 from domain.model.periods import check_window
 from domain.model.roles import Actor, Perm
-from domain.model.tax import TaxMode, TaxProfile, TaxRounding, invoice_totals, line_tax
+from domain.model.tax import TaxProfile, line_tax
+from domain.services import _issuing
 from domain.services._auth import client_scope, load_client, require
-from domain.services._context import BillingContext, History, load_context, load_history
+from domain.services._context import BillingContext, load_context
 from domain.services._drafting import build_lines
-from domain.services.parties import buyer_of, seller_of
+from domain.services._issuing import (  # shared with the billing run and the rules; re-exported for them
+    _profile as _profile,
+)
+from domain.services._issuing import (
+    _recompute as _recompute,
+)
+from domain.services._issuing import (
+    _ref,
+    _summary,
+    _to_minor,
+    client_name_of,
+    decided_event,
+    take_numbers,
+)
+from domain.services._issuing import (
+    approval_payload as approval_payload,  # the Slack channel rebuilds a decided card from it
+)
+from domain.services.outbox import emit
 from domain.services.views import InvoiceView
 from domain.store.tables import ClientRow, InvoiceLineRow, InvoiceRow, PaymentRow, WorkspaceRow
 from domain.store.uow import UnitOfWork
 
-
-def _summary(inv: InvoiceRow) -> dict[str, Any]:
-    """What the audit log keeps of an invoice's state: enough to tell the story, small enough to keep."""
-    cur = inv.currency
-    return {"status": inv.status, "number": inv.number, "client_id": inv.client_id, "currency": cur,
-            "period": [str(inv.period_start), str(inv.period_end)] if inv.period_start else None,
-            "total": Money.from_minor(inv.total_minor, cur).text,
-            "balance": Money.from_minor(inv.total_minor - inv.paid_minor - inv.credited_minor, cur).text,
-            "lines": len(inv.lines)}
+APPROVAL_REQUESTED = ApprovalRequested.topic  # the approvals channel shows a card, then its outcome
+APPROVAL_DECIDED = ApprovalDecided.topic
+PAYMENT_RECORDED = PaymentRecorded.topic
 
 
-APPROVAL_REQUESTED = "approval.requested"  # outbox topics: the approvals channel shows a card, then its outcome
-APPROVAL_DECIDED = "approval.decided"
-PAYMENT_RECEIVED = "payment.received"
-CARD_LINES = 40  # lines carried to the card; the card folds long invoices further
+class DraftView(InvoiceView):
+    """A draft, and whether this call made it (False: the open draft for that period already existed)."""
 
-
-def approval_payload(uow: UnitOfWork, inv: InvoiceRow) -> dict[str, Any]:
-    """What an approver needs to decide: client, totals, period, each flag with its reason, the lines."""
-    client = uow.clients.get(inv.client_id)
-    cur = inv.currency
-    requester = uow.users.get(inv.requested_by_user_id) if inv.requested_by_user_id else None
-    return {"invoice_id": inv.id, "number": inv.number, "status": inv.status, "client_id": inv.client_id,
-            "client_name": client.name if client else "?", "currency": cur,
-            "total": Money.from_minor(inv.total_minor, cur).text,
-            "subtotal": Money.from_minor(inv.subtotal_minor, cur).text,
-            "tax": Money.from_minor(inv.tax_minor, cur).text,
-            "period": [str(inv.period_start), str(inv.period_end)],
-            "flags": [c for c in inv.checks or [] if c.get("outcome") == Outcome.FLAG.value],
-            "lines": [{"description": ln.description, "amount": Money.from_minor(ln.amount_minor, cur).text,
-                       "manual": ln.manual} for ln in inv.lines[:CARD_LINES]],
-            "line_count": len(inv.lines), "requested_by": requester.email if requester else None}
-
-
-def _request_approval(uow: UnitOfWork, actor: Actor, inv: InvoiceRow, results: list[Any],
-                     before: dict[str, Any] | None = None, announce: bool = True) -> None:
-    """A flagged draft waits for an approver: status, audit entry and ONE `approval.requested` message, for every
-    path that flags (issuing through any door, a billing run, the rules; pilot mode holds without announcing)."""
-    before = before if before is not None else _summary(inv)
-    inv.checks = [r.as_json() for r in results]
-    check_transition(inv.status, Status.PENDING_APPROVAL)
-    inv.status = Status.PENDING_APPROVAL.value
-    uow.audit.record(actor, "invoice.flagged", "invoice", inv.id, before=before,
-                     after={**_summary(inv), "flags": [r.as_json() for r in results if r.outcome == Outcome.FLAG]})
-    uow.flush()
-    if announce:
-        uow.outbox.put(APPROVAL_REQUESTED, approval_payload(uow, inv), dict(uow.audit.cause), uow.clock.now())
-
-
-def _decided(uow: UnitOfWork, actor: Actor, inv_id: int, decision: str, number: str | None, status: str,
-             reason: str = "") -> None:
-    """Say how an approval ended (approved, rejected, discarded), whoever decided and through whichever door, so
-    the card that asked is updated in place."""
-    uow.outbox.put(APPROVAL_DECIDED, {
-        "invoice_id": inv_id, "decision": decision, "number": number, "status": status, "reason": reason,
-        "by": actor.email or actor.label, "at": uow.clock.now().isoformat()}, dict(uow.audit.cause), uow.clock.now())
+    created: bool
 
 
 def _view(uow: UnitOfWork, inv: InvoiceRow, with_lines: bool = True, detail: bool = False) -> InvoiceView:
@@ -96,14 +73,6 @@ def _load(uow: UnitOfWork, actor: Actor, invoice_id: int, for_update: bool = Tru
     return inv
 
 
-def _profile(client: ClientRow) -> TaxProfile:
-    return TaxProfile.model_validate(client.tax_profile or {})
-
-
-def _to_minor(amount: Decimal, currency: str) -> int:
-    return int(round_money(amount, currency).scaleb(minor_exponent(currency)))
-
-
 def _add_lines(inv: InvoiceRow, lines: list[DraftLine], profile: TaxProfile, actor: Actor | None = None) -> None:
     cur = inv.currency
     pos = max((ln.position for ln in inv.lines), default=0)
@@ -118,38 +87,6 @@ def _add_lines(inv: InvoiceRow, lines: list[DraftLine], profile: TaxProfile, act
             tax_minor=_to_minor(line_tax(Decimal(amount).scaleb(-minor_exponent(cur)), rate, cur), cur),
             arrangement_id=d.arrangement_id, source=d.source, manual=d.manual,
             added_by_user_id=actor.user_id if (actor and d.manual) else None))
-
-
-def _retax(inv: InvoiceRow, profile: TaxProfile, ws: WorkspaceRow, buyer_vat_id: str = "") -> None:
-    """Tax a draft's lines at the client's current treatment, as it is issued: a change of tax profile (or of the
-    workspace's rounding) between drafting and issuing must not issue the old VAT or miss the legal note."""
-    cur = inv.currency
-    exp = minor_exponent(cur)
-    for ln in inv.lines:
-        rate = profile.rate_for(ln.section)
-        ln.tax_rate = format(rate.normalize(), "f")
-        ln.tax_minor = _to_minor(line_tax(Decimal(ln.amount_minor).scaleb(-exp), rate, cur), cur)
-    inv.tax_note = profile.invoice_note(buyer_vat_id)
-    _recompute(inv, ws)
-
-
-def _recompute(inv: InvoiceRow, ws: WorkspaceRow, credit_note: bool = False) -> None:
-    """Subtotal, per-rate tax and total from the lines (BR-CO-17: invoice tax = sum of per-rate tax).
-
-    A credit note carries one line per rate whose tax is the share of the invoice's tax it gives back; rounding
-    that again (per invoice) could make the note a cent larger than the amount credited, so it is taken as is.
-    """
-    cur = inv.currency
-    exp = minor_exponent(cur)
-    triples = [(Decimal(ln.amount_minor).scaleb(-exp), Decimal(ln.tax_rate), Decimal(ln.tax_minor).scaleb(-exp))
-               for ln in inv.lines]
-    rounding = TaxRounding.PER_LINE if credit_note else TaxRounding(ws.tax_rounding)
-    totals = invoice_totals(triples, cur, rounding)
-    inv.subtotal_minor = _to_minor(totals.subtotal, cur)
-    inv.tax_minor = _to_minor(totals.tax, cur)
-    inv.total_minor = inv.subtotal_minor + inv.tax_minor
-    inv.tax_breakdown = [{"rate": format(g.rate.normalize(), "f"), "taxable": Money(g.taxable, cur).text,
-                          "tax": Money(g.tax, cur).text} for g in totals.by_rate]
 
 
 def new_draft(actor: Actor, client: ClientRow, start: date, end: date, ctx: BillingContext, ws: WorkspaceRow,
@@ -182,11 +119,15 @@ def _store_drafts(uow: UnitOfWork, actor: Actor, drafts: list[tuple[InvoiceRow, 
         uow.audit.record(actor, "invoice.drafted", "invoice", inv.id, after=_summary(inv))
 
 
+def _drafted(uow: UnitOfWork, inv: InvoiceRow, created: bool) -> DraftView:
+    return DraftView(**dict(_view(uow, inv)), created=created)
+
+
 def draft_invoice(uow: UnitOfWork, actor: Actor, client_id: int, period_start: date, period_end: date,
-                  ) -> InvoiceView:
+                  ) -> DraftView:
     """Draft the client's invoice for a period from every arrangement and unbilled work.
 
-    Drafting the same period again returns the open draft; nothing is ever billed twice.
+    Drafting the same period again returns the open draft (`created` False); nothing is ever billed twice.
     """
     require(actor, Perm.DRAFT)
     check_window(period_start, period_end)
@@ -194,7 +135,7 @@ def draft_invoice(uow: UnitOfWork, actor: Actor, client_id: int, period_start: d
         client = load_client(uow, actor, client_id)
         existing = uow.invoices.open_drafts_for([client.id], period_start, period_end).get(client.id)
         if existing is not None:
-            return _view(uow, existing)
+            return _drafted(uow, existing, False)
         ctx = load_context(uow, [client], period_end, period_start)
         built = new_draft(actor, client, period_start, period_end, ctx, uow.workspace.get(), uow.clock.now())
         if built is None:
@@ -202,7 +143,7 @@ def draft_invoice(uow: UnitOfWork, actor: Actor, client_id: int, period_start: d
             # visible to a read now, on PostgreSQL): then its draft is the answer, as for a repeated draft.
             existing = uow.invoices.open_drafts_for([client.id], period_start, period_end).get(client.id)
             if existing is not None:
-                return _view(uow, existing)
+                return _drafted(uow, existing, False)
             raise ValidationFailed(f"nothing to bill for {client.name} between {period_start} and {period_end}: "
                                    "no period due, no unbilled work", code="invoice.nothing_to_bill",
                                    field="period_start")
@@ -215,8 +156,8 @@ def draft_invoice(uow: UnitOfWork, actor: Actor, client_id: int, period_start: d
             existing = uow.invoices.open_drafts_for([client.id], period_start, period_end).get(client.id)
             if existing is None:
                 raise
-            return _view(uow, existing)
-        view = _view(uow, built[0])
+            return _drafted(uow, existing, False)
+        view = _drafted(uow, built[0], True)
         uow.commit()
     return view
 
@@ -257,84 +198,6 @@ def add_manual_line(uow: UnitOfWork, actor: Actor, invoice_id: int, description:
     return view
 
 
-def history_for(uow: UnitOfWork, client_ids: list[int], period_start: date, ws: WorkspaceRow) -> History:
-    return load_history(uow, client_ids, period_start, uow.clock.now() - timedelta(days=ws.duplicate_days))
-
-
-def _check_input(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow,
-                 history: History) -> CheckInput:
-    now = uow.clock.now()
-    threshold = ws.approval_thresholds.get(inv.currency)
-    return CheckInput(
-        currency=inv.currency, client_currency=client.currency, line_currencies={inv.currency},
-        line_amounts=[ln.amount_minor for ln in inv.lines], subtotal=inv.subtotal_minor,
-        tax_by_rate=[_to_minor(Decimal(g["tax"]), inv.currency) for g in inv.tax_breakdown],
-        tax_total=inv.tax_minor, total=inv.total_minor, billing_emails=list(client.billing_emails),
-        po_required=client.po_required, po_number=inv.po_number or client.po_number,
-        manual_lines=sum(1 for ln in inv.lines if ln.manual), capped=inv.capped,
-        previous_total=history.previous_total.get(client.id),
-        recent_same_total=[n for t, n in history.recent_totals.get(client.id, []) if t == inv.total_minor],
-        first_for_client=client.id not in history.has_issued,
-        approval_threshold=Money.parse(threshold, inv.currency).minor if threshold else None,
-        deviation_pct=Decimal(ws.deviation_pct), duplicate_days=ws.duplicate_days, issue_date=now.date(),
-        seller=seller_of(ws), buyer=buyer_of(client), client_id=client.id,
-        reverse_charge=_profile(client).mode == TaxMode.REVERSE_CHARGE)
-
-
-def take_numbers(uow: UnitOfWork, fmt: str, count: int) -> list[str]:
-    """Consecutive numbers of a series, taken inside this transaction: a rollback gives them back, so no gap."""
-    if count == 0:
-        return []
-    today = uow.clock.today()
-    first = uow.counters.take(numbering.series_key(fmt, today), count)
-    return [numbering.render(fmt, today, first + i) for i in range(count)]
-
-
-def finalize_issue(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, number: str) -> None:
-    """Number, date and issue a checked invoice."""
-    check_transition(inv.status, Status.ISSUED)
-    today = uow.clock.today()
-    inv.number = number
-    inv.status = Status.ISSUED.value
-    inv.issue_date = today
-    inv.due_date = today + timedelta(days=client.payment_terms_days)
-    inv.issued_at = uow.clock.now()
-    if not inv.po_number and client.po_number:
-        inv.po_number = client.po_number
-    if inv.total_minor - inv.paid_minor - inv.credited_minor == 0:
-        # Nothing is owed (credits ate the month): settled at once, never an open invoice nobody can pay.
-        check_transition(inv.status, Status.PAID)
-        inv.status = Status.PAID.value
-
-
-def _anchor(uow: UnitOfWork, inv: InvoiceRow) -> date:
-    return inv.period_start or uow.clock.today()
-
-
-def _blocked(results: list[Any]) -> CheckBlocked:
-    reasons = [r for r in results if r.outcome == Outcome.BLOCK]
-    return CheckBlocked("cannot issue: " + "; ".join(r.reason for r in reasons),
-                        details={"checks": [r.as_json() for r in reasons]})
-
-
-def _send_on_issue(uow: UnitOfWork, actor: Actor, inv: InvoiceRow, send: bool | None = None) -> None:
-    """Just issued: queue its e-mail through the delivery service, in this same transaction, when the workspace's
-    `send_on_issue` (or `send`, a rule's own choice) says so. A client without a billing address does not stop
-    the issue: the skip is audited, and the missing-contact check has flagged it already."""
-    from domain.services import delivery  # delivery -> documents -> views: imported where it is used
-
-    if inv.kind != "invoice" or inv.status != Status.ISSUED.value:
-        return  # a credit note, or settled at issue (nothing owed): nothing to send
-    if not (uow.workspace.get().send_on_issue if send is None else send):
-        return
-    client = uow.clients.get(inv.client_id)
-    if client is None or not client.billing_emails:
-        uow.audit.record(actor, "invoice.delivery_skipped", "invoice", inv.id,
-                         after={"client_id": inv.client_id, "reason": "the client has no billing e-mail address"})
-        return
-    delivery.send_invoice(uow, actor, inv.id)
-
-
 def issue_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, send: bool | None = None) -> InvoiceView:
     """Run the checks on a draft: clean -> issued and numbered (and e-mailed when the workspace sends on issue, or
     `send` says so); flagged -> pending_approval; blocked -> refused."""
@@ -345,23 +208,7 @@ def issue_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, send: bool | N
             raise BadTransition("this invoice is waiting for approval: approve or reject it", field="status",
                                 details={"from": inv.status, "to": "issued"})
         check_transition(inv.status, Status.ISSUED)
-        client = uow.clients.get(inv.client_id)
-        assert client is not None
-        ws = uow.workspace.get()
-        before = _summary(inv)
-        _retax(inv, _profile(client), ws, client.vat_id)
-        results = run_checks(_check_input(uow, inv, client, ws, history_for(uow, [client.id], _anchor(uow, inv), ws)))
-        outcome = verdict(results)
-        if outcome == Outcome.BLOCK:
-            raise _blocked(results)
-        inv.checks = [r.as_json() for r in results]
-        if outcome == Outcome.FLAG:
-            _request_approval(uow, actor, inv, results, before)
-        else:
-            finalize_issue(uow, inv, client, take_numbers(uow, ws.invoice_number_format, 1)[0])
-            uow.audit.record(actor, "invoice.issued", "invoice", inv.id, before=before, after=_summary(inv))
-            uow.flush()
-            _send_on_issue(uow, actor, inv, send)
+        _issuing.issue(uow, actor, [inv], via="issue", send=send)
         uow.flush()
         view = _view(uow, inv)
         uow.commit()
@@ -380,23 +227,8 @@ def approve_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, note: str = 
         if actor.user_id is not None and actor.user_id in authors:
             raise Forbidden("you requested or edited this invoice, so someone else must approve it "
                             "(segregation of duties)", code="approval.own_request")
-        client = uow.clients.get(inv.client_id)
-        assert client is not None
-        ws = uow.workspace.get()
-        before = _summary(inv)
-        _retax(inv, _profile(client), ws, client.vat_id)
-        results = run_checks(_check_input(uow, inv, client, ws, history_for(uow, [client.id], _anchor(uow, inv), ws)))
-        if verdict(results) == Outcome.BLOCK:
-            raise _blocked(results)
-        inv.checks = [r.as_json() for r in results]
-        inv.approved_by_user_id = actor.user_id
-        uow.audit.record(actor, "invoice.approved", "invoice", inv.id, before=before,
-                         after={"note": note, "flags": [r.as_json() for r in results if r.outcome == Outcome.FLAG]})
-        finalize_issue(uow, inv, client, take_numbers(uow, ws.invoice_number_format, 1)[0])
-        uow.audit.record(actor, "invoice.issued", "invoice", inv.id, before=before, after=_summary(inv))
-        _decided(uow, actor, inv.id, "approved", inv.number, inv.status, note)
+        _issuing.issue(uow, actor, [inv], via="approval", approval_note=note)
         uow.flush()
-        _send_on_issue(uow, actor, inv)
         view = _view(uow, inv)
         uow.commit()
     return view
@@ -417,7 +249,7 @@ def reject_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: str) 
         inv.reason = reason.strip()
         uow.audit.record(actor, "invoice.rejected", "invoice", inv.id, before=before,
                          after={**_summary(inv), "reason": inv.reason})
-        _decided(uow, actor, inv.id, "rejected", None, inv.status, inv.reason)
+        emit(uow, decided_event(uow, actor, inv.id, "rejected", None, inv.status, inv.reason))
         view = _view(uow, inv)
         uow.commit()
     return view
@@ -436,7 +268,7 @@ def discard_draft(uow: UnitOfWork, actor: Actor, invoice_id: int) -> None:
         uow.invoices.delete(inv)
         uow.audit.record(actor, "invoice.discarded", "invoice", invoice_id, before=before)
         if before["status"] == Status.PENDING_APPROVAL.value:
-            _decided(uow, actor, invoice_id, "discarded", None, "discarded")
+            emit(uow, decided_event(uow, actor, invoice_id, "discarded", None, "discarded"))
         uow.commit()
 
 
@@ -459,6 +291,7 @@ def void_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: str) ->
         released = uow.claims.release(inv.id)
         uow.audit.record(actor, "invoice.voided", "invoice", inv.id, before=before,
                          after={**_summary(inv), "reason": inv.reason, "released_items": released})
+        emit(uow, InvoiceVoided(**_ref(inv, client_name_of(uow, inv)), reason=inv.reason, released_items=released))
         view = _view(uow, inv)
         uow.commit()
     return view
@@ -478,6 +311,8 @@ def mark_uncollectible(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: s
         inv.reason = reason.strip()
         uow.audit.record(actor, "invoice.uncollectible", "invoice", inv.id, before=before,
                          after={**_summary(inv), "reason": inv.reason})
+        emit(uow, InvoiceUncollectible(**_ref(inv, client_name_of(uow, inv)), reason=inv.reason,
+                                       balance=Money.from_minor(_balance(inv), inv.currency).text))
         view = _view(uow, inv)
         uow.commit()
     return view
@@ -520,12 +355,11 @@ def record_payment(uow: UnitOfWork, actor: Actor, invoice_id: int, amount: objec
         uow.audit.record(actor, "invoice.payment_recorded", "invoice", inv.id, before=before,
                          after={**_summary(inv), "amount": money.text, "received_on": received_on.isoformat(),
                                 "reference": reference})
-        client = uow.clients.get(inv.client_id)
-        uow.outbox.put(PAYMENT_RECEIVED, {  # the team hears of it (Slack's notify channel, or the webhook)
-            "invoice_id": inv.id, "number": inv.number, "client_name": client.name if client else "?",
-            "currency": inv.currency, "amount": money.text, "status": inv.status,
-            "balance": Money.from_minor(_balance(inv), inv.currency).text, "received_on": received_on.isoformat(),
-            "reference": reference}, dict(uow.audit.cause), uow.clock.now())
+        ref = _ref(inv, client_name_of(uow, inv))
+        emit(uow, PaymentRecorded(**ref, amount=money.text, received_on=received_on, reference=reference,
+                                  balance=Money.from_minor(_balance(inv), inv.currency).text))
+        if inv.status == Status.PAID.value:
+            emit(uow, InvoicePaid(**ref, by="payment"))
         view = _view(uow, inv, detail=True)
         uow.commit()
     return view
@@ -572,6 +406,12 @@ def create_credit_note(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: s
                          "corrects": inv.number, "reason": note.reason})
         uow.audit.record(actor, "invoice.credited", "invoice", inv.id, before=before,
                          after={**_summary(inv), "credit_note": note.number})
+        ref = _ref(inv, client.name)
+        emit(uow, InvoiceCredited(**ref, credit_note_id=note.id, credit_note_number=note.number, reason=note.reason,
+                                  amount=Money.from_minor(note.total_minor, inv.currency).text,
+                                  balance=Money.from_minor(_balance(inv), inv.currency).text))
+        if inv.status == Status.PAID.value:
+            emit(uow, InvoicePaid(**ref, by="credit_note"))
         view = _view(uow, note)
         uow.commit()
     return view

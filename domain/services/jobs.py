@@ -35,7 +35,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.errors import BillingError, Conflict
+from domain.model.outbox_events import EventDead
 from domain.services.events import source_actor
+from domain.services.outbox import emit
 from domain.services.reactions import Retry, handle_event, prefetch
 from domain.services.rules import RuleBook, current_book
 from domain.store.tables import EventRow, JobRow
@@ -155,8 +157,8 @@ def _failed(uow: UnitOfWork, job: JobRow, e: Exception, worker: str) -> None:
     cause = {"event_id": ev.id, "event": f"{ev.source}/{ev.event_id}"}
     uow.audit.record(source_actor(ev.source), "event.dead", "event", ev.id,
                      after={"attempts": job.attempts, "reason": ev.reason}, cause=cause)
-    uow.outbox.put("event.dead", {"event_id": ev.id, "source": ev.source, "external_id": ev.event_id,
-                                  "type": ev.type, "attempts": job.attempts, "reason": ev.reason}, cause, now)
+    emit(uow, EventDead(event_id=ev.id, source=ev.source, external_id=ev.event_id, type=ev.type,
+                        attempts=job.attempts, reason=ev.reason), cause)
 
 
 @dataclass(frozen=True)

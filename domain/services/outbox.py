@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from domain.model.outbox_events import BookEvent, parse
 from domain.model.roles import Actor, Perm
 from domain.services._auth import require
 from domain.store.tables import OutboxRow
@@ -41,6 +42,24 @@ class Message:
     def key(self) -> str:
         """The idempotency key a receiver deduplicates on."""
         return f"msg_{self.id}"
+
+    @property
+    def event(self) -> BookEvent | None:
+        """The typed payload (`domain.model.outbox_events`); None for a topic the catalogue does not know."""
+        return parse(self.topic, self.payload)
+
+
+def emit(uow: UnitOfWork, event: BookEvent, cause: dict[str, Any] | None = None) -> None:
+    """Put one event of the catalogue on the outbox, in the caller's transaction, with what caused it."""
+    uow.outbox.put(event.topic, event.model_dump(mode="json"), dict(uow.audit.cause) if cause is None else cause,
+                   uow.clock.now())
+
+
+def emit_many(uow: UnitOfWork, events: list[BookEvent]) -> None:
+    """Many events in one statement (a month-end run issues thousands of invoices per batch)."""
+    if events:
+        uow.outbox.put_many([(e.topic, e.model_dump(mode="json")) for e in events], dict(uow.audit.cause),
+                            uow.clock.now())
 
 
 Send = Callable[[Message], None]

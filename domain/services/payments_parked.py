@@ -20,13 +20,15 @@ from domain.errors import BadTransition, Forbidden, NotFound, ValidationFailed
 from domain.model.events import PaymentReceived
 from domain.model.lifecycle import OPEN, Status
 from domain.model.money import Money, minor_exponent, parse_decimal
+from domain.model.outbox_events import PaymentParked
 from domain.model.roles import Actor, Perm
 from domain.services import invoicing
 from domain.services._auth import require
+from domain.services.outbox import emit
 from domain.store.tables import InvoiceRow, ParkedPaymentRow
 from domain.store.uow import UnitOfWork
 
-NOTIFY_TOPIC = "payment.parked"
+NOTIFY_TOPIC = PaymentParked.topic
 UNKNOWN_EXPONENT = 2  # a payment that names no currency and no known invoice is kept to the cent
 
 
@@ -150,12 +152,11 @@ def park(uow: UnitOfWork, actor: Actor, *, amount: Decimal, currency: str, recei
         uow.flush()
         uow.audit.record(actor, "payment.parked", "parked_payment", row.id, after={**_snap(row), "detail": detail})
         client = uow.clients.get(invoice.client_id) if invoice is not None else None
-        uow.outbox.put(NOTIFY_TOPIC, {
-            "parked_payment_id": row.id, "invoice_id": invoice.id if invoice else None,
-            "number": invoice.number if invoice else invoice_number, "client_name": client.name if client else None,
-            "amount": f"{_text(row.amount_minor, currency)} {currency or '(currency not given)'}",
-            "reason": reason.value, "detail": detail, "payer": payer, "reference": reference},
-            dict(uow.audit.cause), uow.clock.now())
+        emit(uow, PaymentParked(
+            parked_payment_id=row.id, invoice_id=invoice.id if invoice else None,
+            number=invoice.number if invoice else invoice_number, client_name=client.name if client else None,
+            amount=f"{_text(row.amount_minor, currency)} {currency or '(currency not given)'}",
+            reason=reason.value, detail=detail, payer=payer, reference=reference))
         uow.commit()
         return row
 

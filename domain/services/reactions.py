@@ -2,7 +2,7 @@
 
 Facts are recorded whatever the rules say (a time entry logged, updated or deleted; a milestone completed; an
 expense or a payment), because they are the books' raw material. Rules decide billing, always through the one
-drafting path (`draft_invoice`, `bill_period`) and the one issuing path (`issue_invoice`); a rule says what happens
+drafting path (`draft_invoice`, `bill_period`) and the one issuing step (`_issuing.issue`); a rule says what happens
 to a clean draft (`auto_issue` or `hold_for_review`), flagged drafts always wait for approval, and in pilot mode
 (workspace or client) everything is drafted and held. Notifications go to the outbox in the same transaction.
 
@@ -18,8 +18,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from domain.errors import BillingError, CheckBlocked, Conflict, ValidationFailed
-from domain.model.checks import Outcome, run_checks, verdict
+from domain.errors import BillingError, Conflict, ValidationFailed
 from domain.model.events import (
     DATA_MODELS,
     ContractEnded,
@@ -38,15 +37,15 @@ from domain.model.events import (
 from domain.model.lifecycle import Status
 from domain.model.money import Money
 from domain.model.periods import Cycle, period_containing
-from domain.model.roles import Actor
-from domain.services import billing_run, clients, invoicing, payments_parked, work
+from domain.model.roles import Actor, Perm
+from domain.services import _issuing, billing_run, clients, invoicing, payments_parked, work
+from domain.services._auth import require
 from domain.services._context import load_context
 from domain.services._drafting import build_lines, terms_of
 from domain.services.events import source_actor
-from domain.services.invoicing import _check_input, _summary, history_for
 from domain.services.rules import OnboardParams, Rule, RuleBook, ThresholdParams
 from domain.services.views import TimeEntryView
-from domain.store.tables import ClientRow, EventRow, InvoiceRow, MilestoneRow, TimeEntryRow
+from domain.store.tables import ClientRow, EventRow, MilestoneRow, TimeEntryRow
 from domain.store.uow import UnitOfWork
 
 Step = Callable[[str], None]
@@ -451,8 +450,7 @@ def _draft(uow: UnitOfWork, actor: Actor, client_id: int, start: date, end: date
         if e.code == "invoice.nothing_to_bill":
             return []
         raise
-    drafted_now = any(p.action == "invoice.drafted" and p.subject_id == str(view.id) for p in uow.audit.pending)
-    if not drafted_now:
+    if not view.created:
         return []
     step("after_drafting")
     return [view.id]
@@ -468,74 +466,28 @@ def _finish_all(uow: UnitOfWork, actor: Actor, rule: Rule, invoice_ids: list[int
     return {"outcome": outcome, "invoices": done}
 
 
-def _payload(uow: UnitOfWork, inv: InvoiceRow, **extra: Any) -> dict[str, Any]:
-    client = uow.clients.get(inv.client_id)
-    return {"invoice_id": inv.id, "number": inv.number, "status": inv.status, "client_id": inv.client_id,
-            "client_name": client.name if client else "?", "currency": inv.currency,
-            "total": Money.from_minor(inv.total_minor, inv.currency).text,
-            "period": [str(inv.period_start), str(inv.period_end)], **extra}
-
-
-def _notify(uow: UnitOfWork, topic: str, payload: dict[str, Any]) -> None:
-    uow.outbox.put(topic, payload, dict(uow.audit.cause), uow.clock.now())
-
-
 def _finish(uow: UnitOfWork, actor: Actor, rule: Rule, invoice_id: int, step: Step,
             hold_reason: str | None) -> dict[str, Any]:
+    """A draft the rule made, through the one issuing step: issued (auto_issue), held for review, or (pilot mode)
+    held quietly. Blocked drafts stay drafts with their reasons; flagged ones wait for an approver."""
     inv = uow.invoices.get(invoice_id, for_update=True)
     assert inv is not None
     ws = uow.workspace.get()
     pilot = ws.pilot_mode or uow.pilot.is_on(inv.client_id)
-    if pilot:
-        outcome = _review(uow, actor, inv, announce=False)  # held quietly: pilot mode asks nobody to approve
-        return {"invoice_id": inv.id, "status": inv.status, "checks": outcome.value, "held": "pilot mode"}
-    if rule.clean_draft == "auto_issue" and hold_reason is None:
-        try:
-            with uow.session.begin_nested():
-                # loads this same row: `inv` sees the result; sends it in this transaction when the rule (or the
-                # workspace) sends on issue
-                invoicing.issue_invoice(uow, actor, inv.id, send=rule.send_on_issue)
-        except CheckBlocked:
-            _review(uow, actor, inv)
-            _notify(uow, "invoice.blocked", _payload(uow, inv, checks=_problems(inv, Outcome.BLOCK)))
-            return {"invoice_id": inv.id, "status": inv.status, "checks": "block"}
-        if inv.number is not None:
-            step("after_issuing")
-            _notify(uow, "invoice.issued", _payload(uow, inv))
-            return {"invoice_id": inv.id, "status": inv.status, "number": inv.number, "checks": "pass"}
-        # flagged: issue_invoice put it up for approval and announced it (approval.requested)
+    auto = rule.clean_draft == "auto_issue" and hold_reason is None and not pilot
+    if inv.status != Status.DRAFT.value:  # pragma: no cover - the rule drafted it a moment ago
         return {"invoice_id": inv.id, "status": inv.status, "checks": "flag"}
-    outcome = _review(uow, actor, inv)
-    if outcome == Outcome.BLOCK:
-        _notify(uow, "invoice.blocked", _payload(uow, inv, checks=_problems(inv, Outcome.BLOCK)))
-    elif outcome == Outcome.PASS:  # (flagged: _review put it up for approval and announced it, once)
-        _notify(uow, "review.requested", _payload(uow, inv, reason=hold_reason or "the rule holds clean drafts"))
-    out = {"invoice_id": inv.id, "status": inv.status, "checks": outcome.value}
-    if hold_reason:
+    if auto:
+        require(actor, Perm.ISSUE)
+    [d] = _issuing.issue(uow, actor, [inv], via="rule", unattended=True, quiet=pilot, send=rule.send_on_issue,
+                         hold=None if auto else (hold_reason or "the rule holds clean drafts"))
+    uow.flush()
+    out: dict[str, Any] = {"invoice_id": inv.id, "status": inv.status, "checks": d.outcome.value}
+    if d.issued:
+        step("after_issuing")
+        out["number"] = inv.number
+    if pilot:
+        out["held"] = "pilot mode"
+    elif hold_reason:
         out["held"] = hold_reason
     return out
-
-
-def _problems(inv: InvoiceRow, outcome: Outcome) -> list[dict[str, str]]:
-    return [c for c in inv.checks or [] if c.get("outcome") == outcome.value]
-
-
-def _review(uow: UnitOfWork, actor: Actor, inv: InvoiceRow, announce: bool = True) -> Outcome:
-    """Run the checks without issuing: flagged -> pending_approval (an approver decides); clean or blocked drafts
-    stay drafts, with their checks recorded."""
-    if inv.status != Status.DRAFT.value:
-        return Outcome.FLAG if inv.status == Status.PENDING_APPROVAL.value else Outcome.PASS
-    client = uow.clients.get(inv.client_id)
-    assert client is not None
-    ws = uow.workspace.get()
-    anchor = inv.period_start or uow.clock.today()
-    results = run_checks(_check_input(uow, inv, client, ws, history_for(uow, [client.id], anchor, ws)))
-    inv.checks = [r.as_json() for r in results]
-    outcome = verdict(results)
-    if outcome == Outcome.FLAG:
-        invoicing._request_approval(uow, actor, inv, results, announce=announce)
-    elif outcome == Outcome.BLOCK:
-        uow.audit.record(actor, "invoice.blocked", "invoice", inv.id, after={
-            **_summary(inv), "blocks": [r.as_json() for r in results if r.outcome == Outcome.BLOCK]})
-    uow.flush()
-    return outcome

@@ -22,13 +22,15 @@ from pydantic import BaseModel
 from domain.errors import ValidationFailed
 from domain.model.lifecycle import OPEN, Status
 from domain.model.money import Money
+from domain.model.outbox_events import DeliveryFailed, InvoiceReminder
 from domain.model.roles import Actor, Perm
 from domain.services._auth import require
+from domain.services.outbox import emit
 from domain.store.tables import InvoiceRow
 from domain.store.uow import UnitOfWork
 
-TOPIC = "invoice.reminder"
-NOTIFY_TOPIC = "notify.delivery_failed"
+TOPIC = InvoiceReminder.topic
+NOTIFY_TOPIC = DeliveryFailed.topic
 DEFAULT_SCHEDULE: tuple[int, ...] = (-3, 1, 7, 14)
 CATCH_UP_DAYS = 30  # how long after the last step a tick still sends it (downtime)
 MIN_OFFSET, MAX_OFFSET, MAX_STEPS = -60, 365, 10
@@ -86,7 +88,7 @@ def queue_reminders(uow: UnitOfWork, actor: Actor, schedule: Sequence[int] | Non
                 continue
             if not uow.deliveries.claim_reminder(inv.id, step, inv.due_date + timedelta(days=step), uow.clock.now()):
                 continue  # a concurrent tick took it
-            uow.outbox.put(TOPIC, {"invoice_id": inv.id, "step": step}, {}, uow.clock.now())
+            emit(uow, InvoiceReminder(invoice_id=inv.id, step=step), {})
             uow.audit.record(actor, "invoice.reminder_queued", "invoice", inv.id,
                              after={"client_id": inv.client_id, "step": step, "status": inv.status,
                                     "due_date": inv.due_date.isoformat(), "balance_minor": balance})
@@ -144,8 +146,8 @@ def record_reminder_failed(uow: UnitOfWork, invoice_id: int, step: int, error: s
         client = uow.clients.get(inv.client_id)
         uow.audit.record(DUNNING, "invoice.delivery_failed", "invoice", inv.id, before=before,
                          after={**before, "delivery": d.status, "reminder_step": step, "error": reason})
-        uow.outbox.put(NOTIFY_TOPIC, {
-            "invoice_id": inv.id, "number": inv.number, "client_name": client.name if client else None,
-            "amount": _amount(inv), "reason": reason, "error": reason, "reminder_step": step,
-            "recipients": list(client.billing_emails) if client else []}, {}, uow.clock.now())
+        emit(uow, DeliveryFailed(
+            invoice_id=inv.id, number=inv.number, stage="reminder", client_name=client.name if client else None,
+            amount=_amount(inv), error=reason, reminder_step=step,
+            recipients=list(client.billing_emails) if client else []), {})
         uow.commit()

@@ -113,7 +113,7 @@ def test_a_refused_reminder_flags_the_invoice_is_not_retried_and_stops_dunning(w
     assert world.audit_actions("invoice", inv.id)[-1] == "invoice.delivery_failed"
     [note] = [m for m in world.call(outbox.list_outbox, world.system) if m.topic == reminders.NOTIFY_TOPIC]
     assert note.payload["invoice_id"] == inv.id and note.payload["client_name"] == "Retainer Ltd"
-    assert note.payload["amount"] == f"{inv.total} EUR" and "550" in note.payload["reason"]
+    assert note.payload["amount"] == f"{inv.total} EUR" and "550" in note.payload["error"]
     assert [m.status for m in world.call(outbox.list_outbox, world.system) if m.topic == reminders.TOPIC] == \
         ["sent", "sent"]
     _day(world, inv.due_date + timedelta(days=7))

@@ -66,7 +66,9 @@ def test_notifications_go_to_the_notify_channel_and_unknown_topics_still_read_we
                                       "milestone.completed", "attempts": 10, "reason": "unknown milestone"}, {}, now)
         uow.outbox.put("notify.delivery_failed", {"invoice_id": 1, "number": "INV-2026-000001",
                                                   "error": "550 no such user"}, {}, now)
-        uow.outbox.put("payment.parked", {"amount": "120.00", "currency": "EUR", "reference": "?"}, {}, now)
+        uow.outbox.put("payment.parked", {"parked_payment_id": 1, "amount": "120.00 EUR", "reason": "no_invoice",
+                                          "reference": "?"}, {}, now)
+        uow.outbox.put("something.new", {"invoice_id": 1, "what": "a topic this build does not know"}, {}, now)
         uow.commit()
     invoicing.record_payment(slack.books.db.uow(), slack.books.actor("finance"), slack.books.ids["globex_february"],
                              "1000.00", date(2026, 4, 1), reference="BACS 77")
@@ -74,7 +76,7 @@ def test_notifications_go_to_the_notify_channel_and_unknown_topics_still_read_we
         return [p["text"] for p in slack.fake.posts(NOTIFY)]
 
     # (the seed's own payments are announced too; wait for each of ours)
-    for needle in ("Event dead-lettered", "Delivery failed", "Payment parked", "INV-2026-000003"):
+    for needle in ("Event dead-lettered", "Delivery failed", "Payment parked", "INV-2026-000003", "something.new"):
         slack.fake.wait_for(lambda n=needle: any(n in t for t in texts()))
     assert any("Payment received" in t and "INV-2026-000003" in t and "1,000.00 GBP" in t and "balance 2,600.00 GBP"
                in t for t in texts()), texts()

@@ -23,10 +23,9 @@ router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 @router.post("/draft", status_code=201, summary="Draft a client's invoice for a period",
              responses={200: {"description": "The open draft for that period already existed", "model": InvoiceView}})
 def draft_invoice(body: DraftRequest, actor: CurrentActor, uow: Uow, response: Response) -> InvoiceView:
-    # The service commits only when it makes a new draft; an existing open draft is returned untouched.
-    response.status_code = 200
-    uow.after_commit(lambda: setattr(response, "status_code", 201))
-    return invoicing.draft_invoice(uow, actor, body.client_id, body.period_start, body.period_end)
+    drafted = invoicing.draft_invoice(uow, actor, body.client_id, body.period_start, body.period_end)
+    response.status_code = 201 if drafted.created else 200  # 200: the open draft for that period, untouched
+    return drafted
 
 
 @router.get("", summary="List invoices, newest first (without lines)")
