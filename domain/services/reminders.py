@@ -7,7 +7,7 @@ failed for good or bounced (a person fixes the address and sends the invoice aga
 
 Each reminder is an outbox message (`invoice.reminder`) written with its audit entry in one transaction; the
 e-mail channel reports back: sent, skipped (paid meanwhile), or failed for good (an SMTP 5xx or no address: the
-invoice's delivery is flagged `failed` with the reason, audited, `notify.delivery_failed` queued, and the message
+invoice's delivery is flagged `failed` with the reason, audited, `delivery.failed` queued, and the message
 is not retried). A 4xx or a refused connection is retried by the outbox.
 """
 
