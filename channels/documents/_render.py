@@ -18,6 +18,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 
 from channels.documents._i18n import N_, document_language, languages, translations
+from channels.documents._qr import payment_qr
 from domain.model.parties import DocumentLanguage
 from domain.model.tax import REVERSE_CHARGE_NOTE
 from domain.services.documents import DocumentView
@@ -139,6 +140,8 @@ def _context(doc: DocumentView, links: dict[str, str] | None = None, payment_ins
         "reverse_charge": "reverse charge" in inv.tax_note.lower(), "tax_note": _tax_note(inv.tax_note),
         "nonzero": lambda v: Decimal(v) != 0, "count": _count,
         "money": f.money, "fdate": f.date, "number": f.number, "percent": f.percent,
+        "payment_qr": None if credit or not inv.number else payment_qr(
+            doc.payee_name, doc.payee_iban, inv.balance, inv.currency, inv.number, doc.payee_bic),
     }
 
 

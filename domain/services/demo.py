@@ -444,6 +444,7 @@ class _Story:
             account_manager_ids=[am_id], external_ref=VANDIJK,
             address=PostalAddress(street="Celsiusweg 31", postcode="5928 PR", city="Venlo", country="NL"),
             vat_id="NL819203476B01", language=DocumentLanguage.NL, einvoice_format=EInvoiceFormat.PEPPOL,
+            buyer_reference="VDL-IT-2026",  # the reference its Peppol invoices quote (BT-10, Peppol R003)
             electronic_address=ElectronicAddress(scheme="9944", identifier="NL819203476B01")))
         self.ids[VANDIJK] = vandijk.id
         self.step("client Van Dijk Logistiek B.V.")

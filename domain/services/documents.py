@@ -15,6 +15,7 @@ from domain.errors import BadTransition, NotFound
 from domain.model.lifecycle import TRANSITIONS, Status
 from domain.model.roles import Actor, Perm
 from domain.services._auth import client_scope, require
+from domain.services.parties import seller_of
 from domain.services.views import ClientView, InvoiceView, View
 from domain.store.tables import InvoiceDeliveryRow, InvoiceRow
 from domain.store.uow import UnitOfWork
@@ -30,6 +31,10 @@ class DocumentView(View):
     locale: str
     corrects_number: str | None = None
     payment_terms_days: int
+    # where the buyer pays (the seller's bank account): the SEPA payment QR code on EUR invoices
+    payee_name: str = ""
+    payee_iban: str = ""
+    payee_bic: str = ""
 
 
 def document_of(uow: UnitOfWork, inv: InvoiceRow) -> DocumentView:
@@ -44,9 +49,12 @@ def document_of(uow: UnitOfWork, inv: InvoiceRow) -> DocumentView:
         original = uow.invoices.get(inv.corrects_invoice_id)
         corrects = original.number if original is not None else None
     ws = uow.workspace.get()
+    seller = seller_of(ws)
     return DocumentView(invoice=view, client=ClientView.of(client), seller=ws.name,
                         locale=client.locale or ws.locale, corrects_number=corrects,
-                        payment_terms_days=client.payment_terms_days)
+                        payment_terms_days=client.payment_terms_days,
+                        payee_name=seller.bank_account.account_holder or seller.legal_name or ws.name,
+                        payee_iban=seller.bank_account.iban, payee_bic=seller.bank_account.bic)
 
 
 def invoice_document(uow: UnitOfWork, actor: Actor, invoice_id: int) -> DocumentView:

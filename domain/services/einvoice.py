@@ -56,7 +56,7 @@ class ClientEInvoice(View):
 
 def client_format(client: ClientRow) -> str:
     """The client's preferred e-invoice format ("none" when it receives the PDF only)."""
-    value = str(getattr(client, "einvoice_format", "") or "none")
+    value = client.einvoice_format or "none"
     return value if value in FORMAT_LABELS else "none"
 
 
@@ -176,7 +176,8 @@ def client_einvoice(uow: UnitOfWork, actor: Actor, client_id: int) -> ClientEInv
             zero = [RateFacts(rate=Decimal(0), taxable=Decimal(0), tax=Decimal(0))] if mode != "standard" else []
             probe = build_input(number="-", credit_note=False, issue_date=uow.clock.today(),
                                 currency=client.currency, seller=_seller(uow.workspace.get()), buyer=_buyer(client),
-                                lines=[], breakdown=zero, tax_mode=mode)
+                                lines=[], breakdown=zero, tax_mode=mode, buyer_reference=client.buyer_reference,
+                                order_reference=client.po_number)
             missing = missing_for(fmt, probe)
         label = FORMAT_LABELS.get(fmt, "no e-invoice: the PDF only")
         return ClientEInvoice(client_id=client.id, client_name=client.name, format=fmt, label=label, missing=missing)
