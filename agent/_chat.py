@@ -1,5 +1,7 @@
-"""Conversations: what every door (CLI, HTTP, later Slack) calls. One agent per role and channel, built with only
-that role's tools; memory per thread in our database; money waits for the person's confirmation.
+"""Conversations: what every door (CLI, HTTP, Slack) calls. One agent per role and channel, built with only
+that role's tools; memory per thread in our database. With a model, every write waits for the person's
+confirmation: the writes one model response proposes are shown together, each with its server-computed effect,
+and confirmed or refused together; "no" writes nothing. With the offline interpreter, money waits.
 
 A new message while an action waits for confirmation CANCELS that action first (it is recorded in the thread
 as not executed, so the model knows) and the reply says so. We chose cancelling over refusing with 409: in a
@@ -26,6 +28,7 @@ from langgraph.types import Command, Interrupt
 from agent._memory import Memory, open_memory
 from agent._middleware import MAX_MODEL_CALLS, guard_rails
 from agent._model import make_model
+from agent._offline import OfflineInterpreter
 from agent._threads import derived_thread_id, new_thread_id, owner_of
 from domain.errors import BillingError, Conflict, NotFound, ValidationFailed
 from domain.model.roles import Actor, Role
@@ -47,11 +50,17 @@ class ModelUnavailable(BillingError):
 
 @dataclass(frozen=True)
 class PendingAction:
-    """What waits for the person's yes or no: one id, and what will happen (amounts computed by the server)."""
+    """What waits for the person's yes or no: one id, and what will happen (amounts computed by the server). With
+    several actions, `summary` numbers them and says they are decided together; `actions` are the tool calls
+    ({"name", "args", "description"}: the description is that call's effect)."""
 
     id: str
     summary: str
     actions: tuple[dict[str, Any], ...]
+
+    @property
+    def effects(self) -> list[str]:
+        return [str(a.get("description", a.get("name"))) for a in self.actions]
 
 
 @dataclass(frozen=True)
@@ -74,15 +83,23 @@ def _pending(interrupts: Sequence[Interrupt]) -> PendingAction | None:
         return None
     first = interrupts[0]
     actions = tuple(dict(a) for a in first.value.get("action_requests", []))
-    summary = "\n".join(str(a.get("description", a.get("name"))) for a in actions)
+    effects = [str(a.get("description", a.get("name"))) for a in actions]
+    if len(effects) == 1:
+        return PendingAction(first.id, effects[0], actions)
+    summary = f"These {len(effects)} changes, together (one yes does all of them, one no none of them):\n" + \
+        "\n".join(f"{i}. {e}" for i, e in enumerate(effects, 1))
     return PendingAction(first.id, summary, actions)
 
 
 class Chat:
     """`chat.open_thread(actor)`, `chat.send(actor, thread, text)`, `chat.decide(actor, thread, id, "approve")`."""
 
-    def __init__(self, db: Database, model: BaseChatModel, memory: Memory, secret: str) -> None:
+    def __init__(self, db: Database, model: BaseChatModel, memory: Memory, secret: str,
+                 every_write: bool | None = None) -> None:
         self.db, self.model, self.memory, self._secret = db, model, memory, secret
+        # Which writes wait for the person: with a model, every one (it may propose what nobody asked for); the
+        # offline interpreter does only what the person's own words say, so there money waits (tools.ToolSpec).
+        self.every_write = not isinstance(model, OfflineInterpreter) if every_write is None else every_write
         self._agents: dict[tuple[Role, Channel], Any] = {}
         self._build = threading.Lock()
         self._threads = [threading.Lock() for _ in range(64)]  # one conversation turn at a time per thread
@@ -104,9 +121,9 @@ class Chat:
         key = (role, channel)
         with self._build:
             if key not in self._agents:
-                specs = tools_for(role, channel)
+                specs = tools_for(role, channel, self.every_write)
                 self._agents[key] = create_agent(
-                    self.model, tools=[s.tool for s in specs], middleware=guard_rails(specs),
+                    self.model, tools=[s.tool for s in specs], middleware=guard_rails(specs, self.every_write),
                     context_schema=ToolContext, checkpointer=self.memory.saver, name=f"billable-{role}-{channel}")
             return self._agents[key]
 

@@ -1,5 +1,7 @@
 """The agent's guard rails, as LangChain middleware: the system prompt rendered for the person, limits per
-turn, a retry for malformed tool calls, and the confirmation gate on tools that move money."""
+turn, a retry for malformed tool calls, and the confirmation gate: with a model, on every write tool (all the
+writes one model call proposes wait together, in one interrupt, for one yes or no); with the offline interpreter,
+on those that move money."""
 
 from __future__ import annotations
 
@@ -27,9 +29,9 @@ MAX_MODEL_CALLS = 12  # per turn, confirmations included (the run counter surviv
 MAX_TOOL_CALLS = 16
 
 
-def system_prompt(specs: tuple[ToolSpec, ...]) -> AgentMiddleware[Any, ToolContext]:
+def system_prompt(specs: tuple[ToolSpec, ...], every_write: bool = True) -> AgentMiddleware[Any, ToolContext]:
     """The system prompt and the billing policy, rendered per call for the person the run acts for."""
-    tools = [{"name": s.name, "kind": s.kind.value, "confirm": s.moves_money} for s in specs]
+    tools = [{"name": s.name, "kind": s.kind.value, "confirm": s.waits(every_write)} for s in specs]
 
     @dynamic_prompt
     def prompt(request: ModelRequest[ToolContext]) -> str:
@@ -38,7 +40,8 @@ def system_prompt(specs: tuple[ToolSpec, ...]) -> AgentMiddleware[Any, ToolConte
         person = ctx.actor.email or ctx.actor.label
         return render("system", today=today.isoformat(), weekday=today.strftime("%A"), person=person,
                       role=ctx.actor.role.value.replace("_", " "), channel=ctx.channel.value, tools=tools,
-                      policy=render("policy", person=person, can_confirm=ctx.channel in CAN_CONFIRM))
+                      policy=render("policy", person=person, can_confirm=ctx.channel in CAN_CONFIRM,
+                                    every_write=every_write))
 
     return prompt
 
@@ -76,23 +79,30 @@ def _describe(spec: ToolSpec) -> Any:
     return describe
 
 
-def confirmation_gate(specs: tuple[ToolSpec, ...]) -> HumanInTheLoopMiddleware | None:
-    """Pause before any tool of THIS agent that moves money (built from the role's own tools: a gate listing a
-    tool the agent lacks would pause on it too). Only approve or reject: an edit would bypass the preview."""
+def confirmation_gate(specs: tuple[ToolSpec, ...], every_write: bool = True) -> HumanInTheLoopMiddleware | None:
+    """Pause before any tool of THIS agent that waits (`ToolSpec.waits`: with a model every write), built from the
+    role's own tools (a gate listing a tool the agent lacks would pause on it too). Batched: the gated calls of
+    one model response are one interrupt, decided together, and none of them runs before the decision (reads in
+    the same response run after it). Only approve or reject: an edit would bypass the preview."""
     gated: dict[str, bool | InterruptOnConfig] = {
         s.name: InterruptOnConfig(allowed_decisions=["approve", "reject"], description=_describe(s))
-        for s in specs if s.moves_money}
-    return HumanInTheLoopMiddleware(interrupt_on=gated, description_prefix="Please confirm") if gated else None
+        for s in specs if s.waits(every_write)}
+    if not gated:
+        return None
+    return HumanInTheLoopMiddleware(interrupt_on=gated, description_prefix="Please confirm", interrupt_mode="batched")
 
 
-def guard_rails(specs: tuple[ToolSpec, ...]) -> list[AgentMiddleware[Any, Any]]:
+def guard_rails(specs: tuple[ToolSpec, ...], every_write: bool = True) -> list[AgentMiddleware[Any, Any]]:
     out: list[AgentMiddleware[Any, Any]] = [
-        system_prompt(specs),
+        system_prompt(specs, every_write),
         ModelCallLimitMiddleware(run_limit=MAX_MODEL_CALLS, exit_behavior="error"),
-        ToolCallLimitMiddleware(run_limit=MAX_TOOL_CALLS, exit_behavior="continue"),
         RepairInvalidToolCalls(),
     ]
-    gate = confirmation_gate(specs)
+    gate = confirmation_gate(specs, every_write)
     if gate is not None:
         out.append(gate)
+    # Listed after the gate, so its after_model runs BEFORE the gate's (they run in reverse order): a response
+    # that would go over the budget ends the turn whole ("end": none of its calls runs) instead of being proposed
+    # and then, after the person's yes, run only in part.
+    out.append(ToolCallLimitMiddleware(run_limit=MAX_TOOL_CALLS, exit_behavior="end"))
     return out

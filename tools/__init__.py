@@ -1,8 +1,10 @@
 """The agent's tools (CONVENTIONS 9-10): thin and typed, one domain service call each, tagged READ or WRITE.
 
-Which tools an agent gets depends on the person's role (the permission each tool needs) and the channel (a
-channel where nobody can confirm gets nothing that moves money). Tools that move money carry a preview: the
-confirmation text, with amounts computed by the server.
+Which tools an agent gets depends on the person's role (the permission each tool needs) and the channel: a tool
+that would wait for the person's confirmation is not offered where nobody can confirm. Every WRITE tool carries a
+preview (what it will do, computed by the server: the confirmation text). Which writes wait is `waits`: with a
+model, every write; with the offline interpreter (which does only what the person's own words say), those that
+move money or reach the client.
 """
 
 from __future__ import annotations
@@ -34,20 +36,22 @@ class ToolSpec:
     tool: BaseTool
     kind: Kind
     needs: frozenset[Perm]  # any one of these
-    preview: Preview | None = None  # set: moves money, so the person confirms first
+    preview: Preview | None = None  # every WRITE has one: what it will do, shown before the person confirms
+    moves_money: bool = False  # or makes an invoice final, or reaches the client: always confirmed
 
     @property
     def name(self) -> str:
         return self.tool.name
 
-    @property
-    def moves_money(self) -> bool:
-        return self.preview is not None
+    def waits(self, every_write: bool) -> bool:
+        """Whether a call waits for the person's yes: every write with a model (`every_write`), else money."""
+        return self.kind is Kind.WRITE and (every_write or self.moves_money)
 
 
-def _spec(tool: BaseTool, kind: Kind, *needs: Perm, preview: Preview | None = None) -> ToolSpec:
+def _spec(tool: BaseTool, kind: Kind, *needs: Perm, preview: Preview | None = None, money: bool = False) -> ToolSpec:
     tool.handle_tool_error = True  # a ToolException (a domain refusal) becomes an error result, not a raise
-    return ToolSpec(tool, kind, frozenset(needs), preview)
+    assert (kind is Kind.WRITE) == (preview is not None), f"{tool.name}: a WRITE tool needs a preview, a READ none"
+    return ToolSpec(tool, kind, frozenset(needs), preview, money)
 
 
 R, W = Kind.READ, Kind.WRITE
@@ -63,27 +67,28 @@ TOOLS: tuple[ToolSpec, ...] = (
     _spec(r.audit_history, R, Perm.VIEW_BOOKS),
     _spec(r.my_time_entries, R, Perm.LOG_TIME),
     _spec(r.parked_payments, R, Perm.PAYMENTS),
-    _spec(w.draft_invoice, W, Perm.DRAFT),
-    _spec(w.add_manual_line, W, Perm.DRAFT),
-    _spec(w.log_time, W, Perm.LOG_TIME),
-    _spec(w.complete_milestone, W, Perm.RECORD_WORK),
-    _spec(w.reject_invoice, W, Perm.APPROVE),
-    _spec(w.issue_invoice, W, Perm.ISSUE, preview=w.preview_issue),
-    _spec(w.approve_invoice, W, Perm.APPROVE, preview=w.preview_approve),
-    _spec(w.void_invoice, W, Perm.VOID, preview=w.preview_void),
-    _spec(w.credit_note, W, Perm.VOID, preview=w.preview_credit),
-    _spec(w.record_payment, W, Perm.PAYMENTS, preview=w.preview_payment),
-    _spec(w.send_invoice, W, Perm.ISSUE, preview=w.preview_send),
-    _spec(w.apply_parked_payment, W, Perm.PAYMENTS, preview=w.preview_apply_parked),
-    _spec(w.dismiss_parked_payment, W, Perm.PAYMENTS, preview=w.preview_dismiss_parked),
+    _spec(w.draft_invoice, W, Perm.DRAFT, preview=w.preview_draft),
+    _spec(w.add_manual_line, W, Perm.DRAFT, preview=w.preview_manual_line),
+    _spec(w.log_time, W, Perm.LOG_TIME, preview=w.preview_log_time),
+    _spec(w.complete_milestone, W, Perm.RECORD_WORK, preview=w.preview_milestone),
+    _spec(w.reject_invoice, W, Perm.APPROVE, preview=w.preview_reject),
+    _spec(w.issue_invoice, W, Perm.ISSUE, preview=w.preview_issue, money=True),
+    _spec(w.approve_invoice, W, Perm.APPROVE, preview=w.preview_approve, money=True),
+    _spec(w.void_invoice, W, Perm.VOID, preview=w.preview_void, money=True),
+    _spec(w.credit_note, W, Perm.VOID, preview=w.preview_credit, money=True),
+    _spec(w.record_payment, W, Perm.PAYMENTS, preview=w.preview_payment, money=True),
+    _spec(w.send_invoice, W, Perm.ISSUE, preview=w.preview_send, money=True),
+    _spec(w.apply_parked_payment, W, Perm.PAYMENTS, preview=w.preview_apply_parked, money=True),
+    _spec(w.dismiss_parked_payment, W, Perm.PAYMENTS, preview=w.preview_dismiss_parked, money=True),
 )
 BY_NAME: dict[str, ToolSpec] = {s.name: s for s in TOOLS}
 
 
-def tools_for(role: Role, channel: Channel) -> tuple[ToolSpec, ...]:
-    """Least privilege: the tools this role may use on this channel."""
+def tools_for(role: Role, channel: Channel, every_write: bool = True) -> tuple[ToolSpec, ...]:
+    """Least privilege: the tools this role may use on this channel. Where nobody can confirm, no tool that would
+    wait for a confirmation (with a model, `every_write`: no write at all)."""
     perms = PERMISSIONS[role]
-    return tuple(s for s in TOOLS if s.needs & perms and (channel in CAN_CONFIRM or not s.moves_money))
+    return tuple(s for s in TOOLS if s.needs & perms and (channel in CAN_CONFIRM or not s.waits(every_write)))
 
 
 __all__ = ["BY_NAME", "CAN_CONFIRM", "TOOLS", "Channel", "Kind", "ToolContext", "ToolSpec", "as_json",

@@ -1,5 +1,7 @@
-"""WRITE tools, each one service call. The ones that move money or reach the client (issue, approve, void, credit,
-payment, send) also have a preview: what will happen, with amounts the server computes, shown before they confirm."""
+"""WRITE tools, each one service call, each with a preview: what it will do, computed by the server from the books
+(amounts, the draft it would make, the totals after), shown to the person before they confirm. With a model every
+write waits for that yes; the ones that move money or reach the client (issue, approve, void, credit, payment,
+send, parked payments) wait on every chat."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pydantic import BaseModel, Field
 from domain.errors import BillingError
 from domain.model.money import Money
 from domain.services import delivery, invoicing, payments_parked, work
-from domain.services.views import InvoiceView
+from domain.services.views import InvoiceView, LineView
 from prompts import money
 from tools._common import as_json, brief, month_window, refusals
 from tools._context import ToolContext
@@ -327,3 +329,63 @@ def preview_dismiss_parked(ctx: ToolContext, args: dict[str, Any]) -> str:
     p = _parked(ctx, args)
     return (f"Dismiss parked payment #{p.id} of {p.amount} {p.currency or ''} (received {p.received_on}). Reason: "
             f"{args.get('reason', '')}. Nothing is paid.")
+
+
+# ---- previews of the writes that move no money (with a model, they wait too) -----------------------------------
+
+def _lines(lines: list[LineView], currency: str, limit: int = 6) -> str:
+    shown = [f"{ln.description} {money(ln.amount, currency)}" for ln in lines[:limit]]
+    more = f"; and {len(lines) - limit} more" if len(lines) > limit else ""
+    return "; ".join(shown) + more
+
+
+def preview_draft(ctx: ToolContext, args: dict[str, Any]) -> str:
+    if args.get("month"):
+        start, end = month_window(str(args["month"]))
+    elif args.get("period_start") and args.get("period_end"):
+        start, end = date.fromisoformat(str(args["period_start"])), date.fromisoformat(str(args["period_end"]))
+    else:
+        raise _missing("give month (YYYY-MM) or period_start and period_end", "month")
+    v, existing = invoicing.preview_draft(ctx.reader(), ctx.agent, int(args["client_id"]), start, end)
+    if existing:
+        return (f"Draft {v.client_name} for {start} to {end}: {_name(v)} is already open "
+                f"({money(v.total, v.currency)}); it is returned, nothing new is made.")
+    return (f"Draft an invoice for {v.client_name}, {start} to {end}: {money(v.total, v.currency)} "
+            f"({money(v.subtotal, v.currency)} + {money(v.tax_total, v.currency)} tax), {len(v.lines)} lines: "
+            f"{_lines(v.lines, v.currency)}. No number; it goes nowhere until it is issued.")
+
+
+def preview_manual_line(ctx: ToolContext, args: dict[str, Any]) -> str:
+    before, after = invoicing.preview_manual_line(ctx.reader(), ctx.agent, int(args["invoice_id"]),
+                                                  str(args["description"]), args["quantity"], args["unit_price"])
+    line = after.lines[-1]
+    return (f"Add a line to {_name(before)}: \"{line.description}\", {line.quantity} x "
+            f"{money(line.unit_price, after.currency)} = {money(line.amount, after.currency)} (+ "
+            f"{money(line.tax, after.currency)} tax). Total {money(before.total, before.currency)} -> "
+            f"{money(after.total, after.currency)}. A manual line needs an approver who did not write it.")
+
+
+def preview_log_time(ctx: ToolContext, args: dict[str, Any]) -> str:
+    t = work.preview_time(ctx.reader(), ctx.agent, {
+        "client_id": args["client_id"], "date": args["date"], "hours": args["hours"], "role": args["role"],
+        "description": args.get("description") or "", "person": args.get("person") or ""})
+    what = f": {args['description']}" if args.get("description") else ""
+    warn = f" Note: {'; '.join(t.warnings)}." if t.warnings else ""
+    return f"Log {t.hours} h on {t.client_name} for {args['date']} as {args['role']}, by {t.person}{what}.{warn}"
+
+
+def preview_milestone(ctx: ToolContext, args: dict[str, Any]) -> str:
+    m, client = work.get_milestone(ctx.reader(), ctx.agent, int(args["milestone_id"]))
+    if m.completed_on is not None:
+        return f"Milestone \"{m.name}\" of {client} was already completed on {m.completed_on}: nothing changes."
+    day = args.get("completed_on") or ctx.db.clock.today()
+    return (f"Mark milestone \"{m.name}\" of {client} complete on {day}: its fee of {money(m.amount, m.currency)} "
+            "becomes billable on the next draft.")
+
+
+def preview_reject(ctx: ToolContext, args: dict[str, Any]) -> str:
+    v = _invoice(ctx, args)
+    if v.status != "pending_approval":
+        return f"Reject {_name(v)}: cannot be done as asked (it is {v.status.replace('_', ' ')}, not pending approval)."
+    return (f"Send {_name(v)} ({money(v.total, v.currency)}) back to draft, not issued. Reason: "
+            f"{args.get('reason', '')}.")

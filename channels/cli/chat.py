@@ -27,11 +27,14 @@ def _show(reply: Reply) -> None:
     if said:
         console.print(Markdown(said))
     if reply.pending is not None:
-        console.print(Panel(reply.pending.summary, title="Please confirm", border_style="yellow"))
+        n = len(reply.pending.actions)
+        title = "Please confirm" + (f" (all {n} together)" if n > 1 else "")
+        console.print(Panel(reply.pending.summary, title=title, border_style="yellow"))
 
 
 def _confirm(bot: Chat, actor: Actor, thread: str, reply: Reply) -> Reply:
-    """Ask y/n for each action that waits; an answer other than yes (or end of input) is a no."""
+    """Ask y/n for what waits (one answer for all the changes shown together); an answer other than yes (or end of
+    input) is a no."""
     while reply.pending is not None:
         try:
             yes = typer.confirm("Go ahead?", default=False)
@@ -84,9 +87,10 @@ def chat(as_email: str = AS_PERSON) -> None:
 @guarded
 def ask(question: str = typer.Argument(..., help="What to ask or ask for, e.g. \"what's overdue?\""),
         as_email: str = AS_PERSON,
-        yes: bool = typer.Option(False, "--yes", help="Confirm what needs confirming (issue, approve, void, "
-                                                      "credit, payment). Without it those are not offered.")) -> None:
-    """One question or request, one answer (for scripts). Nothing that moves money without --yes."""
+        yes: bool = typer.Option(False, "--yes", help="Confirm what needs confirming (with a model: every change "
+                                                      "to the books; offline: issue, approve, void, credit, "
+                                                      "payment, send). Without it those are not offered.")) -> None:
+    """One question or request, one answer (for scripts). Nothing that waits for a confirmation without --yes."""
     s = settings()
     db = open_db(s)
     bot = None

@@ -134,7 +134,7 @@ class SlackDoor:
             return
         value = {"u": actor.user_id, "k": key, "a": reply.pending.id}
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=reply.text[:39000],
-                                blocks=_blocks.confirm_prompt(reply.text, value))
+                                blocks=_blocks.confirm_prompt(reply.text, value, reply.pending.effects))
 
     def _confirm(self, body: dict[str, Any], client: WebClient) -> None:
         """Confirm / Cancel under an agent's proposal: only the person who asked decides, and only the action

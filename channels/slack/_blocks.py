@@ -114,10 +114,19 @@ def decided_card(invoice: ApprovalRequested | None, d: ApprovalDecided) -> list[
     return approval_card(invoice, decided=d)
 
 
-def confirm_prompt(text: str, value: dict[str, Any]) -> list[dict[str, Any]]:
-    """The agent's reply with an action waiting: what will happen (server-computed amounts), Confirm / Cancel."""
+def confirm_prompt(text: str, value: dict[str, Any], effects: list[str] | None = None) -> list[dict[str, Any]]:
+    """The agent's reply with an action waiting: what will happen (server-computed amounts), Confirm / Cancel.
+    Several changes proposed together: the reply, then one section per change (each shown whole, none cut off
+    by the length limit of one section), and one Confirm / Cancel for all of them."""
     raw = json.dumps(value, separators=(",", ":"))
-    return [_section(text), {"type": "actions", "block_id": "confirm", "elements": [
+    if effects is not None and len(effects) > 1:
+        said = text.split("Please confirm:", 1)[0].strip()
+        head = f"Please confirm these {len(effects)} changes, together (Confirm does all of them, Cancel none):"
+        sections = [_section(f"{said}\n\n{head}" if said else head)] + [
+            _section(f"{i}. {e}") for i, e in enumerate(effects, 1)]
+    else:
+        sections = [_section(text)]
+    return [*sections, {"type": "actions", "block_id": "confirm", "elements": [
         {"type": "button", "action_id": CONFIRM, "style": "primary", "value": raw,
          "text": {"type": "plain_text", "text": "Confirm"}},
         {"type": "button", "action_id": CANCEL, "value": raw, "text": {"type": "plain_text", "text": "Cancel"}}]}]

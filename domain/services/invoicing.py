@@ -162,32 +162,71 @@ def draft_invoice(uow: UnitOfWork, actor: Actor, client_id: int, period_start: d
     return view
 
 
-def add_manual_line(uow: UnitOfWork, actor: Actor, invoice_id: int, description: str, quantity: object,
-                    unit_price: object, section: str = "manual") -> InvoiceView:
-    """Add a hand-written line to a draft; it will need an approver who did not write it."""
+def _unstored(inv: InvoiceRow) -> None:
+    """A preview's rows have no ids (they are never stored): 0 reads as "not stored" in its view."""
+    inv.id = inv.id or 0
+    for ln in inv.lines:
+        ln.id = ln.id or 0
+
+
+def preview_draft(uow: UnitOfWork, actor: Actor, client_id: int, period_start: date, period_end: date,
+                  ) -> tuple[InvoiceView, bool]:
+    """What draft_invoice would do, computed and not stored: the draft it would make (id 0, no number), or the
+    open draft it would return (True). Refuses as draft_invoice would."""
     require(actor, Perm.DRAFT)
+    check_window(period_start, period_end)
+    with uow:
+        client = load_client(uow, actor, client_id)
+        existing = uow.invoices.open_drafts_for([client.id], period_start, period_end).get(client.id)
+        if existing is not None:
+            return _view(uow, existing), True
+        ctx = load_context(uow, [client], period_end, period_start)
+        built = new_draft(actor, client, period_start, period_end, ctx, uow.workspace.get(), uow.clock.now())
+        if built is None:
+            raise ValidationFailed(f"nothing to bill for {client.name} between {period_start} and {period_end}: "
+                                   "no period due, no unbilled work", code="invoice.nothing_to_bill",
+                                   field="period_start")
+        inv = built[0]  # transient: never added to the session
+        _unstored(inv)
+        return InvoiceView.of(inv, client.name, uow.clock.today()), False
+
+
+def _manual_line(inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow, actor: Actor, description: str,
+                 quantity: object, unit_price: object, section: str) -> None:
+    """Check a hand-written line and add it to the draft `inv` (in memory), with its totals recomputed."""
+    if inv.status != Status.DRAFT.value:
+        raise BadTransition(f"only drafts can be edited; this invoice is {inv.status}"
+                            + (" (corrections to issued invoices are credit notes)"
+                               if inv.status in IMMUTABLE else " (reject it back to draft first)"),
+                            field="status")
+    qty = parse_decimal(quantity, "quantity", max_places=4)
+    if qty == 0:
+        raise ValidationFailed("must not be zero", field="quantity")
+    price = Money.parse(unit_price, inv.currency, "unit_price", allow_negative=True)
+    _add_lines(inv, [DraftLine(section, description.strip(), qty, "item", price.amount,
+                               round_money(qty * price.amount, inv.currency), manual=True,
+                               source={"manual": True, "by": actor.email})], _profile(client), actor)
+    _recompute(inv, ws)
+
+
+def _check_manual(description: str, section: str) -> None:
     if not description.strip():
         raise ValidationFailed("must not be blank", field="description")
     if section not in SECTIONS:  # the section picks the tax rate, so it must be one the tax profile knows
         raise ValidationFailed(f"unknown section {section!r}; one of {', '.join(SECTIONS)}", field="section")
+
+
+def add_manual_line(uow: UnitOfWork, actor: Actor, invoice_id: int, description: str, quantity: object,
+                    unit_price: object, section: str = "manual") -> InvoiceView:
+    """Add a hand-written line to a draft; it will need an approver who did not write it."""
+    require(actor, Perm.DRAFT)
+    _check_manual(description, section)
     with uow:
         inv = _load(uow, actor, invoice_id)
-        if inv.status != Status.DRAFT.value:
-            raise BadTransition(f"only drafts can be edited; this invoice is {inv.status}"
-                                + (" (corrections to issued invoices are credit notes)"
-                                   if inv.status in IMMUTABLE else " (reject it back to draft first)"),
-                                field="status")
         client = uow.clients.get(inv.client_id)
         assert client is not None
-        qty = parse_decimal(quantity, "quantity", max_places=4)
-        if qty == 0:
-            raise ValidationFailed("must not be zero", field="quantity")
-        price = Money.parse(unit_price, inv.currency, "unit_price", allow_negative=True)
         before = _summary(inv)
-        _add_lines(inv, [DraftLine(section, description.strip(), qty, "item", price.amount,
-                                   round_money(qty * price.amount, inv.currency), manual=True,
-                                   source={"manual": True, "by": actor.email})], _profile(client), actor)
-        _recompute(inv, uow.workspace.get())
+        _manual_line(inv, client, uow.workspace.get(), actor, description, quantity, unit_price, section)
         if inv.requested_by_user_id is None and actor.is_person_like:
             inv.requested_by_user_id = actor.user_id
         uow.flush()
@@ -196,6 +235,24 @@ def add_manual_line(uow: UnitOfWork, actor: Actor, invoice_id: int, description:
         view = _view(uow, inv)
         uow.commit()
     return view
+
+
+def preview_manual_line(uow: UnitOfWork, actor: Actor, invoice_id: int, description: str, quantity: object,
+                        unit_price: object, section: str = "manual") -> tuple[InvoiceView, InvoiceView]:
+    """What add_manual_line would do (the draft before and after), computed and not stored; refuses as it would."""
+    require(actor, Perm.DRAFT)
+    _check_manual(description, section)
+    with uow:
+        inv = _load(uow, actor, invoice_id, for_update=False)
+        client = uow.clients.get(inv.client_id)
+        assert client is not None
+        ws, today = uow.workspace.get(), uow.clock.today()
+        before = InvoiceView.of(inv, client.name, today)
+        inv.lines  # noqa: B018 -- loaded now: the row is detached next, so the new line can never be flushed
+        uow.session.expunge(inv)
+        _manual_line(inv, client, ws, actor, description, quantity, unit_price, section)
+        _unstored(inv)
+        return before, InvoiceView.of(inv, client.name, today)
 
 
 def issue_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, send: bool | None = None) -> InvoiceView:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
@@ -14,7 +15,7 @@ from domain.model.roles import Actor, Perm, Role
 from domain.services._auth import client_scope, load_client, require
 from domain.services._input import no_float, parse_input
 from domain.services.views import MilestoneView, TimeEntryView
-from domain.store.tables import ExpenseRow, SlaBreachRow, TimeEntryRow
+from domain.store.tables import ClientRow, ExpenseRow, SlaBreachRow, TimeEntryRow
 from domain.store.uow import UnitOfWork
 
 
@@ -39,28 +40,44 @@ def _hours(value: object) -> int:
     return int(h * 100)
 
 
+def _check_time(uow: UnitOfWork, actor: Actor, data: TimeEntryIn) -> tuple[ClientRow, str, int]:
+    """log_time's checks: the client (in the actor's scope), who worked, the hours in hundredths."""
+    centi = _hours(data.hours)
+    client = uow.clients.get(data.client_id)
+    if client is None:
+        raise NotFound(f"no client with id {data.client_id}", code="client.not_found", field="client_id")
+    scope = client_scope(actor)
+    if scope is not None and client.id not in scope:
+        raise NotFound(f"no client with id {data.client_id}", code="client.not_found", field="client_id")
+    person = data.person.strip() or (actor.email or "")
+    if actor.role == Role.CONTRACTOR and person != actor.email:
+        raise Forbidden("contractors log time for themselves only", field="person")
+    if not person:
+        raise ValidationFailed("who did the work? give person", field="person")
+    if data.arrangement_id is not None:
+        arr = uow.arrangements.get(data.arrangement_id)
+        if arr is None or arr.client_id != client.id or arr.kind != "time_and_materials":
+            raise ValidationFailed("must be a time and materials arrangement of this client",
+                                   field="arrangement_id")
+    return client, person, centi
+
+
+def _unbilled_warning(uow: UnitOfWork, actor: Actor, client: ClientRow) -> list[str]:
+    # Drafting bills time only through a time and materials arrangement: without one these hours would wait
+    # unseen, so the person logging them hears it now (a tracker's webhook has nobody to tell: not asked).
+    arrangements = uow.arrangements.for_client(client.id) if actor.is_person_like else None
+    if arrangements is not None and not any(a.kind == "time_and_materials" for a in arrangements):
+        return [f"{client.name} has no active time and materials arrangement: these hours will not be billed "
+                "until one is added"]
+    return []
+
+
 def log_time(uow: UnitOfWork, actor: Actor, data: TimeEntryIn | Mapping[str, Any]) -> TimeEntryView:
     """Record hours worked. Contractors log for themselves only; the entry is theirs."""
     require(actor, Perm.LOG_TIME)
     data = parse_input(TimeEntryIn, data)
-    centi = _hours(data.hours)
     with uow:
-        client = uow.clients.get(data.client_id)
-        if client is None:
-            raise NotFound(f"no client with id {data.client_id}", code="client.not_found", field="client_id")
-        scope = client_scope(actor)
-        if scope is not None and client.id not in scope:
-            raise NotFound(f"no client with id {data.client_id}", code="client.not_found", field="client_id")
-        person = data.person.strip() or (actor.email or "")
-        if actor.role == Role.CONTRACTOR and person != actor.email:
-            raise Forbidden("contractors log time for themselves only", field="person")
-        if not person:
-            raise ValidationFailed("who did the work? give person", field="person")
-        if data.arrangement_id is not None:
-            arr = uow.arrangements.get(data.arrangement_id)
-            if arr is None or arr.client_id != client.id or arr.kind != "time_and_materials":
-                raise ValidationFailed("must be a time and materials arrangement of this client",
-                                       field="arrangement_id")
+        client, person, centi = _check_time(uow, actor, data)
         user = uow.users.by_email(person)
         row = uow.work.add(TimeEntryRow(
             client_id=client.id, arrangement_id=data.arrangement_id, user_id=user.id if user else None,
@@ -68,15 +85,30 @@ def log_time(uow: UnitOfWork, actor: Actor, data: TimeEntryIn | Mapping[str, Any
             day=data.date, hours_centi=centi, description=data.description, external_ref=data.external_ref,
             created_at=uow.clock.now()))
         view = TimeEntryView.of(row)
-        # Drafting bills time only through a time and materials arrangement: without one these hours would wait
-        # unseen, so the person logging them hears it now (a tracker's webhook has nobody to tell: not asked).
-        arrangements = uow.arrangements.for_client(client.id) if actor.is_person_like else None
-        if arrangements is not None and not any(a.kind == "time_and_materials" for a in arrangements):
-            view.warnings.append(f"{client.name} has no active time and materials arrangement: these hours will "
-                                 "not be billed until one is added")
+        view.warnings.extend(_unbilled_warning(uow, actor, client))
         uow.audit.record(actor, "time.logged", "time_entry", row.id, after=view.model_dump(mode="json"))
         uow.commit()
     return view
+
+
+@dataclass(frozen=True)
+class TimePreview:
+    """What log_time would record: computed, not stored."""
+
+    client_name: str
+    person: str
+    hours: str
+    warnings: list[str]
+
+
+def preview_time(uow: UnitOfWork, actor: Actor, data: TimeEntryIn | Mapping[str, Any]) -> TimePreview:
+    """log_time's checks and what it would record, without recording it; refuses as log_time would."""
+    require(actor, Perm.LOG_TIME)
+    data = parse_input(TimeEntryIn, data)
+    with uow:
+        client, person, centi = _check_time(uow, actor, data)
+        return TimePreview(client.name, person, f"{centi // 100}.{centi % 100:02d}",
+                           _unbilled_warning(uow, actor, client))
 
 
 def list_time_entries(uow: UnitOfWork, actor: Actor, client_id: int | None = None, limit: int = 200,
@@ -120,6 +152,17 @@ def record_expense(uow: UnitOfWork, actor: Actor, data: ExpenseIn | Mapping[str,
         uow.audit.record(actor, "expense.recorded", "expense", row.id, after=out)
         uow.commit()
     return out
+
+
+def get_milestone(uow: UnitOfWork, actor: Actor, milestone_id: int) -> tuple[MilestoneView, str]:
+    """A milestone the actor may record work on, and its client's name."""
+    require(actor, Perm.RECORD_WORK)
+    with uow:
+        m = uow.arrangements.milestone(milestone_id)
+        if m is None:
+            raise NotFound(f"no milestone with id {milestone_id}", code="milestone.not_found", field="milestone_id")
+        client = load_client(uow, actor, m.client_id)
+        return MilestoneView.of(m, uow.work.is_claimed("milestone", m.id)), client.name
 
 
 def complete_milestone(uow: UnitOfWork, actor: Actor, milestone_id: int, completed_on: date | None = None,

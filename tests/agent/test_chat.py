@@ -122,12 +122,22 @@ def test_each_role_gets_its_own_tools_and_its_own_gate() -> None:
     assert names[Role.CONTRACTOR] == {"find_client", "my_time_entries", "log_time"}
     assert "approve_invoice" not in names[Role.ACCOUNT_MANAGER] and "draft_invoice" in names[Role.ACCOUNT_MANAGER]
     assert not {"draft_invoice", "log_time", "issue_invoice"} & names[Role.VIEWER]
-    assert confirmation_gate(tools_for(Role.CONTRACTOR, Channel.HTTP)) is None
+    money = {"issue_invoice", "approve_invoice", "void_invoice", "credit_note", "record_payment", "send_invoice",
+             "apply_parked_payment", "dismiss_parked_payment"}
+    writes = money | {"draft_invoice", "add_manual_line", "log_time", "complete_milestone", "reject_invoice"}
+    # With a model, every write waits (the contractor's log_time too); nothing waits for a viewer (no writes).
+    assert set(confirmation_gate(tools_for(Role.CONTRACTOR, Channel.HTTP)).interrupt_on) == {"log_time"}
+    assert confirmation_gate(tools_for(Role.VIEWER, Channel.HTTP)) is None
     gate = confirmation_gate(tools_for(Role.FINANCE, Channel.HTTP))
-    assert gate is not None and set(gate.interrupt_on) == {
-        "issue_invoice", "approve_invoice", "void_invoice", "credit_note", "record_payment", "send_invoice",
-        "apply_parked_payment", "dismiss_parked_payment"}
-    assert not {s.name for s in tools_for(Role.OWNER, Channel.SCRIPT)} & set(gate.interrupt_on)
+    assert gate is not None and set(gate.interrupt_on) == writes
+    # Where nobody can confirm, a model gets no write at all.
+    assert not {s.name for s in tools_for(Role.OWNER, Channel.SCRIPT)} & writes
+    # The offline interpreter: money waits, the rest runs; off a confirming channel, nothing that moves money.
+    assert confirmation_gate(tools_for(Role.CONTRACTOR, Channel.HTTP, every_write=False), every_write=False) is None
+    offline = confirmation_gate(tools_for(Role.FINANCE, Channel.HTTP, every_write=False), every_write=False)
+    assert offline is not None and set(offline.interrupt_on) == money
+    script = {s.name for s in tools_for(Role.OWNER, Channel.SCRIPT, every_write=False)}
+    assert not script & money and "draft_invoice" in script
 
 
 class _Looping(BaseChatModel):

@@ -72,7 +72,13 @@ def test_streaming_reassembles_tool_calls_and_text(books_lite: Seeded) -> None:
                          use_responses_api=False, streaming=True, stream_usage=True)
         chat = Chat.open(books_lite.db, SETTINGS, llm)
         try:
-            reply = chat.send(fin, chat.open_thread(fin), "draft Globex for April")
+            thread = chat.open_thread(fin)
+            asked = chat.send(fin, thread, "draft Globex for April")
+            assert asked.pending is not None  # with a model, a draft waits for the yes too
+            assert asked.pending.summary.startswith("Draft an invoice for Globex Ltd, 2026-04-01 to 2026-04-30: "
+                                                    "2,400.00 GBP")
+            assert invoicing.list_invoices(books_lite.db.uow(), fin, status="draft") == []
+            reply = chat.decide(fin, thread, asked.pending.id, "approve")
         finally:
             chat.close()
     assert [r.body["stream"] for r in srv.requests] == [True, True]

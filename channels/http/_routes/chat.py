@@ -65,13 +65,24 @@ class ThreadOut(BaseModel):
     thread_id: str
 
 
+class ProposedAction(BaseModel):
+    tool: str = Field(description="The agent's tool")
+    effect: str = Field(description="What it will do, computed by the server from the books")
+
+
 class PendingOut(BaseModel):
-    id: str = Field(description="Decide with POST /v1/chat/threads/{thread_id}/actions/{id}")
-    summary: str = Field(description="What will happen, with amounts the server computed")
+    id: str = Field(description="Decide with POST /v1/chat/threads/{thread_id}/actions/{id}: one decision for all "
+                                "its actions")
+    summary: str = Field(description="What will happen, with amounts the server computed (every action)")
+    actions: list[ProposedAction] = Field(default_factory=list, description="Each change proposed, in order; "
+                                                                            "approved or rejected together")
 
     @classmethod
     def of(cls, p: PendingAction | None) -> PendingOut | None:
-        return cls(id=p.id, summary=p.summary) if p is not None else None
+        if p is None:
+            return None
+        return cls(id=p.id, summary=p.summary, actions=[
+            ProposedAction(tool=str(a.get("name")), effect=e) for a, e in zip(p.actions, p.effects, strict=True)])
 
 
 class ReplyOut(BaseModel):
