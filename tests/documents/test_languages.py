@@ -31,6 +31,9 @@ ENGLISH_LABELS = {
     "Description", "Quantity", "Unit price", "Tax", "Amount", "Tax summary", "Rate", "Taxable amount", "Subtotal",
     "Total", "Paid", "Balance due", "Payment", "Retainer", "Time and materials", "Milestones", "Subscriptions",
     "Hardware and pass-through", "SLA credits", "Other items", "Corrects invoice", "Reason",
+    # the parties' legal content (seller footer, buyer block, bank account)
+    "Buyer reference", "Date of supply", "Exemption reason", "VAT ID", "Tax number", "Registration", "Contact",
+    "Account holder", "Reverse charge",
 }
 
 # What each language must say: the title, some labels, the terms and the payment sentence.
@@ -52,9 +55,10 @@ LOCALES = {"en": "en_GB", "de": "de_DE", "nl": "nl_NL", "fr": "fr_FR"}
 
 
 class _Labels(HTMLParser):
-    """The text of the elements that hold labels: headings, table headers, the title, the section subtotals."""
+    """The text of the elements that hold labels: headings, table headers, the title, the section subtotals, the
+    legal footer."""
 
-    TAGS = frozenset({"title", "h1", "h2", "th", "tfoot"})
+    TAGS = frozenset({"title", "h1", "h2", "th", "tfoot", "footer"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -76,7 +80,7 @@ class _Labels(HTMLParser):
 
 
 # Words a language writes as English does ("Total HT" is French).
-SAME_WORD = {"fr": {"Total"}}
+SAME_WORD = {"fr": {"Total", "Contact"}, "nl": {"Contact"}}
 
 
 def english_labels_in(html: str, language: str = "en") -> set[str]:
