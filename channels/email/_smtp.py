@@ -129,7 +129,7 @@ class InvoiceMailer:
         system = Actor.system("dunning")
         doc = documents.invoice_document(self.db.uow(), system, invoice_id)
         token = documents.hosted_token(self.db.uow(), system, invoice_id)
-        recipients = list(doc.client.billing_emails)
+        recipients = list(doc.recipients)  # the client's contacts now (the document itself is frozen)
         if not recipients:
             reminders.record_reminder_failed(self.db.uow(), invoice_id, step,
                                              "the client has no billing e-mail address")

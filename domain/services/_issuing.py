@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.errors import CheckBlocked
-from domain.model import numbering
+from domain.model import numbering, snapshot
 from domain.model.checks import CheckInput, CheckResult, Outcome, run_checks, verdict
 from domain.model.lifecycle import Status, check_transition
 from domain.model.money import Money, minor_exponent, round_money
@@ -135,6 +135,9 @@ def _ref(inv: InvoiceRow, client_name: str) -> dict[str, Any]:
 
 
 def client_name_of(uow: UnitOfWork, inv: InvoiceRow) -> str:
+    """The buyer's name as the invoice says it: frozen once issued, the client's own while a draft."""
+    if inv.snapshot:
+        return str(inv.snapshot["buyer"]["name"])
     client = uow.clients.get(inv.client_id)
     return client.name if client else "?"
 
@@ -158,6 +161,64 @@ def decided_event(uow: UnitOfWork, actor: Actor, inv_id: int, decision: str, num
     return ApprovalDecided.model_validate({
         "invoice_id": inv_id, "decision": decision, "number": number, "status": status, "reason": reason,
         "by": actor.email or actor.label, "at": uow.clock.now().isoformat()})
+
+
+# ---- frozen at issue -----------------------------------------------------------------------------------------------
+
+
+def _language(locale: str) -> str:
+    return locale.replace("-", "_").split("_")[0].lower() or "en"
+
+
+def seller_snapshot(ws: WorkspaceRow) -> snapshot.Seller:
+    """The seller as the workspace row says now: its name and every party field it has (`parties.Seller`)."""
+    return snapshot.Seller(name=ws.name, **seller_of(ws).model_dump(mode="json"))
+
+
+def buyer_snapshot(client: ClientRow) -> snapshot.Buyer:
+    """The buyer as the client row says now: its name, billing contacts and every party field it has."""
+    return snapshot.Buyer(name=client.name, client_id=client.id, billing_emails=[str(e) for e in client.billing_emails],
+                          **buyer_of(client).model_dump(mode="json"))
+
+
+def freeze(inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow, corrects: InvoiceRow | None = None) -> None:
+    """Store what a just-numbered invoice or credit note says (`domain.model.snapshot`): from now on every door
+    reads its parties and terms from here. A credit note keeps the tax treatment of the invoice it corrects."""
+    assert inv.number is not None and inv.issue_date is not None
+    cur = inv.currency
+    profile = _profile(client)
+    original = (snapshot.InvoiceSnapshot.model_validate(corrects.snapshot)
+                if corrects is not None and corrects.snapshot else None)
+    mode = original.terms.tax_mode if original is not None else profile.mode
+    buyer = buyer_snapshot(client)
+    locale = client.locale or ws.locale
+    credit = inv.kind == "credit_note"
+    terms = snapshot.Terms(
+        currency=cur, issue_date=inv.issue_date, due_date=None if credit else inv.due_date,
+        payment_terms_days=None if credit else client.payment_terms_days, po_number=inv.po_number,
+        period_start=inv.period_start, period_end=inv.period_end, locale=locale,
+        language=str(buyer.model_dump().get("language") or _language(locale)), tax_mode=mode,
+        reverse_charge=mode == TaxMode.REVERSE_CHARGE, tax_note=inv.tax_note, tax_rounding=ws.tax_rounding,
+        tax_profile=original.terms.tax_profile if original is not None else profile.as_json(),
+        corrects_number=corrects.number if corrects is not None else None,
+        corrects_issue_date=corrects.issue_date if corrects is not None else None,
+        reason=inv.reason if credit else "")
+    reason, code = snapshot.exemption(mode, str(terms.tax_profile.get("exemption_reason", "")))
+    frozen = snapshot.InvoiceSnapshot(
+        kind="credit_note" if credit else "invoice", number=inv.number, seller=seller_snapshot(ws), buyer=buyer,
+        terms=terms,
+        lines=[snapshot.Line(position=ln.position, description=ln.description, quantity=ln.quantity, unit=ln.unit,
+                             unit_price=_text(ln.unit_price_minor, cur), amount=_text(ln.amount_minor, cur),
+                             tax_rate=ln.tax_rate, tax_category=snapshot.tax_category(mode, Decimal(ln.tax_rate)),
+                             tax=_text(ln.tax_minor, cur), section=ln.section) for ln in inv.lines],
+        tax=[snapshot.TaxGroup(category=snapshot.tax_category(mode, Decimal(g["rate"])), rate=g["rate"],
+                               taxable=g["taxable"], tax=g["tax"],
+                               exemption_reason=reason if Decimal(g["tax"]) == 0 else "",
+                               exemption_code=code if Decimal(g["tax"]) == 0 else "")
+             for g in inv.tax_breakdown],
+        totals=snapshot.Totals(net=_text(inv.subtotal_minor, cur), tax=_text(inv.tax_minor, cur),
+                               gross=_text(inv.total_minor, cur)))
+    inv.snapshot = frozen.model_dump(mode="json")
 
 
 # ---- checks, numbers, issue --------------------------------------------------------------------------------------
@@ -196,8 +257,8 @@ def take_numbers(uow: UnitOfWork, fmt: str, count: int) -> list[str]:
     return [numbering.render(fmt, today, first + i) for i in range(count)]
 
 
-def _finalize(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, number: str) -> None:
-    """Number, date and issue a checked invoice."""
+def _finalize(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow, number: str) -> None:
+    """Number, date, freeze and issue a checked invoice."""
     check_transition(inv.status, Status.ISSUED)
     today = uow.clock.today()
     inv.number = number
@@ -207,6 +268,7 @@ def _finalize(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, number: str) 
     inv.issued_at = uow.clock.now()
     if not inv.po_number and client.po_number:
         inv.po_number = client.po_number
+    freeze(inv, client, ws)
     if inv.total_minor - inv.paid_minor - inv.credited_minor == 0:
         # Nothing is owed (credits ate the month): settled at once, never an open invoice nobody can pay.
         check_transition(inv.status, Status.PAID)
@@ -310,7 +372,7 @@ def issue(uow: UnitOfWork, actor: Actor, invoices: Sequence[InvoiceRow], *, via:
             inv.approved_by_user_id = actor.user_id
             uow.audit.record(actor, "invoice.approved", "invoice", inv.id, before=before, after={
                 "note": approval_note, "flags": [r.as_json() for r in results if r.outcome == Outcome.FLAG]})
-        _finalize(uow, inv, client, number)
+        _finalize(uow, inv, client, ws, number)
         uow.audit.record(actor, "invoice.issued", "invoice", inv.id, before=before, after=_summary(inv))
         if approving:
             events.append(decided_event(uow, actor, inv.id, "approved", inv.number, inv.status, approval_note or ""))

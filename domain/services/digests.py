@@ -40,7 +40,8 @@ def queue_overdue_digest(uow: UnitOfWork, actor: Actor) -> dict[str, Any] | None
             "totals": {cur: Money.from_minor(b, cur).text for cur, (_, b) in sorted(totals.items())},
             "invoices": [{
                 "invoice_id": i.id, "number": i.number, "client_id": i.client_id,
-                "client_name": names.get(i.client_id, "?"), "currency": i.currency,
+                "client_name": str(i.snapshot["buyer"]["name"]) if i.snapshot else names.get(i.client_id, "?"),
+                "currency": i.currency,
                 "balance": Money.from_minor(i.total_minor - i.paid_minor - i.credited_minor, i.currency).text,
                 "due_date": i.due_date.isoformat() if i.due_date else None,
                 "days_overdue": (today - i.due_date).days if i.due_date else None} for i in oldest]}

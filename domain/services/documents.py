@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import secrets
 
+from pydantic import Field
+
 from domain.errors import BadTransition, NotFound
 from domain.model.lifecycle import TRANSITIONS, Status
 from domain.model.roles import Actor, Perm
+from domain.model.snapshot import InvoiceSnapshot
 from domain.services._auth import client_scope, require
 from domain.services.parties import seller_of
 from domain.services.views import ClientView, InvoiceView, View
@@ -26,7 +29,7 @@ class DocumentView(View):
     """Everything an invoice or credit note document needs, safe to use after the transaction."""
 
     invoice: InvoiceView
-    client: ClientView
+    client: ClientView  # issued: as the snapshot says (frozen); a draft: the client as it is
     seller: str
     locale: str
     corrects_number: str | None = None
@@ -35,6 +38,23 @@ class DocumentView(View):
     payee_name: str = ""
     payee_iban: str = ""
     payee_bic: str = ""
+    snapshot: InvoiceSnapshot | None = None  # issued: everything the document says, frozen at numbering
+    recipients: list[str] = Field(default_factory=list)  # where to send it now: the client's current billing contacts
+
+
+def _frozen_client(live: ClientView, snap: InvoiceSnapshot) -> ClientView:
+    """The client as the issued document names it: every field the snapshot froze, over the live view's
+    bookkeeping fields (id, managers) that no document shows."""
+    buyer = snap.buyer.model_dump()
+    t = snap.terms
+    frozen = {k: v for k, v in buyer.items() if k in ClientView.model_fields and k != "id"}
+    frozen.update(name=snap.buyer.name, billing_emails=list(snap.buyer.billing_emails), currency=t.currency,
+                  tax_profile=dict(t.tax_profile), po_number=t.po_number, locale=t.locale)
+    if t.payment_terms_days is not None:
+        frozen["payment_terms_days"] = t.payment_terms_days
+    if "language" in ClientView.model_fields:
+        frozen["language"] = t.language
+    return ClientView.model_validate({**live.model_dump(), **frozen})
 
 
 def document_of(uow: UnitOfWork, inv: InvoiceRow) -> DocumentView:
@@ -48,11 +68,22 @@ def document_of(uow: UnitOfWork, inv: InvoiceRow) -> DocumentView:
     if inv.corrects_invoice_id is not None:
         original = uow.invoices.get(inv.corrects_invoice_id)
         corrects = original.number if original is not None else None
+    live = ClientView.of(client)
+    recipients = [str(e) for e in client.billing_emails]
+    if inv.snapshot:
+        snap = InvoiceSnapshot.model_validate(inv.snapshot)
+        frozen = _frozen_client(live, snap)
+        bank = snap.seller.details().bank_account
+        return DocumentView(invoice=view, client=frozen, seller=snap.seller.name, locale=snap.terms.locale,
+                            corrects_number=snap.terms.corrects_number or corrects,
+                            payment_terms_days=frozen.payment_terms_days, snapshot=snap, recipients=recipients,
+                            payee_name=bank.account_holder or snap.seller.details().legal_name or snap.seller.name,
+                            payee_iban=bank.iban, payee_bic=bank.bic)
     ws = uow.workspace.get()
     seller = seller_of(ws)
-    return DocumentView(invoice=view, client=ClientView.of(client), seller=ws.name,
+    return DocumentView(invoice=view, client=live, seller=ws.name,
                         locale=client.locale or ws.locale, corrects_number=corrects,
-                        payment_terms_days=client.payment_terms_days,
+                        payment_terms_days=client.payment_terms_days, recipients=recipients,
                         payee_name=seller.bank_account.account_holder or seller.legal_name or ws.name,
                         payee_iban=seller.bank_account.iban, payee_bic=seller.bank_account.bic)
 

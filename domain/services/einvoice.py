@@ -28,6 +28,7 @@ from domain.model.einvoice import (
 )
 from domain.model.parties import Buyer, PostalAddress, Seller
 from domain.model.roles import Actor, Perm
+from domain.model.snapshot import InvoiceSnapshot
 from domain.services._auth import load_client, require
 from domain.services.documents import DocumentView, document_of, loaded_invoice
 from domain.services.parties import buyer_of, seller_of
@@ -129,6 +130,18 @@ def input_from_document(doc: DocumentView, seller: Party, buyer: Party, *, tax_m
 
 def input_of(uow: UnitOfWork, inv: InvoiceRow, doc: DocumentView) -> EInvoiceInput:
     """The EN 16931 input of a loaded, issued invoice (inside an open unit of work; no permission check here)."""
+    if inv.snapshot:  # issued: the parties, tax treatment and references it was numbered with
+        snap = InvoiceSnapshot.model_validate(inv.snapshot)
+        t = snap.terms
+        frozen_seller, frozen_buyer = snap.seller.details(), snap.buyer.details()
+        emails = snap.buyer.billing_emails
+        return input_from_document(
+            doc, party_of_seller(frozen_seller, snap.seller.name),
+            party_of_buyer(frozen_buyer, snap.buyer.name, emails[0] if emails else ""),
+            tax_mode=t.tax_mode.value, exemption_reason=str(t.tax_profile.get("exemption_reason", "") or ""),
+            buyer_reference=frozen_buyer.buyer_reference, preceding_date=t.corrects_issue_date,
+            iban=frozen_seller.bank_account.iban, bic=frozen_seller.bank_account.bic,
+            account_name=frozen_seller.bank_account.account_holder or frozen_seller.legal_name)
     client = uow.clients.get(inv.client_id)
     assert client is not None  # a foreign key guarantees it
     profile = dict(client.tax_profile or {})

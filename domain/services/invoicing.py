@@ -454,6 +454,7 @@ def create_credit_note(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: s
             raise AssertionError(f"credit note totals {note.total_minor}, not the {gross} credited")
         note.number = take_numbers(uow, ws.credit_note_number_format, 1)[0]
         note.issue_date, note.issued_at = uow.clock.today(), uow.clock.now()
+        _issuing.freeze(note, client, ws, corrects=inv)
         uow.invoices.add(note)
         before = _summary(inv)
         inv.credited_minor += note.total_minor

@@ -210,6 +210,8 @@ class InvoiceView(View):
            credit_notes: list[InvoiceRow] | None = None, with_lines: bool = True) -> InvoiceView:
         cur = inv.currency
         balance = inv.total_minor - inv.paid_minor - inv.credited_minor
+        if inv.snapshot:  # issued: the buyer as the invoice names it, whatever the client is called now
+            client_name = str(inv.snapshot["buyer"]["name"])
         return cls(
             id=inv.id, kind=inv.kind, number=inv.number, status=inv.status, client_id=inv.client_id,
             client_name=client_name, currency=cur, period_start=inv.period_start, period_end=inv.period_end,

@@ -221,6 +221,8 @@ class InvoiceRow(Base):
     approved_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
     issued_at: Mapped[datetime | None]
+    # what it says, frozen when numbered (domain.model.snapshot.InvoiceSnapshot; migration 0013_snapshot)
+    snapshot: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     lines: Mapped[list[InvoiceLineRow]] = relationship(
         back_populates="invoice", order_by="InvoiceLineRow.position", cascade="all, delete-orphan",
         lazy="selectin")
