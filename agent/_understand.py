@@ -180,7 +180,7 @@ _AMOUNT = re.compile(
     r"(?P<num>\d{1,3}(?:[.,' ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)"
     r"(?P<k>\s?k\b)?(?:\s*(?P<post>[€£$]|\b(?:eur|gbp|usd|chf)\b|euros?\b|pounds?\b|quid\b))?", re.I)
 _FULL = re.compile(r"\b(?:in\s+full|(?:the\s+)?full\s+(?:amount|balance)|everything\s+(?:owed|open)|"
-                   r"(?:mark(?:ed)?|set)\b.*\bas\s+paid|all\s+of\s+it|the\s+(?:whole|full)\s+(?:amount|thing|balance))\b",
+                   r"(?:mark(?:ed)?|set)\b.*\b(?:as\s+)?paid|all\s+of\s+it|the\s+(?:whole|full)\s+(?:amount|thing|balance))\b",
                    re.I)
 
 _DURATION = re.compile(
@@ -452,9 +452,10 @@ _CUES: list[tuple[str | None, re.Pattern[str]]] = [(i, re.compile(p, re.I)) for 
     (None, r"\b(?:write|tell|sing|compose)\b.*\b(?:poem|joke|song|story|haiku)\b|\bweather\b|\breset\s+my\s+password\b"
            r"|\bmeeting\s+room\b|\btranslate\b|\bmeaning\s+of\s+life\b|\bwho\s+won\b"),
     ("help", r"^\s*(?:help(?:\s+me)?|\?+|commands|list\s+commands|usage|examples|hi|hey|hello|yo|"
-             r"what\s+(?:can|do)\s+(?:you|u|i)\s+(?:do|ask(?:\s+you)?|understand)(?:\s+here)?|"
+             r"what\s+(?:can|do|does)\s+(?:you|u|i|it|this(?:\s+\w+)?)\s+(?:do|ask(?:\s+you)?|understand)"
+             r"(?:\s+here)?|"
              r"what\s+are\s+my\s+options|how\s+(?:does\s+(?:this|it)\s+work|do\s+i\s+use\s+(?:this|it))|"
-             r"hello,?\s+what\s+do\s+you\s+do)\s*[?!.]*\s*(?:__\w+__\s*)*$"),
+             r"hello,?\s+what\s+do\s+you\s+do)(?:\s*,?\s*(?:pls|please|plz|thanks|thx))?\s*[?!.]*\s*(?:__\w+__\s*)*$"),
     ("my_time", r"\bmy\s+(?:\w+\s+)?(?:time|hours|timesheets?|entries|logged\s+hours)\b"
                 r"|\bwhat\s+did\s+i\s+(?:log|book)\b|\b(?:have|did)\s+i\s+(?:logged|booked|log|book|put\s+in)\b"
                 r"|\bi\s+logged\b|\bwhat\s+time\s+did\s+i\b|\bwhat\s+i\s+worked\s+on\b"
@@ -465,7 +466,8 @@ _CUES: list[tuple[str | None, re.Pattern[str]]] = [(i, re.compile(p, re.I)) for 
     ("einvoice_format", r"\be-?invoic\w*\s+format\b|\bformat\b.*\b(?:receive|get|use|need|want)s?\b"
                         r"|\bkind\s+of\s+e-?invoice\b|\b(?:xrechnung|peppol|factur-?x|zugferd|ubl)\b"
                         r"|\be-?invoices?\b.*\b(?:does|do|will)\b.*\b(?:get|receive|use|need)\b"),
-    ("history", r"\bwho\s+(?:approved|touched|drafted|voided|issued|sent|changed|credited|rejected|did|cancelled)\b"
+    ("history", r"\bwho\s+(?:approved|touched|drafted|voided|issued|sent|changed|credited|rejected|did|cancelled|created"
+                r"|made|raised|added|edited|paid)\b"
                 r"|\bwhen\s+(?:did|was|were)\b|\bhistory\b|\baudit\b|\btimeline\b|\bwhat\s+happened\b|\bactivity\b"
                 r"|\bgoing\s+on\s+with\b|^\s*changes\b|\btrail\b"),
     ("unbilled", r"\bunbilled\b|\buninvoiced\b|\bnot\s+(?:yet\s+)?(?:been\s+)?(?:billed|invoiced)\b"
@@ -477,8 +479,8 @@ _CUES: list[tuple[str | None, re.Pattern[str]]] = [(i, re.compile(p, re.I)) for 
     ("reject", r"\breject(?:ed)?\b|\bdecline\b|\bsend\b.*\bback\b|\bkick\s*back\b|\bdon.?t\s+approve\b"),
     ("void", r"\bvoid\b|\bcancel\b|\bscrap\b|\bkill\b"),
     ("payment", r"\b(?:record|log|add|enter)\s+(?:a\s+|the\s+)?payment\b|\bpayment\s+(?:of|in|received|for)\b"
-                r"|\bmark(?:ed)?\b.*\bas\s+paid\b|^(?!.*\b(?:did|has|have|is|was)\b).*\bpaid\b.*\bin\s+full\b"
-                r"|^(?!\s*(?:did|has|have|is|was)\b)(?=.*__AMOUNT__)(?=.*\b(?:paid|received|got|wired|sent|transferred"
+                r"|\bmark(?:ed)?\b.*\b(?:as\s+)?paid\b|^(?!.*\b(?:did|has|have|is|was)\b).*\bpaid\b.*\bin\s+full\b"
+                r"|^(?!\s*(?:did|has|have|is|was)\b)(?=.*__AMOUNT__)(?=.*\b(?:paid|received|got|wired|sent|transferred|record|booked"
                 r"|payment|came\s+in)\b)|\bgot\s+paid\b"),
     ("milestone", r"\bmilestones?\b|\bphase\s+\d+\b.*\b(?:done|complete|completed|finished|reached)\b"
                   r"|\btick\s+off\b"),
@@ -498,7 +500,7 @@ _CUES: list[tuple[str | None, re.Pattern[str]]] = [(i, re.compile(p, re.I)) for 
     ("status", r"\bstatus\b|\bstate\b|\bpaid\b|\bpay\b|\bsettle[ds]?\b|\bbalance\b|\bdamage\b|\bwhere\b"
                r"|\bhow.?s\b|\bcheck\b|\bknow\s+about\b|\bnews\b"),
     ("list_invoices", r"\binvoices\b|\bbills\b|\binvoice\s+list\b"
-                      r"|\bwhat\s+(?:did|have)\s+we\s+(?:bill|billed|invoiced)\b"
+                      r"|\bwhat\s+(?:did|have)\s+we\s+(?:bill|billed|invoice|invoiced)\b"
                       r"|\b(?:show|list|every|all)\b.*\b(?:invoice|bill)\b"),
     ("draft", r"\bdraft\b|\bbill\b|\binvoice\b|\braise\b|\bprepare\b"),
     ("status", r"__TARGET__"),
@@ -581,7 +583,8 @@ def _work(original: str, masked: str) -> dict[str, Any]:
     """A time entry's role ("as Engineer") and what was done (after a colon, comma or dash; after "for" or
     "on"; or the words left over: "harbour printer fix")."""
     out: dict[str, Any] = {}
-    role_match = _ROLE.search(masked)
+    head = _SEPARATORS.split(masked)[0]  # a bare role word counts only before the description
+    role_match = _ROLE.search(masked) or _KNOWN_ROLE.search(masked, 0, len(head))
     if role_match:
         role = _ROLE_STOP.sub("", role_match["role"]).strip()
         out["role"] = role[:1].upper() + role[1:].lower()
@@ -595,7 +598,7 @@ def _work(original: str, masked: str) -> dict[str, Any]:
                 return out
     m = re.search(r".*\b(?:for|on|doing|re:?)\s+(?P<d>(?:the\s+|a\s+)?[a-z][\w\-/ .]*?)\s*$", masked, re.I)
     if m and _meaningful(m["d"]) and m["d"].split()[-1].lower() not in _VOCAB - _KEYWORD_NOUNS:
-        out["description"] = _tidy(original[m.start("d"):m.end("d")])
+        out["description"] = _tidy(masked[m.start("d"):m.end("d")])  # without the client's name
         return out
     left = [(w.start(), w.end()) for w in re.finditer(r"[A-Za-z][\w\-/]*", masked) if w[0].lower() not in _VOCAB]
     if left:
@@ -605,6 +608,10 @@ def _work(original: str, masked: str) -> dict[str, Any]:
 
 _KEYWORD_NOUNS = frozenset({"change", "changes", "review", "migration", "test", "meeting", "call", "fix", "setup",
                             "update", "install"})
+# Roles people name without "as" ("2h nordwerk engineer"); any other role needs "as ...".
+_KNOWN_ROLE = re.compile(r"\b(?P<role>(?:senior|junior|lead|principal)\s+(?:engineer|consultant|developer)|engineer"
+                         r"|service\s+desk|project\s+manager|solution\s+architect|architect|consultant|developer"
+                         r"|technician|support\s+engineer)\b(?!\s+(?:ing|ed)\b)", re.I)
 _ROLE_STOP = re.compile(r"\s+(?:on|for|today|yesterday|at|to|last|this|in)\b.*$", re.I)
 _MILESTONE_NOISE = re.compile(
     r"\b(?:complete[ds]?|completed|done|finished|finish|reached|hit|mark(?:ed)?|close|closed|tick(?:ed)?\s+off|"
@@ -706,7 +713,7 @@ def _money(scan: _Scan, mask: bool) -> None:
     if f := _FULL.search(scan.masked):
         scan.found["amount"] = "full"
         scan.flags.add("__AMOUNT__")
-        if mask and "as paid" not in f[0].lower():
+        if mask and "paid" not in f[0].lower():
             scan.take(f)
         return
     best: tuple[int, re.Match[str]] | None = None
