@@ -23,7 +23,7 @@ TEST_SYSDEPS := chromium
 help:
 	@echo "make run    install, migrate the SQLite file, load the demo (first run), serve on http://127.0.0.1:8000"
 	@echo "make test   install with dev extras, ruff, mypy, import contracts, pytest on SQLite and PostgreSQL"
-	@echo "make bench  the month-end, rendering, ingest, dashboard and Slack ack benchmarks (benchmarks/month_end.py, render.py, ingest.py, dashboard.py, slack_ack.py)"
+	@echo "make bench  the month-end, rendering, ingest, dashboard and Slack ack benchmarks (benchmarks/month_end.py, render.py, ingest.py, dashboard.py, slack_ack.py, understanding.py)"
 	@echo "make lint   ruff, mypy and the import contracts only"
 
 # ---- install: a virtualenv, reinstalled only when pyproject.toml changes -------------------------------
@@ -95,6 +95,7 @@ bench: sysdeps $(VENV)/.installed-dev postgres
 	$(BIN)/python benchmarks/ingest.py --results
 	$(BIN)/python benchmarks/dashboard.py --results
 	$(BIN)/python benchmarks/slack_ack.py --results
+	$(BIN)/python benchmarks/understanding.py
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .hypothesis build *.egg-info
