@@ -466,8 +466,8 @@ _CUES: list[tuple[str | None, re.Pattern[str]]] = [(i, re.compile(p, re.I)) for 
     ("einvoice_format", r"\be-?invoic\w*\s+format\b|\bformat\b.*\b(?:receive|get|use|need|want)s?\b"
                         r"|\bkind\s+of\s+e-?invoice\b|\b(?:xrechnung|peppol|factur-?x|zugferd|ubl)\b"
                         r"|\be-?invoices?\b.*\b(?:does|do|will)\b.*\b(?:get|receive|use|need)\b"),
-    ("history", r"\bwho\s+(?:approved|touched|drafted|voided|issued|sent|changed|credited|rejected|did|cancelled|created"
-                r"|made|raised|added|edited|paid)\b"
+    ("history", r"\bwho\s+(?:approved|touched|drafted|voided|issued|sent|changed|credited|rejected|did|cancelled"
+                r"|created|made|raised|added|edited|paid)\b"
                 r"|\bwhen\s+(?:did|was|were)\b|\bhistory\b|\baudit\b|\btimeline\b|\bwhat\s+happened\b|\bactivity\b"
                 r"|\bgoing\s+on\s+with\b|^\s*changes\b|\btrail\b"),
     ("unbilled", r"\bunbilled\b|\buninvoiced\b|\bnot\s+(?:yet\s+)?(?:been\s+)?(?:billed|invoiced)\b"
