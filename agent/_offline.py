@@ -266,7 +266,8 @@ def plan_approvals(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
     r = yield Call("pending_approvals", {})
     if not r.ok:
         return _failed(r, "list invoices pending approval")
-    return render("replies/invoices", title="pending approval", client=None, invoices=r.data["pending_approval"])
+    rows = [i for i in r.data["pending_approval"] if not u.client or i["client"] == u.client]
+    return render("replies/invoices", title="pending approval", client=u.client, invoices=rows)
 
 
 def plan_draft(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:

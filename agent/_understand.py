@@ -34,7 +34,7 @@ SLOTS: dict[str, tuple[str, ...]] = {
     "explain": ("client", "invoice", "period"),
     "history": ("client", "invoice", "period", "day"),
     "unbilled": ("client",),
-    "approvals": (),
+    "approvals": ("client",),
     "draft": ("client", "period"),
     "issue": ("client", "invoice", "period"),
     "approve": ("client", "invoice", "period", "note"),
@@ -485,14 +485,16 @@ _CUES: list[tuple[str | None, re.Pattern[str]]] = [(i, re.compile(p, re.I)) for 
     ("milestone", r"\bmilestones?\b|\bphase\s+\d+\b.*\b(?:done|complete|completed|finished|reached)\b"
                   r"|\btick\s+off\b"),
     ("log_time", r"__HOURS__|\blog\s+(?:some\s+)?time\b"),
-    ("approvals", r"^(?!.*__TARGET__)(?:.*\b(?:anything|what|whats|any|list|show|which|have|is\s+there|need|needs)\b"
+    ("approvals", r"^(?!.*__INVOICE__).*\b(?:pending|awaiting|waiting\s+for|needs?)\s+"
+                  r"(?:an?\s+|your\s+|my\s+)?approval\b"
+                  r"|^(?!.*__TARGET__)(?:.*\b(?:anything|what|whats|any|list|show|which|have|is\s+there|need|needs)\b"
                   r".*\b(?:approv\w*|sign\s*off|signoff|my\s+ok|review)\b|.*\bapprovals\b|.*\bpending\b|.*\bfor\s+approval\b"
                   r"|.*\bflagged\b|.*\bawaiting\b|\s*to\s+approve\b)"),
     ("approve", r"\bapprove[ds]?\b|\bsign\s*off\b|\blgtm\b"),
     ("list_invoices", r"^\s*(?:which|what)\s+invoices\b"),
     ("explain", r"\bwhy\b|\bexplain\b|\bbreak\s*down\b|\bhow\s+come\b|\bwhat\s+changed\b|\bdriving\b|\breason\s+for\b"
                 r"|\bso\s+(?:expensive|high)\b|\bwhat.?s\s+on\b"),
-    ("issue", r"\bissue\b|\bfinali[sz]e\b|\bofficial\b"),
+    ("issue", r"\bissue\b|\bfinali[sz]e\b|\bofficial\b|\brelease\b"),
     ("send", r"\b(?:re)?send\b|\be-?mail\b|\bmail\b"),
     ("status", r"\bowe\b.*\bon\s+(?:their|the)\b.*\binvoice\b"),
     ("overdue", r"\boverdue\b|\blate\b|\bpast\s+(?:their\s+)?due\b|\bowes?\b|\bowed\b|\boutstanding\b|\bunpaid\b"
@@ -549,7 +551,7 @@ def _meaningful(masked_segment: str) -> bool:
                for w in re.findall(r"[a-z0-9']+", masked_segment.lower()))
 
 
-def _after_action(original: str, masked: str, verbs: re.Pattern[str]) -> str | None:
+def _after_action(original: str, masked: str, verbs: re.Pattern[str], tail: bool = True) -> str | None:
     """What follows the action: a reason or a note after "because", after a comma, a colon or a dash, or the
     words left after the thing acted on ("reject #7 wrong client")."""
     m = _BECAUSE.search(original)
@@ -565,6 +567,8 @@ def _after_action(original: str, masked: str, verbs: re.Pattern[str]) -> str | N
         for seg, mseg in zip(reversed(parts[1:]), reversed(mparts[1:]), strict=True):
             if _meaningful(mseg):
                 return _tidy(seg) or None
+        return None
+    if not tail:
         return None
     # No separator: the first word of its own after the details, and what follows ("void #3 dup"); "for" and
     # an article just before it belong to it ("for the delay" -> "the delay").
@@ -643,27 +647,29 @@ class _Scan:
         self.masked = _mask(self.masked, s, e)
         if flag:
             self.flags.add(flag)
+            if flag == "__INVOICE__":  # an invoice named is a target, as a client is
+                self.flags.add("__TARGET__")
 
 
 def _invoice_ref(scan: _Scan) -> None:
     for m in _FULL_NUMBER.finditer(scan.masked):
         scan.found["invoice"] = f"{m[1].upper()}-{m[2]}-{m[3]}"
-        scan.take(m, 0, "__TARGET__")
+        scan.take(m, 0, "__INVOICE__")
         return
     if m2 := _DRAFT_ID.search(scan.masked):
         scan.found["invoice"] = f"id:{int(m2[1])}"
-        scan.take(m2, 0, "__TARGET__")
+        scan.take(m2, 0, "__INVOICE__")
         return
     for m3 in _SEQ.finditer(scan.masked):
         before = scan.masked[:m3.start()].lower().split()
         if before and (before[-1] in _MONTH_WORDS or before[-1].endswith("'s")) and not m3[1].startswith("0"):
             continue  # "September invoice 1500": the invoice is named by its month; the number is something else
         scan.found["invoice"] = f"seq:{int(m3[1])}"
-        scan.take(m3, 0, "__TARGET__")
+        scan.take(m3, 0, "__INVOICE__")
         return
     if m4 := _ZERO_PADDED.search(scan.masked):
         scan.found["invoice"] = f"seq:{int(m4[1])}"
-        scan.take(m4, 0, "__TARGET__")
+        scan.take(m4, 0, "__INVOICE__")
 
 
 def _bare_ref(scan: _Scan) -> None:
@@ -673,7 +679,7 @@ def _bare_ref(scan: _Scan) -> None:
                   scan.masked, re.I)
     if m:
         scan.found["invoice"] = f"seq:{int(m[1])}"
-        scan.take(m, 1, "__TARGET__")
+        scan.take(m, 1, "__INVOICE__")
 
 
 def _dates(scan: _Scan, today: date) -> None:
@@ -822,7 +828,8 @@ def understand(text: str, today: date, clients: Sequence[str] | None = None, car
         if note:
             values["note"] = _tidy(note[1])
         else:
-            n = _after_action(original, scan.masked, re.compile(r"\bapprove[ds]?\b|\bsign\s*off\b|\blgtm\b", re.I))
+            n = _after_action(original, scan.masked, re.compile(r"\bapprove[ds]?\b|\bsign\s*off\b|\blgtm\b", re.I),
+                              tail=False)
             if n and not _cue("approve").search(n):
                 values["note"] = n
     elif intent == "payment":
