@@ -470,6 +470,8 @@ _CUES: list[tuple[str | None, re.Pattern[str]]] = [(i, re.compile(p, re.I)) for 
                 r"|created|made|raised|added|edited|paid)\b"
                 r"|\bwhen\s+(?:did|was|were)\b|\bhistory\b|\baudit\b|\btimeline\b|\bwhat\s+happened\b|\bactivity\b"
                 r"|\bgoing\s+on\s+with\b|^\s*changes\b|\btrail\b"),
+    ("status", r"^\W*(?:is|has|have|was|were|did)\s+(?:\w+\s+){0,5}?(?:been\s+)?(?:approved|issued|sent|paid|voided"
+               r"|cancelled|credited|rejected|drafted|finali[sz]ed|send|issue|approve|void|bill|invoice)\b|\bwhen\s+is\b.*\bdue\b"),
     ("unbilled", r"\bunbilled\b|\buninvoiced\b|\bnot\s+(?:yet\s+)?(?:been\s+)?(?:billed|invoiced)\b"
                  r"|\bhave\s*n.?t\s+(?:we\s+)?(?:yet\s+)?(?:been\s+)?(?:billed|invoiced)\b"
                  r"|\bhavent\s+(?:been\s+)?(?:billed|invoiced)\b"
@@ -761,6 +763,8 @@ def _hours(scan: _Scan) -> None:
 
 def _normalise(text: str) -> str:
     text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    text = re.sub(r"(?<=[a-z])n't\b", "nt", text, flags=re.I)  # "hasn't" is one word, "hasnt", as typed in chat
+    text = re.sub(r"(?<=[a-z])'(?:ve|re|ll|d|m)\b", "", text, flags=re.I)
     return re.sub(r"\s+", " ", text).strip()
 
 
