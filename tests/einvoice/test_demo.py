@@ -1,6 +1,6 @@
 """Every issued invoice and credit note of the demo, in every format, through the one service every door calls
 (`einvoice_source`), on SQLite and PostgreSQL: the client's own format is always a valid document (XSD, EN 16931,
-KoSIT for XRechnung, peppol-ubl-validate for Peppol); another format is valid too, or refused naming the fields
+peppol-ubl-validate for Peppol); another format is valid too, or refused naming the fields
 its client lacks for it. The Factur-X client's PDF is checked as a Factur-X PDF."""
 
 from __future__ import annotations
