@@ -27,6 +27,7 @@ from domain.model.roles import Actor
 from domain.services import jobs, outbox, rules, schedules
 from domain.services.outbox import Send
 from domain.settings import Settings
+from domain.store.audit_keys import keyring_for
 from domain.store.repositories import JOBS_CHANNEL
 from domain.store.session import Database
 
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings()
-    db = Database.open(settings.database_url)
+    db = Database.open(settings.database_url, keyring=keyring_for(settings))
     try:
         if settings.rules_file:
             load_rules_file(db, settings.rules_file, Actor.system("worker"))

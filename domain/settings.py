@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me"
+LOCAL_AUDIT_KEY_ID = "local"  # the key the embedded default generates for itself (never in production)
 # Sources signed the Standard Webhooks way: their secrets are whsec_ + base64 of the key.
 WHSEC_SOURCES = ("billable", "harvest")
 
@@ -32,6 +33,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     secret_key: str = DEV_SECRET
+    # The audit log's HMAC key (32+ characters), held outside the database; entries record the id of the key that
+    # signed them. Rotation: move the current key into audit_old_keys under its id, then set a new key and id.
+    # Unset (development only): a key generated once into audit_key_file (default ~/.config/billable/audit.key).
+    audit_key: SecretStr | None = None
+    audit_key_id: str = Field(default="1", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    audit_old_keys: dict[str, SecretStr] = Field(default_factory=dict)  # JSON: {"1": "<old key>", ...}
+    audit_key_file: str | None = None
     public_url: str = "http://127.0.0.1:8000"
     # Inbound events (issue 4). A secret per source: {"billable": "whsec_...", "hubspot": "<app client secret>",
     # "jira": "...", "toggl": "...", "harvest": "whsec_..."} (several, space-separated, while rotating); a source
@@ -97,6 +105,14 @@ class Settings(BaseSettings):
             if self.secret_key == DEV_SECRET or len(self.secret_key) < 32:
                 raise ValueError("BILLABLE_SECRET_KEY must be set to a random string of 32+ characters in "
                                  "production (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+            key = self.audit_key.get_secret_value() if self.audit_key else ""
+            if len(key) < 32 or key in (DEV_SECRET, self.secret_key):
+                raise ValueError("BILLABLE_AUDIT_KEY must be set in production to its own random string of 32+ "
+                                 "characters (it signs the audit log; keep it outside the database), e.g. `python "
+                                 "-c 'import secrets; print(secrets.token_urlsafe(48))'`; see README 'Audit log'")
+            if self.audit_key_id == LOCAL_AUDIT_KEY_ID or self.audit_key_id in self.audit_old_keys:
+                raise ValueError(f"BILLABLE_AUDIT_KEY_ID {self.audit_key_id!r} is reserved or already used by a "
+                                 "retired key in BILLABLE_AUDIT_OLD_KEYS: give the new key a new id")
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production runs on PostgreSQL: set BILLABLE_DATABASE_URL=postgresql://...")
         return self

@@ -21,6 +21,7 @@ from domain.errors import BillingError
 from domain.model.roles import Actor, Role
 from domain.services import users
 from domain.settings import Settings
+from domain.store.audit_keys import keyring_for
 from domain.store.session import Database
 
 
@@ -136,7 +137,7 @@ def open_db(s: Settings, migrate: bool = False) -> Database:
         if not parent.is_dir():
             raise CliError(f"the folder {parent} for the SQLite database does not exist",
                            "Create it, or point BILLABLE_DATABASE_URL elsewhere (e.g. sqlite:///billable.db).")
-    db = Database.open(url, migrate=migrate)
+    db = Database.open(url, migrate=migrate, keyring=keyring_for(s))
     if not migrate:
         current, head = schema_revisions(db, url)
         if current is None:

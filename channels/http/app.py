@@ -29,6 +29,7 @@ from channels.web import mount as mount_dashboard
 from domain.model.roles import Actor
 from domain.services import idempotency
 from domain.settings import Settings, get_settings
+from domain.store.audit_keys import keyring_for
 from domain.store.session import Database
 
 log = logging.getLogger("billable.http")
@@ -55,7 +56,8 @@ def create_app(db: Database | None = None, settings: Settings | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = None
         if getattr(app.state, "db", None) is None:
-            owned = app.state.db = Database.open(settings.database_url, migrate=False)
+            owned = app.state.db = Database.open(settings.database_url, migrate=False,
+                                                 keyring=keyring_for(settings))
         purger = asyncio.create_task(_purge_idempotency_keys(app))
         socket_mode = _start_socket_mode(app, settings)
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from domain.errors import ValidationFailed
-from domain.model.audit_chain import GENESIS, entry_hash
+from domain.model.audit_chain import GENESIS, mismatch
 from domain.model.roles import Actor, Perm, Role
 from domain.services._auth import require
 from domain.services.views import AuditEntryView, VerifyReport
@@ -56,7 +56,8 @@ def _client_of(row: object) -> int | None:
 
 def verify_chain(uow: UnitOfWork, actor: Actor, progress: Callable[[int, int], None] | None = None,
                  chunk: int = 2000) -> VerifyReport:
-    """Recompute the hash chain from the first entry; report the first entry that was altered or removed."""
+    """Check every entry's signature (HMAC with the audit key that signed it) and link from the first entry;
+    report the first entry that was altered, removed or not signed with a configured key."""
     require(actor, Perm.VIEW_BOOKS)
     with uow:
         total = uow.audit_log.count()
@@ -66,10 +67,16 @@ def verify_chain(uow: UnitOfWork, actor: Actor, progress: Callable[[int, int], N
             if not rows:
                 break
             for r in rows:
-                if r.seq != expected or r.prev_hash != prev or entry_hash(prev, audit_content(r)) != r.hash:
-                    broken = expected if r.seq != expected else r.seq
-                    return VerifyReport(ok=False, entries=total, first_broken_seq=broken,
-                                        message=f"the audit log was altered at entry {broken}")
+                if r.seq != expected:
+                    return VerifyReport(ok=False, entries=total, first_broken_seq=expected,
+                                        message=f"entry {expected} was removed")
+                # The entry itself first (its MAC covers the link it records), then that link.
+                why = mismatch(uow.keyring, r.key_id, r.prev_hash, audit_content(r), r.hash)
+                if why is None and r.prev_hash != prev:
+                    why = f"does not follow entry {r.seq - 1}: an entry was replaced or removed"
+                if why is not None:
+                    return VerifyReport(ok=False, entries=total, first_broken_seq=r.seq,
+                                        message=f"entry {r.seq} ({r.action}, {r.at:%Y-%m-%d %H:%M}) {why}")
                 prev, expected = r.hash, r.seq + 1
                 checked += 1
             after = rows[-1].seq

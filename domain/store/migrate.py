@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from domain.model.audit_chain import Keyring
+
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
@@ -18,10 +20,12 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, keyring: Keyring | None = None) -> None:
     """Bring the database to the newest schema (idempotent). Features may add migrations on their own branch
-    (down_revision "0001"); "heads" applies every branch, and a merge revision can join them later."""
+    (down_revision "0001"); "heads" applies every branch, and a merge revision can join them later. `keyring`:
+    the audit keys a migration signs existing entries with (default: the embedded default's local key)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
+        cfg.attributes["audit_keyring"] = keyring
         command.upgrade(cfg, "heads")

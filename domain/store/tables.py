@@ -294,7 +294,8 @@ class AuditRow(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256 (domain.model.audit_chain), keyed by key_id
+    key_id: Mapped[str | None] = mapped_column(String(32))  # the audit key that signed it (None: never signed)
 
 
 class AuditHeadRow(Base):

@@ -12,9 +12,10 @@ from typing import Any, Self
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.model.audit_chain import GENESIS, entry_hash
+from domain.model.audit_chain import GENESIS, Keyring, sign
 from domain.model.roles import Actor
 from domain.store import repositories as repos
+from domain.store.audit_keys import keyring_for
 from domain.store.clock import Clock
 from domain.store.tables import AuditHeadRow, AuditRow, Base
 
@@ -68,9 +69,10 @@ class UnitOfWork:
     session: Session
 
     def __init__(self, session_factory: sessionmaker[Session], clock: Clock | None = None,
-                 readonly: bool = False) -> None:
+                 readonly: bool = False, keyring: Keyring | None = None) -> None:
         self._factory = session_factory
         self.clock = clock or Clock()
+        self.keyring = keyring or keyring_for()
         self.readonly = readonly
         self.audit = AuditBuffer()
         self._after_commit: list[Callable[[], None]] = []
@@ -175,7 +177,8 @@ class UnitOfWork:
                 "actor_label": p.actor.label or (p.actor.email or p.actor.kind.value), "action": p.action,
                 "subject_type": p.subject_type, "subject_id": p.subject_id, "cause": p.cause, "before": p.before,
                 "after": p.after, "prev_hash": prev}
-            values["hash"] = prev = entry_hash(prev, _content(values))
+            values["key_id"], values["hash"] = sign(self.keyring, prev, _content(values))
+            prev = values["hash"]
             rows.append(values)
         # Plain executemany: a month-end run writes thousands of entries per commit.
         self.session.execute(insert(AuditRow), rows)

@@ -16,6 +16,7 @@ from domain.services import clients, invoicing, users
 from domain.services.demo import DEMO_EMAILS, load_demo
 from domain.store.session import Database
 from tests.cli.conftest import TOKEN, Cli
+from tests.support.triggers import without_triggers
 
 UseDb = Callable[[Database], None]
 
@@ -214,13 +215,15 @@ def test_audit_verify_ok_then_names_the_first_altered_entry(cli: Cli, demo_db: D
     assert ok.exit_code == 0, ok.output
     assert "OK" in ok.output and "verify" in ok.output
 
-    with demo_db.engine.begin() as conn:  # someone removes the newest entry behind the service's back
+    with demo_db.engine.begin() as conn:  # someone who can drop the triggers removes the newest entry
+        without_triggers(conn)
         last = conn.execute(text("SELECT max(seq) FROM audit_log")).scalar_one()
         conn.execute(text("DELETE FROM audit_log WHERE seq = :s"), {"s": last})
     removed = cli("audit", "verify")
     assert removed.exit_code == 1 and f"BROKEN at entry {last}" in removed.output
 
     with demo_db.engine.begin() as conn:  # ... and edits an older one: that is the first broken entry now
+        without_triggers(conn)
         conn.execute(text("UPDATE audit_log SET actor_label = 'nobody' WHERE seq = 42"))
     edited = cli("audit", "verify")
     assert edited.exit_code == 1

@@ -62,7 +62,10 @@ def test_installed_entry_point_end_to_end(tmp_path: Path) -> None:
     finally:
         db.dispose()
 
-    with sqlite3.connect(path) as conn:  # tamper with one entry
+    with sqlite3.connect(path) as conn:  # the trigger refuses; whoever drops it can tamper with one entry
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("UPDATE audit_log SET action = 'invoice.paid' WHERE seq = 7")
+        conn.execute("DROP TRIGGER audit_log_no_update")
         conn.execute("UPDATE audit_log SET action = 'invoice.paid' WHERE seq = 7")
     broken = run("audit", "verify", expect=1)
     assert re.search(r"BROKEN at entry 7\b", broken)

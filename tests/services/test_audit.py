@@ -8,11 +8,13 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from domain.errors import BillingError
 from domain.services import audit, billing_run, clients, invoicing, users, work, workspace
 from domain.store import uow as uow_module
+from tests.support.triggers import without_triggers
 
 from .conftest import EMAILS, FEBRUARY, MARCH, World
 
@@ -161,10 +163,10 @@ def test_no_change_without_its_entry(world: World, monkeypatch: pytest.MonkeyPat
     cid = world.retainer_client()
     before = world.snapshot()
 
-    def broken(prev: str, entry: dict[str, Any]) -> str:
+    def broken(keyring: object, prev: str, entry: dict[str, Any]) -> tuple[str, str]:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(uow_module, "entry_hash", broken)
+    monkeypatch.setattr(uow_module, "sign", broken)
     with pytest.raises(RuntimeError):
         world.call(clients.create_client, world.system, {"name": "Lost Ltd", "currency": "EUR"})
     with pytest.raises(RuntimeError):
@@ -192,9 +194,12 @@ def _history(world: World, n: int = 4) -> int:
     ("DELETE FROM audit_log WHERE seq = 1", 1),
 ])
 def test_tampering_is_found_at_the_first_broken_entry(world: World, sql: str, broken: int) -> None:
+    """The triggers refuse these statements (tests/services/test_frozen_books.py); someone who can drop the
+    triggers (the tables' owner) gets them through, and verify names the first entry they broke."""
     total = _history(world)
     assert world.call(audit.verify_chain, world.system).ok
     with world.db.engine.begin() as conn:
+        without_triggers(conn)
         assert conn.execute(text(sql)).rowcount == 1
     report = world.call(audit.verify_chain, world.system, chunk=4)   # small chunks: the seams are checked too
     assert not report.ok
@@ -206,26 +211,47 @@ def test_tampering_is_found_at_the_first_broken_entry(world: World, sql: str, br
 def test_removing_the_last_entries_is_found(world: World) -> None:
     total = _history(world)
     with world.db.engine.begin() as conn:
+        without_triggers(conn)
         conn.execute(text(f"DELETE FROM audit_log WHERE seq >= {total - 1}"))
     report = world.call(audit.verify_chain, world.system)
     assert not report.ok and report.first_broken_seq == total - 1
     assert "removed" in report.message
 
 
-def test_a_forged_entry_with_a_recomputed_hash_breaks_the_next_link(world: World) -> None:
-    from domain.model.audit_chain import entry_hash
+def _rewrite(world: World, seq: int, sign: Callable[[str, dict[str, Any]], tuple[str | None, str]]) -> None:
+    """An attacker with write access (triggers dropped) edits entry `seq` and recomputes every link after it."""
     from domain.store.tables import AuditRow
     from domain.store.uow import audit_content
 
+    with world.db.engine.begin() as conn:
+        without_triggers(conn)
+        s = Session(bind=conn)
+        rows = s.scalars(select(AuditRow).where(AuditRow.seq >= seq).order_by(AuditRow.seq)).all()
+        prev = rows[0].prev_hash
+        rows[0].actor_label = "mallory@evil.example"
+        for row in rows:
+            row.prev_hash = prev
+            row.key_id, row.hash = sign(prev, audit_content(row))
+            prev = row.hash
+        s.flush()
+        conn.execute(text("UPDATE audit_head SET last_hash = :h WHERE id = 1"), {"h": prev})
+
+
+@pytest.mark.parametrize("how", ["plain sha-256", "another key", "the key id of the real one"])
+def test_an_edited_entry_with_the_chain_recomputed_is_found_without_the_key(world: World, how: str) -> None:
+    """The attack a plain hash chain misses: edit an entry and recompute every hash after it. Without the audit
+    key (held outside the database) no recomputation verifies; verify names the edited entry."""
+    from domain.model.audit_chain import entry_hash, entry_mac
+
     _history(world)
-    with world.db.sessions() as s:
-        row = s.get(AuditRow, 4)
-        assert row is not None
-        row.actor_label = "mallory@evil.example"
-        row.hash = entry_hash(row.prev_hash, audit_content(row))
-        s.commit()
+    real = world.db.keyring.current_id
+    forge = {"plain sha-256": lambda prev, c: (None, entry_hash(prev, c)),
+             "another key": lambda prev, c: ("mallory", entry_mac("mallory", b"guess", prev, c)),
+             "the key id of the real one": lambda prev, c: (real, entry_mac(real, b"guess", prev, c))}[how]
+    _rewrite(world, 4, forge)
     report = world.call(audit.verify_chain, world.system)
-    assert not report.ok and report.first_broken_seq == 5
+    assert not report.ok and report.first_broken_seq == 4
+    assert report.message.startswith("entry 4 (")
 
 
 def test_verify_reports_progress(world: World) -> None:
