@@ -10,8 +10,8 @@ audit entries and issued invoices
    issued (numbered) invoice's frozen fields, its deletion, and UPDATE or DELETE of its lines. Status, payments,
    credits, approval and delivery fields still move. TRUNCATE fires no row trigger (the tests' reset uses it).
 
-Revision ID: 0013_audit_keys
-Revises: 0001
+Revision ID: 0014_audit_keys
+Revises: 0013_snapshot
 Create Date: 2026-12-02 01:40:00
 """
 from collections.abc import Sequence
@@ -23,15 +23,15 @@ from domain.store.audit_keys import keyring_for
 from domain.store.tables import AuditRow
 from domain.store.uow import audit_content
 
-revision: str = '0013_audit_keys'
-down_revision: str | None = '0001'
-branch_labels: str | Sequence[str] | None = ('audit_keys',)
+revision: str = '0014_audit_keys'
+down_revision: str | None = '0013_snapshot'  # after the invoices' frozen snapshot column: it is frozen too
+branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # What an issued invoice says, frozen at numbering (ARCHITECTURE: corrections are credit notes).
 FROZEN = ("number", "kind", "client_id", "currency", "period_start", "period_end", "issue_date", "due_date",
           "subtotal_minor", "tax_minor", "total_minor", "tax_breakdown", "tax_note", "po_number",
-          "corrects_invoice_id", "issued_at")
+          "corrects_invoice_id", "issued_at", "snapshot")
 # The real columns (their types read timestamps and JSON back as the application wrote them), only those that exist
 # at this revision.
 _T = AuditRow.__table__
@@ -135,7 +135,7 @@ def upgrade() -> None:
     _resign(context.config.attributes.get("audit_keyring"))
     dialect = op.get_bind().dialect.name
     if dialect == "postgresql":
-        op.execute(PG.replace("{changed}", _changed("OLD", "NEW", FROZEN, ("tax_breakdown",), dialect)))
+        op.execute(PG.replace("{changed}", _changed("OLD", "NEW", FROZEN, ("tax_breakdown", "snapshot"), dialect)))
     else:
         for statement in SQLITE:
             op.execute(statement.replace("{changed}", _changed("OLD", "NEW", FROZEN, (), dialect)))
