@@ -89,13 +89,19 @@ test: sysdeps test-sysdeps lint postgres
 
 # ---- benchmark ------------------------------------------------------------------------------------------
 
+# Every figure is printed with its goal and MET or MISSED; `session.py end` copies those lines into
+# benchmarks/RESULTS.md under a heading with the date, the commit and the load average at start and end.
+BENCH_LOG := benchmarks/.bench-output.txt
 bench: sysdeps $(VENV)/.installed-dev postgres
-	$(BIN)/python benchmarks/month_end.py
-	$(BIN)/python benchmarks/render.py
-	$(BIN)/python benchmarks/ingest.py --results
-	$(BIN)/python benchmarks/dashboard.py --results
-	$(BIN)/python benchmarks/slack_ack.py --results
-	$(BIN)/python benchmarks/understanding.py
+	$(BIN)/python benchmarks/session.py start
+	@: > $(BENCH_LOG)
+	$(BIN)/python benchmarks/month_end.py | tee -a $(BENCH_LOG)
+	$(BIN)/python benchmarks/render.py --results | tee -a $(BENCH_LOG)
+	$(BIN)/python benchmarks/ingest.py --results | tee -a $(BENCH_LOG)
+	$(BIN)/python benchmarks/dashboard.py --results | tee -a $(BENCH_LOG)
+	$(BIN)/python benchmarks/slack_ack.py --results | tee -a $(BENCH_LOG)
+	$(BIN)/python benchmarks/understanding.py | tee -a $(BENCH_LOG)
+	$(BIN)/python benchmarks/session.py end $(BENCH_LOG)
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .hypothesis build *.egg-info

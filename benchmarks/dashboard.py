@@ -230,7 +230,7 @@ def main() -> None:
             table.append(line)
             print(line, flush=True)
     verdict = "under" if worst < 200 else "OVER"
-    print(f"worst p99 {worst:.1f} ms: {verdict} the 200 ms first-byte target")
+    print(f"dashboard worst p99 time to first byte {worst:.1f} ms, goal < 200 ms: {'MET' if worst < 200 else 'MISSED'}")
     if args.results:
         load = os.getloadavg()[0]
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -357,7 +357,7 @@ def main() -> None:
         drop_database(url)
     ratio = b["per_s"] / e["per_s"]
     print(f"  billable: {b['per_s']:8.0f} signed events/s stored  {b['statuses']}  -> {ratio:.0%} of the echo "
-          f"(goal >= 35%)", flush=True)
+          f"(goal >= 35%: {'MET' if ratio >= 0.35 else 'MISSED'})", flush=True)
 
     url = fresh_database(a.backend, "latency")
     seed_clients(url)
@@ -380,7 +380,8 @@ def main() -> None:
     print(f"  latency at {a.rate:.0f} events/s for {a.latency_seconds:.0f} s ({where}): {lat['drafts']} drafts, "
           f"event -> draft "
           f"p50 {lat['p50'] * 1000:.0f} ms, p99 {lat['p99'] * 1000:.0f} ms, max {lat['max'] * 1000:.0f} ms "
-          f"(goal p99 < 2 s); {lat['processed']} events processed, {lat['left']} left, {lat['dead']} dead "
+          f"(goal p99 < 2 s: {'MET' if lat['p99'] < 2 else 'MISSED'}); "
+          f"{lat['processed']} events processed, {lat['left']} left, {lat['dead']} dead "
           f"{o['statuses']}", flush=True)
     if a.results:
         record(a, e, b, ratio, lat)

@@ -115,6 +115,8 @@ def main() -> int:
              f"replies = {args.events}")]
     for name, value, goal in rows:
         print(f"{name:70} {value:>14} {goal}")
+    print(f"Slack ack p99 {p99:.1f} ms, goal < 300 ms: {'MET' if p99 < 300 else 'MISSED'}; replies posted once "
+          f"{answered}/{args.events}: {'MET' if answered == args.events else 'MISSED'}")
     if args.results:
         _record(args, rows)
     return 0 if p99 < 300 and answered == args.events else 1
