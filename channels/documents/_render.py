@@ -19,8 +19,8 @@ from babel.numbers import format_currency, format_decimal
 
 from channels.documents._i18n import N_, document_language, languages, translations
 from channels.documents._qr import payment_qr
-from domain.model.parties import DocumentLanguage
-from domain.model.tax import REVERSE_CHARGE_NOTE
+from domain.model.parties import Buyer, DocumentLanguage, PostalAddress, Seller
+from domain.model.tax import REVERSE_CHARGE_NOTE, REVERSE_CHARGE_NOTE_UK
 from domain.services.documents import DocumentView
 from domain.services.views import ClientView, InvoiceView, LineView
 from domain.settings import Settings, get_settings
@@ -105,11 +105,12 @@ def _tax_note(note: str) -> dict[str, str]:
     """The invoice's stored tax note (English, frozen at issue: `TaxProfile.invoice_note`) taken apart, so that
     the template words it in the document's language: kind `reverse_charge` (detail: the buyer's VAT ID),
     `exempt` (detail: the workspace's own reason, shown as written) or `other` (shown as stored)."""
-    if note.startswith(REVERSE_CHARGE_NOTE):
-        rest = note[len(REVERSE_CHARGE_NOTE):]
-        vat_id = rest[len(CUSTOMER_VAT_ID):].removesuffix(".") if rest.startswith(CUSTOMER_VAT_ID) else ""
-        if rest in ("", f"{CUSTOMER_VAT_ID}{vat_id}."):
-            return {"kind": "reverse_charge", "detail": vat_id}
+    for kind, prefix in (("reverse_charge", REVERSE_CHARGE_NOTE), ("reverse_charge_uk", REVERSE_CHARGE_NOTE_UK)):
+        if note.startswith(prefix):
+            rest = note[len(prefix):]
+            vat_id = rest[len(CUSTOMER_VAT_ID):].removesuffix(".") if rest.startswith(CUSTOMER_VAT_ID) else ""
+            if rest in ("", f"{CUSTOMER_VAT_ID}{vat_id}."):
+                return {"kind": kind, "detail": vat_id}
     if note.startswith(EXEMPT_PREFIX):
         return {"kind": "exempt", "detail": note[len(EXEMPT_PREFIX):]}
     return {"kind": "other", "detail": note}
@@ -138,11 +139,27 @@ def _context(doc: DocumentView, links: dict[str, str] | None = None, payment_ins
         "sections": _sections(inv, t), "links": links or {},
         "payment_instructions": payment_instructions or t.gettext(DEFAULT_PAYMENT_INSTRUCTIONS),
         "reverse_charge": "reverse charge" in inv.tax_note.lower(), "tax_note": _tax_note(inv.tax_note),
+        "seller_party": doc.seller_party, "buyer_party": doc.buyer_party,
         "nonzero": lambda v: Decimal(v) != 0, "count": _count,
         "money": f.money, "fdate": f.date, "number": f.number, "percent": f.percent,
         "payment_qr": None if credit or not inv.number else payment_qr(
             doc.payee_name, doc.payee_iban, inv.balance, inv.currency, inv.number, doc.payee_bic),
+        "address_lines": lambda a: _address_lines(a, language), "iban": _iban,
     }
+
+
+def _address_lines(address: PostalAddress | dict[str, str], language: str) -> list[str]:
+    """An address as printed, the country named in the document's language (a dict: a frozen snapshot's)."""
+    a = address if isinstance(address, PostalAddress) else PostalAddress.model_construct(**address)
+    place = " ".join(p for p in (a.postcode, a.city) if p)
+    country = _locale(language).territories.get(a.country, a.country) if a.country else ""
+    return [p for p in (a.street, a.additional, place, a.region, country) if p]
+
+
+def _iban(value: str) -> str:
+    """An IBAN in groups of four, as printed."""
+    compact = value.replace(" ", "")
+    return " ".join(compact[i:i + 4] for i in range(0, len(compact), 4))
 
 
 class Renderer:
@@ -292,11 +309,20 @@ def _sample(credit: bool, language: str = "en") -> DocumentView:
                       subtotal="50.00", tax_total="9.50", total="59.50", paid="0.00", credited="0.00",
                       balance="59.50", overdue=False,
                       tax_by_rate=[{"rate": "19", "taxable": "50.00", "tax": "9.50"}],
-                      tax_note=REVERSE_CHARGE_NOTE + CUSTOMER_VAT_ID + "DE123456789.", po_number="PO-1", checks=[],
+                      tax_note=REVERSE_CHARGE_NOTE + CUSTOMER_VAT_ID + "GB294506104.", po_number="PO-1", checks=[],
                       reason="", corrects_invoice_id=1 if credit else None, lines=lines, created_at=now,
                       issued_at=now)
     client = ClientView(id=1, name="Sample Ltd", currency="EUR", billing_emails=["ap@sample.example"],
                         payment_terms_days=30, tax_profile={}, po_required=False, po_number="", locale=language,
                         account_manager_ids=[], created_at=now, language=DocumentLanguage(language))
-    return DocumentView(invoice=inv, client=client, seller="Seller", locale=language,
+    seller = Seller(legal_name="Seller GmbH", address=PostalAddress(street="Königstraße 1", postcode="70173",
+                                                                    city="Stuttgart", country="DE"),
+                    vat_id="DE147820932", tax_number="93815/08152", registration="HRB 1, Amtsgericht Stuttgart",
+                    contact={"name": "Anna Beispiel", "email": "billing@seller.example", "phone": "+49 711 1"},
+                    bank_account={"iban": "DE02600501017495530102", "bic": "SOLADEST600", "bank_name": "BW-Bank"})
+    buyer = Buyer(legal_name="Sample Ltd", address=PostalAddress(street="1 Main Street", postcode="N1 7GR",
+                                                                 city="London", country="GB"),
+                  vat_id="GB294506104", buyer_reference="PO-1")
+    return DocumentView(invoice=inv, client=client, seller="Seller", locale=language, seller_party=seller,
+                        buyer_party=buyer,
                         corrects_number="INV-2026-000001" if credit else None, payment_terms_days=30)

@@ -13,6 +13,10 @@ from domain.model.money import round_money
 
 REVERSE_CHARGE_NOTE = ("Reverse charge: VAT to be accounted for by the recipient "
                        "(Article 196, Council Directive 2006/112/EC).")
+# A UK business buying services from abroad accounts for the VAT itself (VAT Act 1994, section 8; HMRC VAT Notice
+# 741A): the UK's own words on its invoices, not the Directive's. (The exact wording HMRC expects for cross-border
+# services is unconfirmed: /work/shared/design/EINVOICING-FACTS.md.)
+REVERSE_CHARGE_NOTE_UK = "Reverse charge: customer to account for the VAT to HMRC (VAT Act 1994, section 8)."
 
 
 class TaxMode(StrEnum):
@@ -82,10 +86,12 @@ class TaxProfile(BaseModel):
             return Decimal(0)
         return self.section_rates.get(section, self.rate)
 
-    def invoice_note(self, buyer_vat_id: str = "") -> str:
-        """The legal note the invoice must carry, if any (reverse charge: with the buyer's VAT ID)."""
+    def invoice_note(self, buyer_vat_id: str = "", buyer_country: str = "") -> str:
+        """The legal note the invoice must carry, if any (reverse charge: with the buyer's VAT ID; a buyer in the
+        UK gets the UK's wording)."""
         if self.mode == TaxMode.REVERSE_CHARGE:
-            return REVERSE_CHARGE_NOTE + (f" Customer VAT ID: {buyer_vat_id}." if buyer_vat_id else "")
+            note = REVERSE_CHARGE_NOTE_UK if buyer_country == "GB" else REVERSE_CHARGE_NOTE
+            return note + (f" Customer VAT ID: {buyer_vat_id}." if buyer_vat_id else "")
         if self.mode == TaxMode.EXEMPT:
             return f"Exempt from tax: {self.exemption_reason}"
         return ""

@@ -101,7 +101,8 @@ def _recompute(inv: InvoiceRow, ws: WorkspaceRow, credit_note: bool = False) -> 
                           "tax": Money(g.tax, cur).text} for g in totals.by_rate]
 
 
-def _retax(inv: InvoiceRow, profile: TaxProfile, ws: WorkspaceRow, buyer_vat_id: str = "") -> None:
+def _retax(inv: InvoiceRow, profile: TaxProfile, ws: WorkspaceRow, buyer_vat_id: str = "",
+           buyer_country: str = "") -> None:
     """Tax a draft's lines at the client's current treatment, as it is issued: a change of tax profile (or of the
     workspace's rounding) between drafting and issuing must not issue the old VAT or miss the legal note."""
     cur = inv.currency
@@ -110,7 +111,7 @@ def _retax(inv: InvoiceRow, profile: TaxProfile, ws: WorkspaceRow, buyer_vat_id:
         rate = profile.rate_for(ln.section)
         ln.tax_rate = format(rate.normalize(), "f")
         ln.tax_minor = _to_minor(line_tax(Decimal(ln.amount_minor).scaleb(-exp), rate, cur), cur)
-    inv.tax_note = profile.invoice_note(buyer_vat_id)
+    inv.tax_note = profile.invoice_note(buyer_vat_id, buyer_country)
     _recompute(inv, ws)
 
 
@@ -341,7 +342,7 @@ def issue(uow: UnitOfWork, actor: Actor, invoices: Sequence[InvoiceRow], *, via:
         client = by_id[inv.client_id]
         before = _summary(inv)
         if retax:
-            _retax(inv, _profile(client), ws, client.vat_id)
+            _retax(inv, _profile(client), ws, client.vat_id, client.address_country)
         hist = history if history is not None else histories[inv.period_start or uow.clock.today()]
         results = run_checks(_check_input(uow, inv, client, ws, hist, seller))
         outcome = verdict(results)

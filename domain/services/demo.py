@@ -423,7 +423,9 @@ class _Story:
         harbour = clients_svc.create_client(uow, owner, clients_svc.ClientIn(
             name="Harbour & Finch Ltd", currency="GBP", payment_terms_days=14, locale="en_GB",
             billing_emails=["accounts@harbourfinch.example"],
-            tax_profile=TaxProfile.model_validate({"mode": "standard", "region": "GB", "rate": "20"}),
+            # a German seller's services to a UK business are supplied where the buyer is: no German VAT, and the
+            # buyer accounts for the UK VAT itself (reverse charge, VAT Act 1994 s. 8), so the invoice says so
+            tax_profile=TaxProfile.model_validate({"mode": "reverse_charge", "region": "GB"}),
             external_ref=HARBOUR,
             address=PostalAddress(street="14 Wharf Road", postcode="N1 7GR", city="London", country="GB"),
             vat_id="GB294506104", language=DocumentLanguage.EN, einvoice_format=EInvoiceFormat.NONE))

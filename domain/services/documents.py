@@ -15,10 +15,11 @@ from pydantic import Field
 
 from domain.errors import BadTransition, NotFound
 from domain.model.lifecycle import TRANSITIONS, Status
+from domain.model.parties import Buyer, Seller
 from domain.model.roles import Actor, Perm
 from domain.model.snapshot import InvoiceSnapshot
 from domain.services._auth import client_scope, require
-from domain.services.parties import seller_of
+from domain.services.parties import buyer_of, seller_of
 from domain.services.views import ClientView, InvoiceView, View
 from domain.store.tables import InvoiceDeliveryRow, InvoiceRow
 from domain.store.uow import UnitOfWork
@@ -26,11 +27,16 @@ from domain.store.uow import UnitOfWork
 HOSTED_PAGE = Actor.system("hosted invoice page")
 
 class DocumentView(View):
-    """Everything an invoice or credit note document needs, safe to use after the transaction."""
+    """Everything an invoice or credit note document needs, safe to use after the transaction.
+
+    `seller` is the name the document is headed with; `seller_party` and `buyer_party` are what it says about the
+    two parties (names, addresses, VAT IDs, tax number, registration, bank account, buyer reference)."""
 
     invoice: InvoiceView
     client: ClientView  # issued: as the snapshot says (frozen); a draft: the client as it is
     seller: str
+    seller_party: Seller = Seller()
+    buyer_party: Buyer = Buyer()
     locale: str
     corrects_number: str | None = None
     payment_terms_days: int
@@ -75,6 +81,7 @@ def document_of(uow: UnitOfWork, inv: InvoiceRow) -> DocumentView:
         frozen = _frozen_client(live, snap)
         bank = snap.seller.details().bank_account
         return DocumentView(invoice=view, client=frozen, seller=snap.seller.name, locale=snap.terms.locale,
+                            seller_party=snap.seller.details(), buyer_party=snap.buyer.details(),
                             corrects_number=snap.terms.corrects_number or corrects,
                             payment_terms_days=frozen.payment_terms_days, snapshot=snap, recipients=recipients,
                             payee_name=bank.account_holder or snap.seller.details().legal_name or snap.seller.name,
@@ -82,6 +89,7 @@ def document_of(uow: UnitOfWork, inv: InvoiceRow) -> DocumentView:
     ws = uow.workspace.get()
     seller = seller_of(ws)
     return DocumentView(invoice=view, client=live, seller=ws.name,
+                        seller_party=seller, buyer_party=buyer_of(client),
                         locale=client.locale or ws.locale, corrects_number=corrects,
                         payment_terms_days=client.payment_terms_days, recipients=recipients,
                         payee_name=seller.bank_account.account_holder or seller.legal_name or ws.name,

@@ -97,7 +97,8 @@ def new_draft(actor: Actor, client: ClientRow, start: date, end: date, ctx: Bill
         return None
     profile = _profile(client)
     inv = InvoiceRow(client_id=client.id, kind="invoice", status=Status.DRAFT.value, currency=client.currency,
-                     period_start=start, period_end=end, tax_note=profile.invoice_note(client.vat_id),
+                     period_start=start, period_end=end,
+                     tax_note=profile.invoice_note(client.vat_id, client.address_country),
                      po_number=client.po_number,
                      requested_by_user_id=actor.user_id if actor.is_person_like else None, capped=capped,
                      created_at=now, paid_minor=0, credited_minor=0, checks=[], reason="")

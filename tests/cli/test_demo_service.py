@@ -7,8 +7,9 @@ from collections import Counter
 import pytest
 
 from domain.errors import Forbidden, Unauthenticated
+from domain.model.parties import missing_for_seller
 from domain.model.roles import Actor, Role
-from domain.services import audit, clients, invoicing, users, work
+from domain.services import audit, clients, invoicing, parties, users, work
 from domain.services.demo import DEMO_EMAILS, is_loaded, load_demo
 from domain.store.session import Database
 
@@ -21,12 +22,20 @@ def test_demo_loads_a_believable_workspace(db: Database, system: Actor) -> None:
     # progress went forward to its total
     assert steps[-1][1] == steps[-1][2] and [s[1] for s in steps] == sorted(s[1] for s in steps)
 
-    # three IT-services clients: a German GmbH at 19% VAT in EUR, a UK Ltd at 20% in GBP, an EU reverse charge
+    # three IT-services clients of a German seller: a German GmbH at 19% VAT in EUR, a UK Ltd in GBP and a Dutch
+    # B.V. in EUR, both reverse charge (services to a business abroad), each with its address and a VAT ID
     cs = {c.name: c for c in clients.list_clients(db.uow(), system)}
     assert len(cs) == 3
     de, uk, nl = (cs["Nordwerk Maschinenbau GmbH"], cs["Harbour & Finch Ltd"], cs["Van Dijk Logistiek B.V."])
     assert (de.currency, de.tax_profile["rate"], de.tax_profile["mode"]) == ("EUR", "19", "standard")
-    assert (uk.currency, uk.tax_profile["rate"]) == ("GBP", "20")
+    assert (uk.currency, uk.tax_profile["mode"], uk.vat_id, uk.address.country) == (
+        "GBP", "reverse_charge", "GB294506104", "GB")
+    assert (de.vat_id, de.address.city, de.language, de.einvoice_format) == ("DE287654324", "Ostfildern", "de",
+                                                                            "facturx")
+    assert (nl.language, nl.einvoice_format, nl.electronic_address.scheme) == ("nl", "peppol", "9944")
+    seller = parties.get_seller(db.uow(), system)
+    assert missing_for_seller(seller, reverse_charge=True) == []
+    assert (seller.vat_id, seller.bank_account.iban) == ("DE147820932", "DE02600501017495530102")
     assert nl.tax_profile["mode"] == "reverse_charge" and nl.vat_id == "NL819203476B01"
 
     # every kind of arrangement, mixed on one client

@@ -20,12 +20,12 @@ def world(db: Database, system: Actor) -> Iterator[World]:
 
 
 def full_client(w: World, name: str = "Nordwerk Maschinenbau GmbH", locale: str = "de_DE",
-                reverse_charge: bool = False) -> int:
+                reverse_charge: bool = False, **extra: object) -> int:
     """A client billed in every section: retainer, T&M, milestone, subscription, pass-through, SLA credit."""
     tax = ({"mode": "reverse_charge", "region": "NL"} if reverse_charge
            else {"mode": "standard", "region": "DE", "rate": "19"})
     c = w.client(name, locale=locale, po_number="4500183920", tax_profile=tax,
-                 **({"vat_id": "NL819203476B01"} if reverse_charge else {}))
+                 **{**({"vat_id": "NL819203476B01"} if reverse_charge else {}), **extra})
     ret = w.arrangement(c.id, "retainer", name="Managed IT services", fee="6500.00", cycle="monthly",
                         billing="advance", included_hours="2", starts_on="2026-01-01")
     w.arrangement(c.id, "time_and_materials", name="Projects", default_rate="115.00",
