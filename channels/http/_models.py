@@ -6,11 +6,11 @@ edge, with a 422 naming the field; the domain then parses the string against the
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from domain.model.bounds import Day, Id
 from domain.model.tax import TaxRounding
 from domain.services.work import ExpenseIn, TimeEntryIn
 
@@ -36,6 +36,9 @@ Quantity = Annotated[str | int, BeforeValidator(_no_float),
                      Field(description="A decimal string (or a whole number)", examples=["7.5"])]
 
 
+Offset = Annotated[int, Field(ge=-365, le=365)]  # days from the due date
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -49,13 +52,13 @@ class ExpenseRequest(ExpenseIn):
 
 
 class DraftRequest(_In):
-    client_id: int
-    period_start: date
-    period_end: date
+    client_id: Id
+    period_start: Day
+    period_end: Day
 
 
 class CompleteMilestoneRequest(_In):
-    completed_on: date | None = None
+    completed_on: Day | None = None
 
 
 class NoteRequest(_In):
@@ -74,7 +77,7 @@ class ManualLineRequest(_In):
 
 class PaymentRequest(_In):
     amount: Money
-    received_on: date
+    received_on: Day
     reference: str = Field(default="", max_length=200)
 
 
@@ -93,7 +96,7 @@ class SettingsPatch(_In):
     duplicate_days: int | None = Field(default=None, ge=0, le=365)
     pilot_mode: bool | None = None
     locale: str | None = Field(default=None, max_length=20)
-    reminder_offsets: list[int] | None = Field(default=None, max_length=10, examples=[[-3, 1, 7, 14]],
+    reminder_offsets: list[Offset] | None = Field(default=None, max_length=10, examples=[[-3, 1, 7, 14]],
                                                description="Dunning: days from the due date (negative: before); "
                                                            "[] sends no reminders")
     send_on_issue: bool | None = Field(default=None, description="E-mail each invoice the moment it is issued")

@@ -98,11 +98,11 @@ _HTTP_CODES = {404: "http.not_found", 405: "http.method_not_allowed", 413: "http
 
 
 def http_problem(exc: StarletteHTTPException) -> Response:
-    code = _HTTP_CODES.get(exc.status_code, f"http.{exc.status_code}")
+    code = getattr(exc, "code", None) or _HTTP_CODES.get(exc.status_code, f"http.{exc.status_code}")
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     if exc.status_code == 404 and detail == "Not Found":
         detail = "no such endpoint: see /docs for the API"
-    return problem(exc.status_code, code, detail, headers=dict(exc.headers or {}) or None)
+    return problem(exc.status_code, code, detail, getattr(exc, "field", None), headers=dict(exc.headers or {}) or None)
 
 
 def install(app: FastAPI) -> None:

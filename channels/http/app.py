@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from channels.http._idempotency import HEADER, IdempotencyMiddleware
+from channels.http._limits import BodyLimit
 from channels.http._models import Health, Problem
 from channels.http._problems import PROBLEM_JSON, install, problem
 from channels.http._routes import ROUTERS
@@ -79,6 +80,7 @@ def create_app(db: Database | None = None, settings: Settings | None = None) -> 
     app.state.settings = settings
     install(app)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # before anything reads the body
     app.add_middleware(MetricsMiddleware)  # outermost: it times everything, refusals included
     for router in ROUTERS:
         app.include_router(router)

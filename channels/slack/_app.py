@@ -16,13 +16,17 @@ request/response conversion), so a slow database never stalls other requests' ac
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import parse_qs
 
 from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -34,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from agent import Channel, Chat, Reply
+from channels.http._problems import problem
 from channels.slack import _blocks
 from channels.slack._sender import web_client
 from channels.slack._users import Refused, actor_for
@@ -65,6 +70,7 @@ class SlackDoor:
         # Replies from listeners wait out a 429 themselves (a person is waiting); the outbox sender does not.
         client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
         assert settings.slack_signing_secret is not None
+        self.signing_secret = settings.slack_signing_secret.get_secret_value()
         # Two threads for the work after the ack: agent turns are CPU-bound Python, and more of them at once only
         # make each ack wait longer for the GIL (a backlog of replies waits its turn instead; Slack does not).
         self.app = App(signing_secret=settings.slack_signing_secret.get_secret_value(), client=client,
@@ -82,7 +88,20 @@ class SlackDoor:
 
     async def handle(self, request: Request) -> Response:
         body = await request.body()
-        bolt = await run_in_threadpool(self.app.dispatch, to_bolt_request(request, body))
+        refused = _unauthentic(request.headers, body, self.signing_secret, time.time())
+        if refused is not None:
+            return refused
+        # Signed, so from Slack; still, a payload we cannot read is the sender's problem (422), never a crash.
+        try:
+            _check_payload(request.headers.get("content-type", ""), body)
+            bolt_request = to_bolt_request(request, body)
+        except (ValueError, TypeError, KeyError, RecursionError) as e:
+            return problem(422, "slack.bad_payload", f"the signed payload is not one Slack sends ({e})", "body")
+        bolt = await run_in_threadpool(self.app.dispatch, bolt_request)
+        if bolt.status >= 500:
+            # Our acks only acknowledge (the work runs after, in lazy listeners), so a 5xx from Bolt before the ack
+            # means Bolt could not read the signed payload's shape (it logged why): the sender's problem.
+            return problem(422, "slack.bad_payload", "the signed payload is not one Slack sends", "body")
         return to_starlette_response(bolt)
 
     # ---- the gate: each delivery once --------------------------------------------------------------------------
@@ -116,25 +135,29 @@ class SlackDoor:
         try:
             actor = actor_for(self.get_db(), client, str(body.get("team_id", "")), ev["user"])
         except Refused as r:
-            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=str(r))
+            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=_blocks.esc(r))
             return
         text = html.unescape(_MENTION.sub("", ev.get("text") or "")).strip() or "help"
         chat = self.get_chat()
         try:
             reply = chat.send(actor, chat.open_thread(actor, key), text, Channel.SLACK)
         except BillingError as e:
-            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=f"Sorry: {e.message}")
+            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=f"Sorry: {_blocks.esc(e.message)}")
             return
         self._post_reply(client, channel, thread_ts, reply, actor, key)
 
     def _post_reply(self, client: WebClient, channel: str, thread_ts: str | None, reply: Reply, actor: Actor,
                     key: str) -> None:
+        # The reply carries book data (client names, descriptions) and the model's words: shown, never interpreted
+        # (a client named "<!channel>" must not ping the channel, nor "<https://...|Pay here>" become a link).
+        text = _blocks.esc(reply.text)
         if reply.pending is None:
-            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=reply.text[:39000])
+            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text[:39000])
             return
         value = {"u": actor.user_id, "k": key, "a": reply.pending.id}
-        client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=reply.text[:39000],
-                                blocks=_blocks.confirm_prompt(reply.text, value, reply.pending.effects))
+        effects = [_blocks.esc(e) for e in reply.pending.effects] if reply.pending.effects is not None else None
+        client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text[:39000],
+                                blocks=_blocks.confirm_prompt(text, value, effects))
 
     def _confirm(self, body: dict[str, Any], client: WebClient) -> None:
         """Confirm / Cancel under an agent's proposal: only the person who asked decides, and only the action
@@ -148,7 +171,7 @@ class SlackDoor:
         try:
             actor = actor_for(self.get_db(), client, _team(body), user)
         except Refused as r:
-            client.chat_postEphemeral(channel=channel, user=user, text=str(r), thread_ts=thread_ts)
+            client.chat_postEphemeral(channel=channel, user=user, text=_blocks.esc(r), thread_ts=thread_ts)
             return
         if actor.user_id != value.get("u"):
             client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts,
@@ -177,7 +200,7 @@ class SlackDoor:
             actor = actor_for(self.get_db(), client, _team(body), user)
             invoicing.approve_invoice(self.get_db().uow(), actor, invoice_id, note="approved in Slack")
         except Refused as r:
-            client.chat_postEphemeral(channel=channel, user=user, text=str(r))
+            client.chat_postEphemeral(channel=channel, user=user, text=_blocks.esc(r))
         except BillingError as e:
             client.chat_postEphemeral(channel=channel, user=user, text=self._refusal(e, invoice_id))
         else:
@@ -189,7 +212,7 @@ class SlackDoor:
         try:
             actor = actor_for(self.get_db(), client, _team(body), user)
         except Refused as r:
-            client.chat_postEphemeral(channel=channel, user=user, text=str(r))
+            client.chat_postEphemeral(channel=channel, user=user, text=_blocks.esc(r))
             return
         if not actor.can(Perm.APPROVE):
             client.chat_postEphemeral(channel=channel, user=user, text=ONLY_APPROVERS.format(
@@ -199,14 +222,18 @@ class SlackDoor:
 
     def _reject_submitted(self, body: dict[str, Any], client: WebClient) -> None:
         view, user = body["view"], body["user"]["id"]
-        meta = json.loads(view.get("private_metadata") or "{}")
-        invoice_id, channel = int(meta["invoice_id"]), str(meta.get("channel") or self.approvals)
+        try:  # our own private_metadata comes back signed by Slack; still, read it defensively
+            meta = json.loads(view.get("private_metadata") or "{}")
+            invoice_id, channel = int(meta["invoice_id"]), str(meta.get("channel") or self.approvals)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            log.warning("a reject submission with unreadable private_metadata was ignored")
+            return
         reason = _reason(view)
         try:
             actor = actor_for(self.get_db(), client, _team(body), user)
             invoicing.reject_invoice(self.get_db().uow(), actor, invoice_id, reason)
         except Refused as r:
-            client.chat_postEphemeral(channel=channel, user=user, text=str(r))
+            client.chat_postEphemeral(channel=channel, user=user, text=_blocks.esc(r))
         except BillingError as e:
             client.chat_postEphemeral(channel=channel, user=user, text=self._refusal(e, invoice_id))
         else:
@@ -214,16 +241,16 @@ class SlackDoor:
 
     def _refusal(self, e: BillingError, invoice_id: int) -> str:
         if isinstance(e, Forbidden) and e.code == "auth.forbidden":
-            return ONLY_APPROVERS.format(why=f"nothing was changed ({e.message}).")
+            return ONLY_APPROVERS.format(why=f"nothing was changed ({_blocks.esc(e.message)}).")
         if isinstance(e, BadTransition):
             with self.get_db().uow() as uow:
                 inv = uow.invoices.get(invoice_id)
-                state = f"it is {inv.status}" + (f" as {inv.number}" if inv and inv.number else "") if inv else \
-                    "it was discarded"
+                number = f" as {_blocks.esc(inv.number)}" if inv and inv.number else ""
+                state = f"it is {inv.status}{number}" if inv else "it was discarded"
             return f"Draft #{invoice_id} was already decided ({state}); nothing was changed."
         if isinstance(e, NotFound):
             return f"There is no draft #{invoice_id} you can see; nothing was changed."
-        return f"Nothing was changed: {e.message}"
+        return f"Nothing was changed: {_blocks.esc(e.message)}"
 
     # ---- /billable ---------------------------------------------------------------------------------------------------
 
@@ -233,9 +260,9 @@ class SlackDoor:
             actor = actor_for(self.get_db(), client, _team(body), user)
             text = self.answer(actor, (body.get("text") or "").strip())
         except Refused as r:
-            text = str(r)
+            text = _blocks.esc(r)
         except BillingError as e:
-            text = f"Sorry: {e.message}"
+            text = f"Sorry: {_blocks.esc(e.message)}"
         client.chat_postEphemeral(channel=channel, user=user, text=text)
 
     def answer(self, actor: Actor, text: str) -> str:
@@ -281,15 +308,18 @@ def _ack(ack: Callable[..., None]) -> None:
 
 def _ack_reason(ack: Callable[..., None], body: dict[str, Any]) -> None:
     """Close the reject modal at once, unless the reason is blank (then say so in the modal)."""
-    if not _reason(body["view"]):
+    if not _reason(body.get("view")):
         ack(response_action="errors", errors={_blocks.REASON_BLOCK: "Say why it is rejected."})
     else:
         ack()
 
 
-def _reason(view: dict[str, Any]) -> str:
-    values = (view.get("state") or {}).get("values") or {}
-    return str(((values.get(_blocks.REASON_BLOCK) or {}).get(_blocks.REASON_INPUT) or {}).get("value") or "").strip()
+def _reason(view: Any) -> str:
+    node = view
+    for key in ("state", "values", _blocks.REASON_BLOCK, _blocks.REASON_INPUT):
+        node = node.get(key) if isinstance(node, dict) else None
+    value = node.get("value") if isinstance(node, dict) else None
+    return str(value or "").strip()[:2000]
 
 
 def _team(body: dict[str, Any]) -> str:
@@ -300,11 +330,65 @@ def _team(body: dict[str, Any]) -> str:
 def _delivery_key(body: dict[str, Any]) -> str | None:
     """What makes a delivery the same one again: the event id; for a click, who clicked which button when."""
     if body.get("type") == "event_callback" and body.get("event_id"):
-        return f"event:{body['event_id']}"
-    if body.get("type") == "block_actions" and body.get("actions"):
-        a = body["actions"][0]
-        return f"action:{(body.get('user') or {}).get('id')}:{a.get('action_id')}:{a.get('action_ts')}"
+        return f"event:{str(body['event_id'])[:200]}"
+    actions = body.get("actions")
+    if body.get("type") == "block_actions" and isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        a = actions[0]
+        user = body.get("user") if isinstance(body.get("user"), dict) else {}
+        return f"action:{user.get('id')}:{a.get('action_id')}:{a.get('action_ts')}"[:300]
     return None
+
+
+MAX_DEPTH = 32
+TOLERANCE = 300  # seconds either way, as Slack's own verifier
+
+
+def _unauthentic(headers: Any, body: bytes, secret: str, now: float) -> Response | None:
+    """401 problem+json unless the request carries a fresh v0 signature of this body (checked here, before Bolt
+    parses anything: Bolt's own check raises on non-ASCII values and non-numeric timestamps)."""
+    ts = (headers.get("x-slack-request-timestamp") or "").strip()
+    given = (headers.get("x-slack-signature") or "").strip()
+    if not ts or not given:
+        return problem(401, "slack.signature_missing", "the Slack signature headers are missing",
+                       "X-Slack-Signature")
+    if not (ts.isascii() and ts.isdigit()) or len(ts) > 15:
+        return problem(401, "slack.timestamp_invalid", "X-Slack-Request-Timestamp is not a number",
+                       "X-Slack-Request-Timestamp")
+    if abs(now - int(ts)) > TOLERANCE:
+        return problem(401, "slack.timestamp_stale", f"the request is more than {TOLERANCE} s from our clock",
+                       "X-Slack-Request-Timestamp")
+    want = "v0=" + hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(want.encode(), given.encode("utf-8", "replace")):
+        return problem(401, "slack.signature_invalid", "the signature does not match the body",
+                       "X-Slack-Signature")
+    return None
+
+
+def _check_payload(content_type: str, body: bytes) -> None:
+    """ValueError unless the body is what Slack sends: JSON, or a form whose `payload` (if any) is JSON, an object,
+    nested at most MAX_DEPTH deep."""
+    text = body.decode("utf-8")
+    if content_type.startswith("application/json"):
+        _shallow_object(text)
+    elif "payload=" in text:
+        values = parse_qs(text, max_num_fields=100).get("payload") or ["{}"]
+        _shallow_object(values[0])
+
+
+def _shallow_object(text: str) -> None:
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError("it nests too deep") from None
+    if not isinstance(data, dict):
+        raise ValueError("it is not a JSON object")
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_DEPTH:
+                raise ValueError(f"it nests deeper than {MAX_DEPTH} levels")
+            stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, dict) else node))
 
 
 def slack_error(e: SlackApiError) -> str:

@@ -61,7 +61,7 @@ def _period(period: list[str] | None) -> str:
 
 
 def card_title(p: ApprovalRequested) -> str:
-    return f"Approval needed: {p.client_name}, {amount(p.total, p.currency)}"
+    return f"Approval needed: {esc(p.client_name)}, {esc(amount(p.total, p.currency))}"
 
 
 def approval_card(p: ApprovalRequested, decided: ApprovalDecided | None = None) -> list[dict[str, Any]]:

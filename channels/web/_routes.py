@@ -21,6 +21,7 @@ from channels.documents import default_renderer
 from channels.documents.einvoice import build as build_einvoice
 from channels.web._render import STATE_LABELS, render
 from domain.errors import BillingError, Unauthenticated, ValidationFailed
+from domain.model.bounds import Id
 from domain.model.einvoice import FORMAT_LABELS
 from domain.model.parties import Seller, missing_for_seller
 from domain.model.periods import Cycle, period_containing
@@ -216,7 +217,8 @@ async def login(request: Request) -> Response:
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     email = form.get("email", "")[:320]
     # Login CSRF: the form must carry the random value this browser was given with it (double submit).
-    if not cookie or not secrets.compare_digest(cookie, form.get("csrf_token", "")):
+    if not cookie or not secrets.compare_digest(cookie.encode("utf-8", "replace"),
+                                                form.get("csrf_token", "").encode("utf-8", "replace")):
         return _page(request, None, "login.html", status=403, login_csrf=cookie, next=next_path, email=email,
                      error="This sign-in form expired or did not come from this site. Reload the page and try again.")
     try:
@@ -290,7 +292,7 @@ def invoices_page(request: Request) -> Response:
 
 
 @router.get("/invoices/{invoice_id}")
-def invoice_page(request: Request, invoice_id: int) -> Response:
+def invoice_page(request: Request, invoice_id: Id) -> Response:
     ws = _session(request)
     db = _db(request)
     story = _call(ws, insights.invoice_story, db.uow(readonly=True), ws.actor, invoice_id)
@@ -316,7 +318,7 @@ def einvoice_download(request: Request, invoice_id: int, format: str | None = No
 
 
 @router.get("/invoices/{invoice_id}/lines/{line_id}")
-def line_page(request: Request, invoice_id: int, line_id: int) -> Response:
+def line_page(request: Request, invoice_id: Id, line_id: Id) -> Response:
     ws = _session(request)
     origin = _call(ws, dashboard.line_origin, _db(request).uow(readonly=True), ws.actor, invoice_id, line_id)
     return _page(request, ws, "line.html", o=origin)
@@ -334,7 +336,7 @@ def approvals_page(request: Request, page: int = 1) -> Response:
 
 
 @router.post("/invoices/{invoice_id}/approve")
-async def approve(request: Request, invoice_id: int) -> Response:
+async def approve(request: Request, invoice_id: Id) -> Response:
     ws, form = await _posted(request)
     await run_in_threadpool(_call, ws, invoicing.approve_invoice, _db(request).uow(), ws.actor, invoice_id,
                             form.get("note", "").strip()[:2000])
@@ -342,7 +344,7 @@ async def approve(request: Request, invoice_id: int) -> Response:
 
 
 @router.post("/invoices/{invoice_id}/reject")
-async def reject(request: Request, invoice_id: int) -> Response:
+async def reject(request: Request, invoice_id: Id) -> Response:
     ws, form = await _posted(request)
     await run_in_threadpool(_call, ws, invoicing.reject_invoice, _db(request).uow(), ws.actor, invoice_id,
                             form.get("reason", "")[:2000])
@@ -361,7 +363,7 @@ def payments_page(request: Request, status: str = "parked") -> Response:
 
 
 @router.post("/payments/{parked_id}/apply")
-async def apply_payment(request: Request, parked_id: int) -> Response:
+async def apply_payment(request: Request, parked_id: Id) -> Response:
     ws, form = await _posted(request)
 
     def apply() -> None:
@@ -377,7 +379,7 @@ async def apply_payment(request: Request, parked_id: int) -> Response:
 
 
 @router.post("/payments/{parked_id}/dismiss")
-async def dismiss_payment(request: Request, parked_id: int) -> Response:
+async def dismiss_payment(request: Request, parked_id: Id) -> Response:
     ws, form = await _posted(request)
     await run_in_threadpool(_call, ws, payments_parked.dismiss_parked, _db(request).uow(), ws.actor, parked_id,
                             form.get("reason", "")[:2000])
@@ -402,7 +404,7 @@ def events_page(request: Request, status: str = "", page: int = 1) -> Response:
 
 
 @router.post("/events/{event_id}/retry")
-async def retry(request: Request, event_id: int) -> Response:
+async def retry(request: Request, event_id: Id) -> Response:
     ws, _form_data = await _posted(request)
     await run_in_threadpool(_call, ws, events.retry_event, _db(request).uow(), ws.actor, event_id)
     return _redirect("/app/events", status="failed", notice="retried")

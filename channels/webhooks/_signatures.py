@@ -46,14 +46,22 @@ def _fresh(ts: int, now: float, tolerance: int, field: str) -> None:
 
 
 def _int(value: str, field: str) -> int:
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise SignatureError("webhook.timestamp_invalid", field, f"the {field} header is not a number") from None
+    # ASCII digits only, and not absurdly many: int() alone would take "١٢٣", "+1_0" or 5,000 digits.
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 15:
+        raise SignatureError("webhook.timestamp_invalid", field, f"the {field} header is not a number")
+    return int(text)
+
+
+def _same(expected: str, given: str) -> bool:
+    """Constant-time comparison of two header values; a non-ASCII one simply does not match (hmac's str
+    comparison raises TypeError on it)."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
 
 
 def standard_webhooks_sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(whsec_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    mac = hmac.new(whsec_key(secret), f"{msg_id}.{timestamp}.".encode("utf-8", "replace") + body,
+                   hashlib.sha256).digest()
     return "v1," + base64.b64encode(mac).decode()
 
 
@@ -68,7 +76,7 @@ def verify_standard_webhooks(headers: Mapping[str, str], body: bytes, secrets: S
     given = [part.split(",", 1)[1] for part in signatures.split() if part.startswith("v1,")]
     for secret in secrets:
         expected = standard_webhooks_sign(secret, msg_id, ts, body).split(",", 1)[1]
-        if any(hmac.compare_digest(expected, g) for g in given):
+        if any(_same(expected, g) for g in given):
             return msg_id, ts
     raise SignatureError("webhook.signature_invalid", "webhook-signature",
                          "no v1 signature matches the body with our secret")
@@ -86,7 +94,7 @@ def verify_hubspot_v3(headers: Mapping[str, str], method: str, uri: str, body: b
     ts_ms = _int(_header(headers, "X-HubSpot-Request-Timestamp"), "X-HubSpot-Request-Timestamp")
     _fresh(ts_ms // 1000, now, tolerance, "X-HubSpot-Request-Timestamp")
     for secret in secrets:
-        if hmac.compare_digest(hubspot_sign(secret, method, uri, body, ts_ms), signature.strip()):
+        if _same(hubspot_sign(secret, method, uri, body, ts_ms), signature.strip()):
             return ts_ms
     raise SignatureError("webhook.signature_invalid", "X-HubSpot-Signature-v3",
                          "the signature does not match method + URI + body + timestamp with our client secret")
@@ -99,6 +107,6 @@ def hex_sign(secret: str, body: bytes) -> str:
 def verify_hex_hmac(headers: Mapping[str, str], header: str, body: bytes, secrets: Sequence[str]) -> None:
     given = _header(headers, header).strip()
     for secret in secrets:
-        if hmac.compare_digest(hex_sign(secret, body), given):
+        if _same(hex_sign(secret, body), given):
             return
     raise SignatureError("webhook.signature_invalid", header, "the signature does not match the body with our secret")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -35,6 +35,10 @@ class Parsed:
     ignored: int = 0                      # authentic deliveries about things we do not bill
 
 
+# Epoch milliseconds from 1900 to 2999: anything else is not a time a tracker sends (and would not fit a datetime).
+EpochMs = Annotated[int, Field(ge=-2_208_988_800_000, le=32_503_680_000_000)]
+
+
 class _M(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -46,8 +50,24 @@ def _loc(e: ValidationError, prefix: str = "") -> dict[str, str]:
     return {"field": f"{prefix}{path}" if path else prefix.rstrip(".") or "body", "message": msg}
 
 
+MAX_DEPTH = 32  # no provider nests deeper; a signed body nested deeper is refused, not recursed into
+
+
 def _json(body: bytes) -> Any:
-    return json.loads(body.decode("utf-8"))
+    """The body as JSON; ValueError when it is not JSON or nests deeper than MAX_DEPTH (RecursionError included:
+    the decoder itself recurses)."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except RecursionError:
+        raise ValueError(f"it nests deeper than {MAX_DEPTH} levels") from None
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_DEPTH:
+                raise ValueError(f"it nests deeper than {MAX_DEPTH} levels")
+            stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, dict) else node))
+    return data
 
 
 def _unreadable(event_id: str, body: bytes, why: str) -> Parsed:
@@ -94,11 +114,11 @@ class Canonical(Source):
         msg_id = d.headers.get("webhook-id", "") or body_id(d.body)
         try:
             env = Envelope.model_validate(_json(d.body))
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
             if isinstance(e, ValidationError):
                 return Parsed([Incoming(msg_id, "unknown", {"body": d.body[:2000].decode("utf-8", "replace")},
                                         error=_loc(e))])
-            return _unreadable(msg_id, d.body, f"the body is not JSON ({e})")
+            return _unreadable(msg_id, d.body, f"the body is not JSON ({type(e).__name__}: {str(e)[:200]})")
         ts = int(d.headers.get("webhook-timestamp", "0") or 0)
         at = env.timestamp or (datetime.fromtimestamp(ts, tz=UTC) if ts else None)
         return Parsed([Incoming(msg_id, env.type, env.data, at)])
@@ -111,7 +131,7 @@ class HubSpotEvent(_M):
     eventId: int | str
     subscriptionType: str
     objectId: int | str
-    occurredAt: int
+    occurredAt: EpochMs
     propertyName: str | None = None
     propertyValue: str | None = None
     portalId: int | None = None
@@ -129,7 +149,7 @@ class HubSpot(Source):
     def parse(self, d: Delivery) -> Parsed:
         try:
             batch = _json(d.body)
-        except (ValueError, UnicodeDecodeError) as err:
+        except (ValueError, UnicodeDecodeError, RecursionError) as err:
             return _unreadable(body_id(d.body), d.body, f"the body is not JSON ({err})")
         if not isinstance(batch, list):
             return _unreadable(body_id(d.body), d.body, "HubSpot sends a JSON array of events")
@@ -179,6 +199,7 @@ class _JiraFields(_M):
 
 
 class _JiraIssue(_M):
+    id: str | int | None = None
     key: str
     fields: _JiraFields
 
@@ -189,11 +210,12 @@ class _JiraItem(_M):
 
 
 class _JiraChangelog(_M):
+    id: str | int | None = None
     items: list[_JiraItem] = Field(default_factory=list)
 
 
 class JiraEvent(_M):
-    timestamp: int
+    timestamp: EpochMs
     webhookEvent: str
     issue: _JiraIssue | None = None
     changelog: _JiraChangelog | None = None
@@ -202,7 +224,9 @@ class JiraEvent(_M):
 class Jira(Source):
     """Jira Cloud admin webhooks (`jira:issue_updated`): a status change into the done category completes the
     milestone linked to the issue (`jira:<KEY>`), or the one with the issue's summary as its name for the client
-    that the project's alias (`jira:project:<KEY>`) names. The event id is `X-Atlassian-Webhook-Identifier`."""
+    that the project's alias (`jira:project:<KEY>`) names. The event id comes from the signed body (the issue and
+    its changelog entry: `jira:<issue id>:<changelog id>`, else the body's hash), never from the unsigned
+    `X-Atlassian-Webhook-Identifier` header: a replay with a new header is the same event."""
 
     name = "jira"
 
@@ -210,14 +234,15 @@ class Jira(Source):
         sig.verify_hex_hmac(d.headers, "X-Hub-Signature", d.body, secrets)
 
     def parse(self, d: Delivery) -> Parsed:
-        event_id = d.headers.get("X-Atlassian-Webhook-Identifier") or d.headers.get(
-            "x-atlassian-webhook-identifier") or body_id(d.body)
+        event_id = body_id(d.body)
         try:
             e = JiraEvent.model_validate(_json(d.body))
         except ValidationError as err:
             return Parsed([Incoming(event_id, "milestone.completed", {}, error=_loc(err))])
-        except (ValueError, UnicodeDecodeError) as err:
-            return _unreadable(event_id, d.body, f"the body is not JSON ({err})")
+        except (ValueError, UnicodeDecodeError, RecursionError) as err:
+            return _unreadable(event_id, d.body, f"the body is not JSON ({type(err).__name__})")
+        if e.issue is not None and e.issue.id is not None and e.changelog is not None and e.changelog.id is not None:
+            event_id = f"jira:{e.issue.id}:{e.changelog.id}"
         status_changed = e.changelog is not None and any(i.field == "status" for i in e.changelog.items)
         if e.webhookEvent != "jira:issue_updated" or not status_changed or e.issue is None:
             return Parsed(ignored=1)
@@ -268,7 +293,7 @@ class Toggl(Source):
     def parse(self, d: Delivery) -> Parsed:
         try:
             raw = _json(d.body)
-        except (ValueError, UnicodeDecodeError) as err:
+        except (ValueError, UnicodeDecodeError, RecursionError) as err:
             return _unreadable(body_id(d.body), d.body, f"the body is not JSON ({err})")
         if isinstance(raw, dict) and raw.get("payload") == "ping":
             code = raw.get("validation_code")
@@ -340,7 +365,7 @@ class Harvest(Source):
             env = Envelope.model_validate(_json(d.body))
         except ValidationError as err:
             return Parsed([Incoming(msg_id, "time.logged", {}, error=_loc(err))])
-        except (ValueError, UnicodeDecodeError) as err:
+        except (ValueError, UnicodeDecodeError, RecursionError) as err:
             return _unreadable(msg_id, d.body, f"the body is not JSON ({err})")
         kinds = {"time_entry.created": "time.logged", "time_entry.updated": "time.updated",
                  "time_entry.deleted": "time.deleted"}

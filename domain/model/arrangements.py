@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from domain.model.bounds import Day, Id
 from domain.model.money import MAX_AMOUNT
 from domain.model.periods import Cycle
 
@@ -51,8 +51,8 @@ class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(default="", max_length=200)
-    starts_on: date | None = None
-    ends_on: date | None = None
+    starts_on: Day | None = None
+    ends_on: Day | None = None
 
     @model_validator(mode="after")
     def _dates(self) -> _Base:
@@ -121,7 +121,7 @@ class SubscriptionTerms(_Base):
 
     kind: Literal["subscription"] = "subscription"
     product: str = Field(min_length=1, max_length=200)
-    seats: int = Field(ge=1)
+    seats: int = Field(ge=1, le=10_000_000)
     unit_price: Dec
     cycle: Cycle = Cycle.MONTHLY
 
@@ -143,7 +143,7 @@ class SlaCreditTerms(_Base):
     """Credits for breaches: a percent of the period's retainer or a fixed amount, capped at the retainer."""
 
     kind: Literal["sla_credit"] = "sla_credit"
-    retainer_arrangement_id: int | None = None
+    retainer_arrangement_id: Id | None = None
     credit_pct: Dec | None = None
     fixed_amount: Dec | None = None
 

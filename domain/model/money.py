@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
@@ -18,6 +19,10 @@ _NOT_INVOICEABLE = frozenset({"XAU", "XAG", "XPT", "XPD", "XTS", "XXX", "XBA", "
 # Amounts at or above this (in major units) are refused: surely a typo, and beyond what Decimal's 28 digits and a
 # BIGINT of minor units can carry through an invoice's arithmetic.
 MAX_AMOUNT = Decimal(10) ** 13
+
+# What a decimal string may look like: ASCII digits, an optional minus and decimal point, nothing else. Python's
+# Decimal() would also take Unicode digits, "1_000", "1e3" and "+5"; people and exports never mean those.
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 @cache
@@ -62,11 +67,22 @@ def parse_decimal(value: object, field: str, *, max_places: int | None = None,
     elif isinstance(value, int):
         d = Decimal(value)
     elif isinstance(value, str):
+        text = value.strip()
+        if len(text) > 60 or not _PLAIN_DECIMAL.fullmatch(text):
+            raise ValidationFailed(f"{value[:60]!r} is not a decimal number: write plain digits with a point for "
+                                   "decimals, like 1234.50 (no grouping, exponent or other scripts' digits)",
+                                   code="validation.not_a_decimal", field=field)
         try:
-            d = Decimal(value.strip())
-        except InvalidOperation:
+            d = Decimal(text)
+        except InvalidOperation:  # pragma: no cover - the pattern admits only what Decimal reads
             raise ValidationFailed(f"{value!r} is not a decimal number", code="validation.not_a_decimal",
                                    field=field) from None
+        places = len(text.partition(".")[2])
+        if max_places is not None and places > max_places:
+            # Written digits count, zeros too: "1.000" in a 2-place currency may mean a thousand (German grouping).
+            raise ValidationFailed(f"has {places} decimal places; at most {max_places} here (is the point a "
+                                   "thousands separator? write 1000.00)", code="validation.too_precise",
+                                   field=field)
     else:
         raise ValidationFailed("must be a decimal string", code="validation.not_a_decimal_string",
                                field=field)

@@ -11,11 +11,23 @@ _SEQ = re.compile(r"\{seq(?::0?(\d+))?\}")
 _ALLOWED = re.compile(r"^[A-Za-z0-9_\-/.#]*(\{(yyyy|yy|mm|seq(:0?\d+)?)\}[A-Za-z0-9_\-/.#]*)*$")
 
 
+MAX_SEQ_WIDTH = 12     # a trillion invoices per series
+MAX_NUMBER_LENGTH = 60  # the invoices.number column
+
+
 def check_format(fmt: str, field: str = "invoice_number_format") -> str:
-    if len(_SEQ.findall(fmt)) != 1 or not _ALLOWED.fullmatch(fmt):  # fullmatch: `$` would let "\n" through
+    if len(fmt) > 100 or len(_SEQ.findall(fmt)) != 1 or not _ALLOWED.fullmatch(fmt):  # fullmatch: not "\n"
         raise ValidationFailed("a number format needs exactly one {seq} or {seq:06} and may use {yyyy}, "
                                "{yy}, {mm}, letters, digits and - _ / . #", code="numbering.bad_format",
                                field=field)
+    width = _SEQ.search(fmt)
+    if (width is not None and width.group(1) is not None and not 1 <= len(width.group(1)) <= 2) \
+            or (width is not None and int(width.group(1) or 1) > MAX_SEQ_WIDTH):
+        raise ValidationFailed(f"the sequence is at most {MAX_SEQ_WIDTH} digits wide ({{seq:06}} pads to six)",
+                               code="numbering.bad_format", field=field)
+    if len(render(fmt, date(2999, 12, 1), 10**MAX_SEQ_WIDTH - 1)) > MAX_NUMBER_LENGTH:
+        raise ValidationFailed(f"a number made with this format would be longer than {MAX_NUMBER_LENGTH} "
+                               "characters: shorten it", code="numbering.bad_format", field=field)
     return fmt
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from domain.errors import ValidationFailed
+from domain.model.bounds import MAX_WINDOW_DAYS, check_day
 
 
 class Cycle(StrEnum):
@@ -38,10 +39,17 @@ class Period:
         return f"{self.start.isoformat()} to {self.end.isoformat()}"
 
 
-def check_window(start: date, end: date, field: str = "period_end") -> None:
+def check_window(start: date, end: date, field: str = "period_end", start_field: str = "period_start") -> None:
+    """A window to draft or bill: in 1900-2999, in order, and at most a year long (a longer one is a typo, and would
+    claim decades of periods at once)."""
+    check_day(start, start_field)
+    check_day(end, field)
     if end < start:
         raise ValidationFailed("the period ends before it starts", code="validation.period_order",
                                field=field)
+    if (end - start).days + 1 > MAX_WINDOW_DAYS:
+        raise ValidationFailed(f"a period covers at most one year ({MAX_WINDOW_DAYS} days); bill a longer one a "
+                               "year at a time", code="validation.period_too_long", field=field)
 
 
 def _add_months(d: date, months: int) -> date:

@@ -19,6 +19,7 @@ from pydantic import (
 
 from domain.errors import NotFound, ValidationFailed
 from domain.model.arrangements import MilestoneTerms, Terms, money_fields
+from domain.model.bounds import Id
 from domain.model.money import check_currency, minor_exponent, parse_decimal, round_money
 from domain.model.parties import Buyer, DocumentLanguage, EInvoiceFormat, ElectronicAddress, PostalAddress, VatId
 from domain.model.roles import Actor, Perm
@@ -64,7 +65,7 @@ class ClientIn(BaseModel):
     po_required: bool = False
     po_number: str = Field(default="", max_length=100)
     locale: str = Field(default="en_GB", max_length=20)
-    account_manager_ids: list[int] = Field(default_factory=list)
+    account_manager_ids: list[Id] = Field(default_factory=list, max_length=100)
     external_ref: str | None = Field(default=None, max_length=200)
     address: PostalAddress = Field(default_factory=PostalAddress)
     vat_id: VatId = Field(default="", validate_default=True)  # after tax_profile: reverse charge needs it
@@ -168,7 +169,7 @@ class ClientPatch(BaseModel):
     po_required: bool | None = None
     po_number: str | None = Field(default=None, max_length=100)
     locale: str | None = None
-    account_manager_ids: list[int] | None = None
+    account_manager_ids: list[Id] | None = Field(default=None, max_length=100)
     # buyer details; address and electronic_address merge part by part ({"address": {"postcode": "1011 AB"}})
     address: AddressPatch | None = None
     vat_id: str | None = None

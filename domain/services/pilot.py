@@ -21,7 +21,7 @@ from domain.errors import ValidationFailed
 from domain.model.money import Money, parse_decimal
 from domain.model.periods import check_window
 from domain.model.roles import Actor, Perm
-from domain.services._auth import load_client, require
+from domain.services._auth import client_scope, load_client, require
 from domain.services._input import refusal
 from domain.store.tables import ClientRow
 from domain.store.uow import UnitOfWork
@@ -119,13 +119,18 @@ def pilot_report(uow: UnitOfWork, actor: Actor, period_start: date, period_end: 
             raise ValidationFailed(f"row {i + 1}: {err.field}: {err.message}", code="pilot.bad_row",
                                    field=f"rows.{i}.{err.field}") from None
     with uow:
-        all_clients = list(uow.clients.list(limit=100_000))
+        # An account manager compares only their own clients: others' are not theirs to see (their rows in the
+        # CSV come back as unknown clients, as a client that does not exist would).
+        scope = client_scope(actor)
+        all_clients = [c for c in uow.clients.list(limit=100_000) if scope is None or c.id in scope]
         by_id = {c.id: c for c in all_clients}
         by_name = {c.name.strip().casefold(): c for c in all_clients}
         by_ref = {c.external_ref: c for c in all_clients if c.external_ref}
         ours: dict[int, list[tuple[str, Decimal, str]]] = {}
         for inv in uow.invoices.list(period_start=period_start, period_end=period_end, kind="invoice", limit=100_000):
             if inv.status == "void" or inv.period_start is None or not period_start <= inv.period_start <= period_end:
+                continue
+            if inv.client_id not in by_id:
                 continue
             label = inv.number or f"draft #{inv.id}"
             for ln in inv.lines:

@@ -223,7 +223,16 @@ EMPTY = RuleBook(RuleDocument(), None, hashlib.sha256(b"").hexdigest())
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false. (YAML 1.1 reads `on:`, the key every rule has, as the boolean True.)"""
+    """YAML 1.2 booleans: only true/false. (YAML 1.1 reads `on:`, the key every rule has, as the boolean True.)
+    No aliases (`*name`): a few hundred bytes of nested aliases expand to billions of nodes (an alias bomb), and
+    rules gain nothing from them."""
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in rules: write the "
+                                              "value out", event.start_mark)
+        return super().compose_node(parent, index)
 
 
 _Loader.yaml_implicit_resolvers = {

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from domain.errors import Forbidden, NotFound, ValidationFailed
+from domain.model.bounds import Day, Id
 from domain.model.money import Money, parse_decimal
 from domain.model.roles import Actor, Perm, Role
 from domain.services._auth import client_scope, load_client, require
@@ -21,13 +22,13 @@ from domain.store.uow import UnitOfWork
 
 class TimeEntryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    client_id: int
+    client_id: Id
     person: str = Field(default="", max_length=200)
     role: str = Field(min_length=1, max_length=100)
-    date: date
+    date: Day
     hours: str | int
     description: str = Field(default="", max_length=5000)
-    arrangement_id: int | None = None
+    arrangement_id: Id | None = None
     external_ref: str | None = Field(default=None, max_length=200)
 
 
@@ -126,9 +127,9 @@ def list_time_entries(uow: UnitOfWork, actor: Actor, client_id: int | None = Non
 
 class ExpenseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    client_id: int
-    arrangement_id: int
-    date: date
+    client_id: Id
+    arrangement_id: Id
+    date: Day
     description: str = Field(min_length=1, max_length=2000)
     cost: Annotated[str | int, BeforeValidator(no_float)]
 
@@ -185,9 +186,9 @@ def complete_milestone(uow: UnitOfWork, actor: Actor, milestone_id: int, complet
 
 class BreachIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    client_id: int
-    arrangement_id: int
-    occurred_on: date
+    client_id: Id
+    arrangement_id: Id
+    occurred_on: Day
     description: str = Field(min_length=1, max_length=2000)
 
 

@@ -107,3 +107,14 @@ def test_the_shipped_example_is_valid() -> None:
     from pathlib import Path
     doc = parse_rules((Path(__file__).resolve().parents[2] / "rules" / "example.yaml").read_text())
     assert len(doc.rules) == 7 and doc.aliases
+
+
+def test_yaml_aliases_are_refused_so_an_alias_bomb_costs_nothing() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(9))
+    bomb += "rules: *j\n"
+    err = _refused(bomb)
+    assert err["field"] == "yaml" and "alias" in str(err["message"]) and err["line"] == 2
+    plain = GOOD.replace("rules:", "rules: &all", 1) + "extra: *all\n"
+    assert "alias" in str(_refused(plain)["message"])

@@ -26,6 +26,9 @@ class Case:
     field: str
 
 
+BIG = 2**64 + 1
+
+
 def cases(eur: int, jpy: int, jpy_pass_through: int, invoice: int) -> list[Case]:
     entry = {"client_id": eur, "person": "dana@example.com", "role": "developer", "date": "2026-03-05",
              "description": "x"}
@@ -128,6 +131,47 @@ def cases(eur: int, jpy: int, jpy_pass_through: int, invoice: int) -> list[Case]
              422, "validation.invalid", "vat_id"),
         Case("seller Steuernummer that is none", "PATCH", "/v1/settings/seller",
              {"address": {"country": "DE"}, "tax_number": "12"}, 422, "validation.invalid", "tax_number"),
+        # integers beyond 64 bits: in a path, a query, a body, a list
+        Case("id beyond 64 bits (path)", "GET", f"/v1/invoices/{BIG}", None, 422, "validation.invalid",
+             "invoice_id"),
+        Case("id beyond 64 bits (arrangements path)", "POST", f"/v1/clients/{BIG}/arrangements",
+             {"kind": "retainer", "fee": "10.00"}, 422, "validation.invalid", "client_id"),
+        Case("offset beyond 64 bits", "GET", f"/v1/invoices?offset={BIG}", None, 422, "validation.invalid",
+             "offset"),
+        Case("client id beyond 64 bits (query)", "GET", f"/v1/invoices?client_id={BIG}", None, 422,
+             "validation.invalid", "client_id"),
+        Case("client id beyond 64 bits (body)", "POST", "/v1/invoices/draft", {**period, "client_id": BIG}, 422,
+             "validation.invalid", "client_id"),
+        Case("client id beyond 64 bits (string)", "POST", "/v1/time-entries", {**entry, "client_id": str(BIG),
+                                                                               "hours": "1"}, 422,
+             "validation.invalid", "client_id"),
+        Case("account manager id beyond 64 bits", "POST", "/v1/clients", {**client, "account_manager_ids": [BIG]},
+             422, "validation.invalid", "account_manager_ids.0"),
+        Case("seats beyond reason", "POST", f"/v1/clients/{eur}/arrangements",
+             {"kind": "subscription", "product": "Seats", "seats": BIG, "unit_price": "1.00"}, 422,
+             "validation.invalid", "seats"),
+        # dates and windows
+        Case("a century-long draft", "POST", "/v1/invoices/draft",
+             {**period, "period_start": "1926-01-01", "period_end": "2026-12-31"}, 422, "validation.period_too_long",
+             "period_end"),
+        Case("a draft from year 1", "POST", "/v1/invoices/draft", {**period, "period_start": "0001-01-01"}, 422,
+             "validation.invalid", "period_start"),
+        Case("time in year 9999", "POST", "/v1/time-entries", {**entry, "date": "9999-12-31", "hours": "1"}, 422,
+             "validation.invalid", "date"),
+        Case("payment in year 1", "POST", f"/v1/invoices/{invoice}/payments",
+             {**pay, "received_on": "0001-01-01", "amount": "1.00"}, 422, "validation.invalid", "received_on"),
+        # money strings: plain ASCII decimals, at most the currency's places
+        Case("German thousands", "POST", f"/v1/invoices/{invoice}/payments", {**pay, "amount": "1.000"}, 422,
+             "validation.too_precise", "amount"),
+        Case("Unicode digits", "POST", f"/v1/invoices/{invoice}/payments", {**pay, "amount": "١٠"}, 422,
+             "validation.not_a_decimal", "amount"),
+        Case("underscore grouping", "POST", f"/v1/invoices/{invoice}/payments", {**pay, "amount": "1_0"}, 422,
+             "validation.not_a_decimal", "amount"),
+        Case("exponent", "POST", f"/v1/invoices/{invoice}/payments", {**pay, "amount": "1e1"}, 422,
+             "validation.not_a_decimal", "amount"),
+        # the number format's width
+        Case("a 100,000-digit number", "PATCH", "/v1/settings", {"invoice_number_format": "INV-{seq:0100000}"}, 422,
+             "numbering.bad_format", "invoice_number_format"),
     ]
 
 

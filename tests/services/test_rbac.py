@@ -261,3 +261,21 @@ def test_the_last_active_owner_cannot_be_deactivated(world: World) -> None:
     assert world.snapshot() == before
     world.call(users.add_user, owner, {"email": "second@owner.example", "role": "owner"})
     assert world.call(users.set_active, owner, EMAILS["owner"], False).active is False
+
+
+def test_an_account_managers_pilot_report_holds_only_their_own_clients(world: World) -> None:
+    from domain.services import pilot
+
+    mine = world.client("Mine Pilot", account_manager_ids=[world.user_ids["account_manager"]])
+    other = world.client("Secret Other", account_manager_ids=[world.user_ids["account_manager2"]])
+    for c in (mine, other):
+        world.arrangement(c.id, "retainer", fee="1000.00", starts_on="2025-01-01")
+        world.draft(c.id, MARCH)
+    rows = [{"client": "Mine Pilot", "amount": "1000.00"}, {"client": "Secret Other", "amount": "999.00"},
+            {"client": str(other.id), "amount": "5.00"}]
+    report = world.call(pilot.pilot_report, world.actor("account_manager"), *MARCH, rows)
+    seen = {c.client for c in report.clients} | {ln.client for ln in report.lines}
+    assert seen == {"Mine Pilot"}
+    assert set(report.unknown_clients) == {"Secret Other", str(other.id)}   # like a client that does not exist
+    full = world.call(pilot.pilot_report, world.actor("owner"), *MARCH, rows)
+    assert {c.client for c in full.clients} == {"Mine Pilot", "Secret Other"}

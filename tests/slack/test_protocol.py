@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import date, timedelta
+from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy import select
@@ -128,3 +129,35 @@ def test_without_slack_settings_slack_paths_say_what_to_set(api_server: ServedAp
     assert body["code"] == "slack.not_configured" and "BILLABLE_SLACK_BOT_TOKEN" in body["detail"]
     assert body["details"]["missing"] == ["BILLABLE_SLACK_BOT_TOKEN", "BILLABLE_SLACK_SIGNING_SECRET",
                                           "BILLABLE_SLACK_APPROVALS_CHANNEL"]
+
+
+def test_hostile_signatures_timestamps_and_payloads_are_401_or_422_problems(slack: SlackClient) -> None:
+    body = json.dumps({"type": "event_callback", "team_id": "T0BILLABLE", "event_id": "EvHOSTILE", "event": {}})
+    hostile = [
+        {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=é☃".encode()},
+        {"X-Slack-Request-Timestamp": "not-a-number", "X-Slack-Signature": "v0=abc"},
+        {"X-Slack-Request-Timestamp": "١٧٧٥٠٠٠٠٠٠".encode(), "X-Slack-Signature": "v0=abc"},
+        {"X-Slack-Request-Timestamp": "9" * 500, "X-Slack-Signature": "v0=abc"},
+    ]
+    for headers in hostile:
+        r = slack.http.post("/slack/events", content=body, headers={"Content-Type": "application/json", **headers})
+        assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json", r.text
+    deep = '{"type": "event_callback", "event": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    r = slack.post("/slack/events", deep, "application/json")
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    for payload in ("[" * 50_000 + "]" * 50_000, "not json", "[1, 2]"):
+        r = slack.post("/slack/interactions", urlencode({"payload": payload}), "application/x-www-form-urlencoded")
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", payload[:20]
+    # a signed view submission whose private_metadata is not ours: acknowledged, nothing done, no crash
+    r = slack.interact({"type": "view_submission", "team": {"id": "T0BILLABLE"}, "user": {"id": "UFIN"},
+                        "view": {"type": "modal", "callback_id": "invoice_reject_reason",
+                                 "private_metadata": "[" * 5000,
+                                 "state": {"values": {"reason": {"reason_input": {"value": "why"}}}}}})
+    assert r.status_code == 200
+    r = slack.interact({"type": "view_submission", "team": {"id": "T0BILLABLE"}, "user": {"id": "UFIN"},
+                        "view": {"type": "modal", "callback_id": "invoice_reject_reason", "state": "garbage"}})
+    assert r.status_code == 200
+    # a shape Bolt itself cannot read (a view without its type): the sender's problem, 422
+    r = slack.interact({"type": "view_submission", "team": {"id": "T0BILLABLE"}, "user": {"id": "UFIN"},
+                        "view": {"callback_id": "invoice_reject_reason"}})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"

@@ -124,8 +124,21 @@ def test_real_currencies_are_accepted(code: str) -> None:
     ("NaN", "validation.not_a_decimal"),
     ("Infinity", "validation.not_a_decimal"),
     ("-1.00", "validation.negative"),
-    ("1e30", "validation.too_large"),
+    ("1e30", "validation.not_a_decimal"),
     ("99999999999999", "validation.too_large"),
+    ("1.000", "validation.too_precise"),     # a German reader means a thousand: never read as 1.00
+    ("10.010", "validation.too_precise"),
+    ("1_000", "validation.not_a_decimal"),
+    ("1e3", "validation.not_a_decimal"),
+    ("1E3", "validation.not_a_decimal"),
+    ("١٢٣", "validation.not_a_decimal"),     # Arabic-Indic digits
+    ("１２３", "validation.not_a_decimal"),   # full-width digits
+    ("12.5٣", "validation.not_a_decimal"),
+    ("+5", "validation.not_a_decimal"),
+    (".5", "validation.not_a_decimal"),
+    ("5.", "validation.not_a_decimal"),
+    ("0x10", "validation.not_a_decimal"),
+    ("1 000", "validation.not_a_decimal"),
 ])
 def test_parse_refuses_bad_amounts_naming_the_field(raw: str, code: str) -> None:
     with pytest.raises(ValidationFailed) as e:
@@ -134,8 +147,11 @@ def test_parse_refuses_bad_amounts_naming_the_field(raw: str, code: str) -> None
     assert e.value.field == "unit_price"
 
 
-def test_parse_accepts_trailing_zeros_and_negative_when_asked() -> None:
-    assert Money.parse("10.010", "EUR").text == "10.01"   # more digits, but no more precision
+def test_parse_accepts_plain_decimals_and_negative_when_asked() -> None:
+    assert Money.parse("10.01", "EUR").text == "10.01"
+    assert Money.parse("10.1", "EUR").text == "10.10"
+    assert Money.parse("1.000", "KWD").text == "1.000"   # three places where the currency has three
+    assert Money.parse("1000", "JPY").text == "1000"
     assert Money.parse(" 7 ", "EUR").text == "7.00"
     assert Money.parse(7, "EUR").text == "7.00"
     assert Money.parse(Decimal("7.5"), "EUR").text == "7.50"

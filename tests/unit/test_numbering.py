@@ -56,3 +56,16 @@ def test_distinct_sequence_numbers_render_distinct_numbers(a: int, b: int, on: d
     assert (render(fmt, on, a) == render(fmt, on, b)) == (a == b)
     assert render(fmt, on, a).startswith(f"INV-{on.year}-")
     assert int(render(fmt, on, a).rsplit("-", 1)[1]) == a
+
+
+@pytest.mark.parametrize("fmt", ["INV-{seq:0100000}", "INV-{seq:013}", "{seq:99999999999999999999999}",
+                                 "INV-" + "X" * 60 + "-{seq:06}"])
+def test_a_format_is_bounded_in_width_and_length(fmt: str) -> None:
+    with pytest.raises(ValidationFailed) as e:
+        check_format(fmt, "invoice_number_format")
+    assert e.value.field == "invoice_number_format" and e.value.code == "numbering.bad_format"
+
+
+def test_the_widest_allowed_format_renders_a_number_that_fits() -> None:
+    fmt = check_format("I" * 30 + "-{yyyy}-{mm}-{seq:012}")
+    assert len(render(fmt, date(2026, 3, 1), 10**12 - 1)) <= 60   # the number column holds 60

@@ -138,3 +138,12 @@ def test_running_or_empty_timers_are_acknowledged_and_not_stored(hooks: Hooks, d
     empty["data"].update({"hours": 0.0, "is_running": True})
     assert hooks.standard(body_of(empty), source="harvest").json()["ignored"] == 1
     assert _events(db) == []
+
+
+def test_a_jira_replay_with_a_new_unsigned_identifier_is_still_a_duplicate(hooks: Hooks, db: Database) -> None:
+    body = body_of(fixture("jira_epic_done.json"))
+    assert hooks.jira(body).status_code == 202
+    replay = hooks.jira(body, identifier="a-fresh-header-the-attacker-chose")
+    assert replay.status_code == 200 and replay.json()["accepted"] == [] and len(replay.json()["duplicates"]) == 1
+    [ev] = _events(db)
+    assert ev.event_id == "jira:10047:10143"   # the issue and its changelog entry, both inside the signed body

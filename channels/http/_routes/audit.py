@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from channels.http._deps import CurrentActor, Uow
+from domain.model.bounds import INT64_MAX
 from domain.services import audit
 from domain.services.views import AuditEntryView, VerifyReport
 
@@ -13,7 +14,7 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 @router.get("", summary="Audit entries in order, optionally for one subject")
 def audit_history(actor: CurrentActor, uow: Uow, subject_type: str | None = None, subject_id: str | None = None,
-                  after_seq: Annotated[int, Query(ge=0)] = 0,
+                  after_seq: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[AuditEntryView]:
     return audit.audit_history(uow, actor, subject_type, subject_id, limit, after_seq)
 

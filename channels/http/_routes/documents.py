@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from channels.documents import Renderer, default_renderer
 from channels.documents.einvoice import build
 from channels.http._deps import CurrentActor, Uow
+from domain.model.bounds import Id
 from domain.services import delivery, documents, einvoice
 
 router = APIRouter(prefix="/v1/invoices", tags=["documents"])
@@ -23,24 +24,24 @@ Docs = Annotated[Renderer, Depends(get_renderer)]
 
 
 class HostedLink(BaseModel):
-    invoice_id: int
+    invoice_id: Id
     url: str
     token: str
 
 
-def pdf_response(body: bytes, number: str | None, invoice_id: int) -> Response:
+def pdf_response(body: bytes, number: str | None, invoice_id: Id) -> Response:
     name = (number or f"draft-{invoice_id}") + ".pdf"
     return Response(body, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
 
 
 @router.get("/{invoice_id}/html", response_class=HTMLResponse, summary="The invoice document as HTML")
-def invoice_html(invoice_id: int, actor: CurrentActor, uow: Uow, renderer: Docs) -> HTMLResponse:
+def invoice_html(invoice_id: Id, actor: CurrentActor, uow: Uow, renderer: Docs) -> HTMLResponse:
     return HTMLResponse(renderer.html(documents.invoice_document(uow, actor, invoice_id)))
 
 
 @router.get("/{invoice_id}/pdf", response_class=Response, summary="The invoice document as PDF",
             responses={200: {"content": {"application/pdf": {}}}})
-def invoice_pdf(invoice_id: int, actor: CurrentActor, uow: Uow, renderer: Docs) -> Response:
+def invoice_pdf(invoice_id: Id, actor: CurrentActor, uow: Uow, renderer: Docs) -> Response:
     doc = documents.invoice_document(uow, actor, invoice_id)
     return pdf_response(renderer.pdf(doc), doc.invoice.number, invoice_id)
 
@@ -60,7 +61,7 @@ def invoice_einvoice(invoice_id: int, actor: CurrentActor, uow: Uow, renderer: D
 
 
 @router.post("/{invoice_id}/hosted-link", summary="The link of an issued invoice's hosted page (made on first ask)")
-def hosted_link(invoice_id: int, actor: CurrentActor, uow: Uow, request: Request) -> HostedLink:
+def hosted_link(invoice_id: Id, actor: CurrentActor, uow: Uow, request: Request) -> HostedLink:
     token = documents.hosted_token(uow, actor, invoice_id)
     base = str(request.app.state.settings.public_url).rstrip("/")
     return HostedLink(invoice_id=invoice_id, url=f"{base}/i/{token}", token=token)
@@ -71,11 +72,11 @@ class SendRequest(BaseModel):
 
 
 @router.post("/{invoice_id}/send", summary="E-mail an issued invoice (queued; the outbox sends it)")
-def send_invoice(invoice_id: int, actor: CurrentActor, uow: Uow, body: SendRequest | None = None
+def send_invoice(invoice_id: Id, actor: CurrentActor, uow: Uow, body: SendRequest | None = None
                  ) -> delivery.DeliveryView:
     return delivery.send_invoice(uow, actor, invoice_id, body.to if body else None)
 
 
 @router.get("/{invoice_id}/delivery", summary="How the invoice's e-mail went (null: never sent)")
-def get_delivery(invoice_id: int, actor: CurrentActor, uow: Uow) -> delivery.DeliveryView | None:
+def get_delivery(invoice_id: Id, actor: CurrentActor, uow: Uow) -> delivery.DeliveryView | None:
     return delivery.get_delivery(uow, actor, invoice_id)

@@ -37,7 +37,7 @@ def _verify(request: Request, body: bytes) -> None:
         raise Unauthenticated("bounces are not accepted: BILLABLE_BOUNCE_SECRET is not set", field=SIGNATURE)
     given = request.headers.get(SIGNATURE, "").removeprefix("sha256=")
     want = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(given, want):
+    if not hmac.compare_digest(given.encode("utf-8", "replace"), want.encode()):
         raise Unauthenticated("bad or missing signature", field=SIGNATURE)
 
 

@@ -14,6 +14,7 @@ from channels.http._deps import CurrentActor, Uow
 from channels.http._problems import problem
 from channels.metrics import count_webhook
 from channels.webhooks import Delivery, GroupCommit, ingest
+from domain.model.bounds import INT64_MAX, Id
 from domain.services import events, pilot, rules
 from domain.services.events import EventView
 
@@ -56,17 +57,17 @@ async def receive(source: str, request: Request) -> Response:
 def list_events(actor: CurrentActor, uow: Uow, status: str | None = Query(
         None, description="received, retrying, processed, ignored, rejected, dead, or failed (dead + retrying)"),
         source: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0) -> list[EventView]:
+        offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0) -> list[EventView]:
     return events.list_events(uow, actor, status, source, limit, offset)
 
 
 @router.get("/events/{event_id}", summary="One event: what it said, what it did, why it failed")
-def get_event(event_id: int, actor: CurrentActor, uow: Uow) -> EventView:
+def get_event(event_id: Id, actor: CurrentActor, uow: Uow) -> EventView:
     return events.get_event(uow, actor, event_id)
 
 
 @router.post("/events/{event_id}/retry", summary="Put a failed (dead-lettered) event back in the queue")
-def retry_event(event_id: int, actor: CurrentActor, uow: Uow) -> EventView:
+def retry_event(event_id: Id, actor: CurrentActor, uow: Uow) -> EventView:
     return events.retry_event(uow, actor, event_id)
 
 
@@ -98,5 +99,5 @@ class PilotIn(BaseModel):
 
 
 @router.put("/clients/{client_id}/pilot", summary="Put one client in (or out of) pilot mode")
-def set_pilot(client_id: int, actor: CurrentActor, uow: Uow, body: Annotated[PilotIn, Body()]) -> dict[str, Any]:
+def set_pilot(client_id: Id, actor: CurrentActor, uow: Uow, body: Annotated[PilotIn, Body()]) -> dict[str, Any]:
     return pilot.set_client_pilot(uow, actor, client_id, body.pilot)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from channels.http._deps import CurrentActor, Uow
+from domain.model.bounds import INT64_MAX, Id
 from domain.services import payments_parked
 from domain.services.payments_parked import ParkedPaymentView
 
@@ -14,7 +15,7 @@ router = APIRouter(prefix="/v1/payments/parked", tags=["payments"])
 
 
 class ApplyRequest(BaseModel):
-    invoice_id: int = Field(description="The invoice the money goes to, chosen by a person")
+    invoice_id: Id = Field(description="The invoice the money goes to, chosen by a person")
     amount: str | None = Field(default=None, description="A part of it, as a decimal string; default all that is "
                                                          "left (the rest stays parked)")
 
@@ -27,20 +28,20 @@ class DismissRequest(BaseModel):
 def list_parked(actor: CurrentActor, uow: Uow, status: str = Query(
         "parked", description="parked (waiting, the default), applied, dismissed, or all"),
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0) -> list[ParkedPaymentView]:
+        offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0) -> list[ParkedPaymentView]:
     return payments_parked.list_parked(uow, actor, status, limit, offset)
 
 
 @router.get("/{parked_id}", summary="One parked payment, with its reason and what was done with it")
-def get_parked(parked_id: int, actor: CurrentActor, uow: Uow) -> ParkedPaymentView:
+def get_parked(parked_id: Id, actor: CurrentActor, uow: Uow) -> ParkedPaymentView:
     return payments_parked.get_parked(uow, actor, parked_id)
 
 
 @router.post("/{parked_id}/apply", summary="Apply it (or a part) to an invoice: a recorded payment")
-def apply_parked(parked_id: int, body: ApplyRequest, actor: CurrentActor, uow: Uow) -> ParkedPaymentView:
+def apply_parked(parked_id: Id, body: ApplyRequest, actor: CurrentActor, uow: Uow) -> ParkedPaymentView:
     return payments_parked.apply_parked(uow, actor, parked_id, body.invoice_id, body.amount)
 
 
 @router.post("/{parked_id}/dismiss", summary="Dismiss it with a reason; nothing is paid")
-def dismiss_parked(parked_id: int, body: DismissRequest, actor: CurrentActor, uow: Uow) -> ParkedPaymentView:
+def dismiss_parked(parked_id: Id, body: DismissRequest, actor: CurrentActor, uow: Uow) -> ParkedPaymentView:
     return payments_parked.dismiss_parked(uow, actor, parked_id, body.reason)

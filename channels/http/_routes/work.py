@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from channels.http._deps import CurrentActor, Uow
 from channels.http._models import CompleteMilestoneRequest, ExpenseRequest, TimeEntryRequest
+from domain.model.bounds import INT64_MAX, Id
 from domain.services import work
 from domain.services.views import MilestoneView, TimeEntryView
 
@@ -18,9 +19,9 @@ def log_time(body: TimeEntryRequest, actor: CurrentActor, uow: Uow) -> TimeEntry
 
 
 @router.get("/time-entries", summary="Time entries (contractors: their own)")
-def list_time_entries(actor: CurrentActor, uow: Uow, client_id: int | None = None,
+def list_time_entries(actor: CurrentActor, uow: Uow, client_id: Id | None = None,
                       limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                      offset: Annotated[int, Query(ge=0)] = 0) -> list[TimeEntryView]:
+                      offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0) -> list[TimeEntryView]:
     return work.list_time_entries(uow, actor, client_id, limit, offset)
 
 
@@ -30,7 +31,7 @@ def record_expense(body: ExpenseRequest, actor: CurrentActor, uow: Uow) -> dict[
 
 
 @router.post("/milestones/{milestone_id}/complete", summary="Mark a milestone completed (makes it billable)")
-def complete_milestone(milestone_id: int, actor: CurrentActor, uow: Uow,
+def complete_milestone(milestone_id: Id, actor: CurrentActor, uow: Uow,
                        body: CompleteMilestoneRequest | None = None) -> MilestoneView:
     return work.complete_milestone(uow, actor, milestone_id, body.completed_on if body else None)
 

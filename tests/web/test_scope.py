@@ -1,0 +1,197 @@
+"""Every dashboard route and every document export held to the same scope test as the API's RBAC matrix
+(tests/services/test_rbac.py): each role against each route, over real HTTP. A refused route says so with 403 (or
+404 for another client's object) and changes nothing; an account manager never sees a client that is not theirs,
+on any page, in any export, whatever ids they put in the URL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from starlette.routing import Route
+
+from channels.web._routes import router
+from domain.model.roles import Actor, Role
+from domain.services import users
+from tests.web.conftest import PASSWORD, Site, query
+
+FOREIGN = "Harbour & Finch"  # the demo's one client that is not the account manager's
+LETTERS = {Role.OWNER: "O", Role.FINANCE: "F", Role.ACCOUNT_MANAGER: "A", Role.CONTRACTOR: "C", Role.VIEWER: "V"}
+
+
+@dataclass
+class Ids:
+    invoice: int        # Harbour's (not the account manager's)
+    line: int
+    pending: int        # Harbour's invoice waiting for approval, or any Harbour invoice
+    parked: int
+    event: int
+    period: str         # a month in which Harbour has invoices
+
+
+def ids_of(site: Site) -> Ids:
+    inv = query(site.db, "SELECT i.id, i.period_start FROM invoices i JOIN clients c ON c.id = i.client_id "
+                         "WHERE c.name LIKE 'Harbour%' AND i.period_start IS NOT NULL ORDER BY i.id")
+    assert inv, "the demo has invoices for Harbour & Finch"
+    line = query(site.db, "SELECT id FROM invoice_lines WHERE invoice_id = :i ORDER BY id", i=inv[0][0])
+    parked = query(site.db, "SELECT id FROM parked_payments ORDER BY id")
+    event = query(site.db, "SELECT id FROM events ORDER BY id")
+    return Ids(int(inv[0][0]), int(line[0][0]), int(inv[-1][0]), int(parked[0][0]), int(event[0][0]),
+               str(inv[0][1])[:7])
+
+
+# (method, path as the router declares it, who may: O owner F finance A account manager C contractor V viewer).
+# Pages with ids are asked for with another client's ids (Harbour's), so an account manager must get 404 there.
+ROUTES: list[tuple[str, str, str]] = [
+    ("GET", "/app/", "OFAV"),
+    ("GET", "/app/invoices", "OFAV"),
+    ("GET", "/app/invoices/{invoice_id}", "OFV"),
+    ("GET", "/app/invoices/{invoice_id}/lines/{line_id}", "OFV"),
+    ("GET", "/app/approvals", "OFAV"),
+    ("GET", "/app/payments", "OF"),
+    ("GET", "/app/events", "OF"),
+    ("GET", "/app/rules", "OFAV"),
+    ("GET", "/app/pilot", "OFAV"),
+    ("GET", "/app/time", "OFACV"),
+    ("POST", "/app/invoices/{invoice_id}/approve", "OF"),
+    ("POST", "/app/invoices/{invoice_id}/reject", "OF"),
+    ("POST", "/app/payments/{parked_id}/apply", "OF"),
+    ("POST", "/app/payments/{parked_id}/dismiss", "OF"),
+    ("POST", "/app/events/{event_id}/retry", "OF"),
+    ("POST", "/app/rules", "OF"),
+    ("POST", "/app/pilot", "OFAV"),
+]
+# Sign-in and sign-out are for everyone (and tested in test_dashboard.py).
+OPEN = {("GET", "/app/login"), ("POST", "/app/login"), ("POST", "/app/logout")}
+# The API's document exports, asked for with a bearer token.
+EXPORTS: list[tuple[str, str, str]] = [
+    ("GET", "/v1/invoices/{invoice_id}/html", "OFV"),
+    ("GET", "/v1/invoices/{invoice_id}/pdf", "OFV"),
+    ("GET", "/v1/invoices/{invoice_id}/delivery", "OFV"),
+]
+
+
+def test_the_table_names_every_dashboard_route() -> None:
+    declared = {(m, r.path) for r in router.routes if isinstance(r, Route) for m in (r.methods or ()) if m != "HEAD"}
+    assert declared == {(m, p) for m, p, _ in ROUTES} | OPEN
+
+
+def _signed_in(site: Site, role: Role) -> httpx.Client:
+    c = httpx.Client(base_url=site.url, timeout=30)
+    page = c.get("/app/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token
+    r = c.post("/app/login", data={"email": site.emails[role], "password": PASSWORD, "csrf_token": token.group(1),
+                                   "next": "/app/"})
+    assert r.status_code == 303 and "billable_session" in c.cookies, r.text[:300]
+    return c
+
+
+def _csrf(c: httpx.Client) -> str:
+    for path in ("/app/time", "/app/"):
+        m = re.search(r'name="csrf_token" value="([^"]+)"', c.get(path).text)
+        if m:
+            return m.group(1)
+    raise AssertionError("no form with a CSRF token")
+
+
+def _snapshot(site: Site) -> list[object]:
+    return [query(site.db, f"SELECT count(*) FROM {t}")[0][0]
+            for t in ("audit_log", "invoices", "payments", "parked_payments", "jobs")] + \
+        query(site.db, "SELECT id, status FROM invoices ORDER BY id") + \
+        query(site.db, "SELECT id, status FROM parked_payments ORDER BY id")
+
+
+@pytest.fixture
+def ids(site: Site) -> Ids:
+    return ids_of(site)
+
+
+@pytest.fixture(params=list(LETTERS), ids=[r.value for r in LETTERS])
+def role(request: pytest.FixtureRequest) -> Role:
+    r: Role = request.param
+    return r
+
+
+@pytest.fixture
+def browser_of(site: Site, role: Role) -> Iterator[httpx.Client]:
+    c = _signed_in(site, role)
+    yield c
+    c.close()
+
+
+def test_every_role_against_every_dashboard_page(site: Site, ids: Ids, role: Role,
+                                                 browser_of: httpx.Client) -> None:
+    letter = LETTERS[role]
+    wrong: list[str] = []
+    for method, path, allowed in ROUTES:
+        if method != "GET":
+            continue
+        url = path.format(invoice_id=ids.invoice, line_id=ids.line)
+        if path == "/app/pilot":
+            url += f"?period={ids.period}"
+        r = browser_of.get(url)
+        if letter in allowed:
+            if r.status_code != 200:
+                wrong.append(f"{path}: {r.status_code}, but a {role.value} may see it")
+        elif role == Role.CONTRACTOR and path == "/app/" and r.status_code == 303:
+            pass  # contractors land on their own time
+        elif r.status_code not in (403, 404):
+            wrong.append(f"{path}: {r.status_code}, but a {role.value} may not see it")
+        if role == Role.ACCOUNT_MANAGER and (FOREIGN in r.text or "Harbour &amp; Finch" in r.text):
+            wrong.append(f"{path}: shows another client ({FOREIGN}) to an account manager")
+    assert wrong == []
+
+
+def test_every_role_against_every_dashboard_form(site: Site, ids: Ids, role: Role,
+                                                 browser_of: httpx.Client) -> None:
+    """Posts only the refusals (the allowed ones are tested where they do something): nothing changes."""
+    letter = LETTERS[role]
+    csrf = _csrf(browser_of)
+    wrong: list[str] = []
+    forms = {"/app/rules": {"text": "rules: []\n"}, "/app/pilot": {"period": ids.period,
+                                                                  "actual": f"client,amount\n{FOREIGN},1.00\n"},
+             "/app/invoices/{invoice_id}/reject": {"reason": "scope test"},
+             "/app/payments/{parked_id}/apply": {"invoice": str(ids.invoice)},
+             "/app/payments/{parked_id}/dismiss": {"reason": "scope test"}}
+    for method, path, allowed in ROUTES:
+        if method != "POST":
+            continue
+        before = _snapshot(site)
+        url = path.format(invoice_id=ids.pending, parked_id=ids.parked, event_id=ids.event)
+        r = browser_of.post(url, data={"csrf_token": csrf, **forms.get(path, {})})
+        if path == "/app/pilot" and letter in allowed:
+            if r.status_code != 200:
+                wrong.append(f"{path}: {r.status_code}, but a {role.value} may compare")
+            shown = re.sub(r"<textarea.*?</textarea>", "", r.text, flags=re.S)  # their own CSV, echoed
+            if role == Role.ACCOUNT_MANAGER and re.search(r"<td[^>]*>\s*Harbour", shown):
+                wrong.append(f"{path}: compares another client ({FOREIGN}) for an account manager")
+            continue
+        if letter in allowed:
+            continue
+        if r.status_code not in (403, 404):
+            wrong.append(f"POST {path}: {r.status_code}, but a {role.value} may not")
+        if _snapshot(site) != before:
+            wrong.append(f"POST {path}: refused but the database changed")
+        if role == Role.ACCOUNT_MANAGER and FOREIGN.replace("&", "&amp;") in r.text:
+            wrong.append(f"POST {path}: names another client ({FOREIGN}) to an account manager")
+    assert wrong == []
+
+
+def test_every_role_against_every_document_export(site: Site, ids: Ids, role: Role) -> None:
+    token = users.rotate_token(site.db.uow(), Actor.system("tests"), site.emails[role])
+    letter = LETTERS[role]
+    wrong: list[str] = []
+    with httpx.Client(base_url=site.url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as c:
+        for method, path, allowed in EXPORTS:
+            r = c.request(method, path.format(invoice_id=ids.invoice))
+            if letter in allowed and r.status_code != 200:
+                wrong.append(f"{path}: {r.status_code}, but a {role.value} may export it")
+            if letter not in allowed and r.status_code not in (403, 404):
+                wrong.append(f"{path}: {r.status_code}, but a {role.value} may not export it")
+            if role == Role.ACCOUNT_MANAGER and b"Harbour" in r.content:
+                wrong.append(f"{path}: exports another client ({FOREIGN}) to an account manager")
+    assert wrong == []
