@@ -28,7 +28,7 @@ from channels.metrics import MetricsMiddleware
 from channels.metrics import render as render_metrics
 from channels.web import mount as mount_dashboard
 from domain.model.roles import Actor
-from domain.services import idempotency
+from domain.services import idempotency, sessions
 from domain.settings import Settings, get_settings
 from domain.store.audit_keys import keyring_for
 from domain.store.session import Database
@@ -186,12 +186,13 @@ def _document_problems(schema: dict[str, Any]) -> None:
 
 
 async def _purge_idempotency_keys(app: FastAPI) -> None:
-    """Forget idempotency keys older than 24 h, at startup and hourly after."""
+    """Forget idempotency keys older than 24 h and stale sign-in throttle rows, at startup and hourly after."""
     while True:
         db = app.state.db
         if db is not None:
             try:
                 await run_in_threadpool(idempotency.purge_expired, db.uow(), Actor.system("idempotency purge"))
+                await run_in_threadpool(sessions.purge_throttle, db.uow())
                 if app.state.slack is not None:
                     from domain.services import slack
 

@@ -223,7 +223,8 @@ async def login(request: Request) -> Response:
                      error="This sign-in form expired or did not come from this site. Reload the page and try again.")
     try:
         signed = await run_in_threadpool(sessions.sign_in, _db(request).uow(), email, form.get("password", ""),
-                                         request.headers.get("user-agent", ""))
+                                         request.headers.get("user-agent", ""),
+                                         request.client.host if request.client else "")
     except BillingError as e:
         return _page(request, None, "login.html", status=e.status, login_csrf=cookie, next=next_path, email=email,
                      error=e.message.split(" (")[0] if e.code == "auth.bad_credentials" else e.message)

@@ -2,7 +2,14 @@
 
 Passwords are hashed with argon2id (argon2-cffi). A session is a random token in an HttpOnly cookie, stored as its
 SHA-256 with the user, a per-session CSRF token and an expiry; signing out, a new password or a deactivated user
-ends it. Failed sign-ins are throttled per e-mail: after a few, the e-mail is locked for a while, longer each time.
+ends it.
+
+Failed sign-ins are throttled three ways, so that knowing someone's e-mail is not enough to keep them out:
+* per client address (any e-mail): an address that keeps failing is locked, longer each time (up to 30 minutes);
+* per e-mail from that address: locked after a few failures, longer each time (up to 30 minutes);
+* per e-mail from anywhere: only ever a short delay (at most ACCOUNT_DELAY_CAP), which slows guessing spread over
+  many addresses without locking the owner out: their right password from their own address gets in after it.
+Rows older than FORGET_AFTER are purged (on each failure, and by `purge_throttle`).
 """
 
 from __future__ import annotations
@@ -26,9 +33,14 @@ from domain.store.uow import UnitOfWork
 SESSION_TTL = timedelta(hours=12)
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
-FREE_FAILURES = 5                     # failures before the e-mail is locked
+FREE_FAILURES = 5                     # failures of one e-mail from one address before they are locked
 FIRST_LOCK = timedelta(minutes=1)     # doubled with each further failure ...
 LONGEST_LOCK = timedelta(minutes=30)  # ... up to this
+ADDRESS_FREE_FAILURES = 20            # failures from one address (any e-mail) before it is locked
+ACCOUNT_FREE_FAILURES = 10            # failures of one e-mail (any address) before each costs a delay ...
+ACCOUNT_FIRST_DELAY = timedelta(seconds=1)
+ACCOUNT_DELAY_CAP = timedelta(seconds=15)  # ... which never grows past this
+FORGET_AFTER = timedelta(days=1)      # a throttle row nobody failed on for this long is deleted
 
 _hasher = PasswordHasher()
 # Verified against when the e-mail is unknown, so a wrong e-mail takes as long as a wrong password.
@@ -83,43 +95,73 @@ def _revoke_all(uow: UnitOfWork, user_id: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _lock_for(failures: int) -> timedelta | None:
-    if failures < FREE_FAILURES:
+def _lock_for(failures: int, free: int = FREE_FAILURES, first: timedelta = FIRST_LOCK,
+              cap: timedelta = LONGEST_LOCK) -> timedelta | None:
+    if failures < free:
         return None
-    lock: timedelta = min(FIRST_LOCK * (2 ** (failures - FREE_FAILURES)), LONGEST_LOCK)
+    lock: timedelta = min(first * (2 ** min(failures - free, 30)), cap)
     return lock
 
 
-def sign_in(uow: UnitOfWork, email: str, password: str, user_agent: str = "") -> SignedIn:
-    """Check an e-mail and password and open a session. The same refusal for a wrong e-mail or password."""
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """A throttle row's key and how it locks. Keys share the login_throttle table (its `email` column)."""
+
+    key: str
+    what: str
+    free: int
+    first: timedelta
+    cap: timedelta
+
+
+def _keys(email: str, address: str) -> list[_Key]:
+    addr = address.strip()[:60] or "unknown"
+    return [_Key(f"addr:{addr}", "sign-ins from your address", ADDRESS_FREE_FAILURES, FIRST_LOCK, LONGEST_LOCK),
+            _Key(f"pair:{email[:250]}|{addr}", "sign-ins for this e-mail from your address", FREE_FAILURES,
+                 FIRST_LOCK, LONGEST_LOCK),
+            _Key(email[:320], "sign-ins for this e-mail", ACCOUNT_FREE_FAILURES, ACCOUNT_FIRST_DELAY,
+                 ACCOUNT_DELAY_CAP)]
+
+
+def sign_in(uow: UnitOfWork, email: str, password: str, user_agent: str = "", address: str = "") -> SignedIn:
+    """Check an e-mail and password and open a session. The same refusal for a wrong e-mail or password.
+    `address` is the client's network address (throttled on its own, see the module's docstring)."""
     key = email.strip().lower()[:320]
     if not key:
         raise ValidationFailed("enter your e-mail", field="email")
     if not password:
         raise ValidationFailed("enter your password", field="password")
+    keys = _keys(key, address)
     with uow:
         now = uow.clock.now()
-        throttle = uow.session.get(LoginThrottleRow, key, with_for_update=True)
-        if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
-            wait = int((throttle.locked_until - now).total_seconds()) + 1
-            raise Throttled(f"too many failed sign-ins for this e-mail: try again in {wait} seconds",
-                            field="email", details={"retry_after": wait})
+        rows = {k.key: uow.session.get(LoginThrottleRow, k.key, with_for_update=True) for k in keys}
+        for k in keys:
+            throttle = rows[k.key]
+            if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
+                wait = int((throttle.locked_until - now).total_seconds()) + 1
+                raise Throttled(f"too many failed {k.what}: try again in {wait} seconds",
+                                field="email", details={"retry_after": wait})
         row = uow.users.by_email(key)
         if not _verify(row.password_hash if row is not None and row.active else None, password[:MAX_PASSWORD]):
-            if throttle is None:
-                throttle = LoginThrottleRow(email=key, failures=0)
-                uow.session.add(throttle)
-            throttle.failures += 1
-            throttle.last_failed_at = now
-            lock = _lock_for(throttle.failures)
-            throttle.locked_until = now + lock if lock else None
+            for k in keys:
+                throttle = rows[k.key]
+                if throttle is None:
+                    throttle = LoginThrottleRow(email=k.key, failures=0)
+                    uow.session.add(throttle)
+                throttle.failures += 1
+                throttle.last_failed_at = now
+                lock = _lock_for(throttle.failures, k.free, k.first, k.cap)
+                throttle.locked_until = now + lock if lock else None
+            uow.flush()
+            _purge(uow, now)
             uow.commit()
             raise Unauthenticated("wrong e-mail or password (ask an owner to set one: "
                                   "`billable users set-password EMAIL`)", code="auth.bad_credentials",
                                   field="password")
         assert row is not None
-        if throttle is not None:
-            uow.session.delete(throttle)
+        for k in keys[1:]:  # success forgets this e-mail's failures; the address's stay (it may guess others)
+            if rows[k.key] is not None:
+                uow.session.delete(rows[k.key])
         if _hasher.check_needs_rehash(row.password_hash or ""):
             row.password_hash = _hasher.hash(password)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -135,6 +177,21 @@ def sign_in(uow: UnitOfWork, email: str, password: str, user_agent: str = "") ->
                          after={"session": session.id, "channel": "dashboard"})
         uow.commit()
     return SignedIn(token, csrf, expires)
+
+
+def _purge(uow: UnitOfWork, now: datetime) -> int:
+    result = uow.session.execute(delete(LoginThrottleRow).where(
+        LoginThrottleRow.last_failed_at < now - FORGET_AFTER,
+        or_(LoginThrottleRow.locked_until.is_(None), LoginThrottleRow.locked_until < now)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def purge_throttle(uow: UnitOfWork) -> int:
+    """Delete throttle rows nobody failed on for FORGET_AFTER (and no longer locked); how many went."""
+    with uow:
+        gone = _purge(uow, uow.clock.now())
+        uow.commit()
+    return gone
 
 
 def _verify(hashed: str | None, password: str) -> bool:

@@ -92,3 +92,68 @@ def test_failed_sign_ins_lock_the_email_for_a_while(demo: Database, system: Acto
     with pytest.raises(Unauthenticated) as unknown:
         sessions.sign_in(db.uow(), "nobody@nowhere.example", "whatever it is")
     assert unknown.value.code == "auth.bad_credentials"
+
+
+def test_an_attacker_who_knows_the_owners_email_cannot_keep_them_out(demo: Database, system: Actor) -> None:
+    """Throttled per address and per account: an attacker's address is locked for long; the account as a whole is
+    only ever slowed down, so the owner's right password from another address gets in after a short delay."""
+    db = demo
+    clock = db.clock
+    assert isinstance(clock, FixedClock)
+    email = DEMO_EMAILS[Role.OWNER]
+    sessions.set_password(db.uow(), system, email, "the right password")
+    attacker, owner = "203.0.113.66", "198.51.100.7"
+    locked_for: list[int] = []
+    for _ in range(40):
+        try:
+            sessions.sign_in(db.uow(), email, "a wrong guess", address=attacker)
+        except sessions.Throttled as e:
+            locked_for.append(int(e.details["retry_after"]))
+            clock.set(clock.now() + timedelta(seconds=1))
+        except Unauthenticated:
+            pass
+    assert locked_for and max(locked_for) > sessions.ACCOUNT_DELAY_CAP.total_seconds()  # the attacker: long locks
+    # the owner, from their own address, while the attacker is locked out
+    try:
+        sessions.sign_in(db.uow(), email, "the right password", address=owner)
+    except sessions.Throttled as e:
+        assert int(e.details["retry_after"]) <= sessions.ACCOUNT_DELAY_CAP.total_seconds() + 1
+        clock.set(clock.now() + sessions.ACCOUNT_DELAY_CAP + timedelta(seconds=1))
+    assert sessions.sign_in(db.uow(), email, "the right password", address=owner).token
+    # the attacker's address is still locked, for any e-mail, even with the right password
+    with pytest.raises(sessions.Throttled):
+        sessions.sign_in(db.uow(), email, "the right password", address=attacker)
+
+
+def test_many_addresses_guessing_one_account_only_delay_it(demo: Database, system: Actor) -> None:
+    db = demo
+    clock = db.clock
+    assert isinstance(clock, FixedClock)
+    email = DEMO_EMAILS[Role.FINANCE]
+    sessions.set_password(db.uow(), system, email, "the right password")
+    for i in range(60):
+        with pytest.raises((Unauthenticated, sessions.Throttled)):
+            sessions.sign_in(db.uow(), email, "a wrong guess", address=f"192.0.2.{i}")
+    waited = 0
+    while True:
+        try:
+            assert sessions.sign_in(db.uow(), email, "the right password", address="198.51.100.9").token
+            break
+        except sessions.Throttled as e:
+            assert int(e.details["retry_after"]) <= sessions.ACCOUNT_DELAY_CAP.total_seconds() + 1
+            clock.set(clock.now() + timedelta(seconds=int(e.details["retry_after"])))
+            waited += int(e.details["retry_after"])
+    assert waited <= sessions.ACCOUNT_DELAY_CAP.total_seconds() + 1
+
+
+def test_old_throttle_rows_are_purged(demo: Database, system: Actor) -> None:
+    db = demo
+    clock = db.clock
+    assert isinstance(clock, FixedClock)
+    for i in range(5):
+        with pytest.raises(Unauthenticated):
+            sessions.sign_in(db.uow(), f"nobody{i}@nowhere.example", "whatever it is", address=f"192.0.2.{i}")
+    assert _rows(db, "SELECT count(*) FROM login_throttle")[0][0] > 0
+    clock.set(clock.now() + sessions.FORGET_AFTER + timedelta(minutes=1))
+    assert sessions.purge_throttle(db.uow()) > 0
+    assert _rows(db, "SELECT count(*) FROM login_throttle")[0][0] == 0
