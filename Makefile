@@ -18,13 +18,15 @@ SYSDEPS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-cor
 # Only for `make test`: the dashboard's browser tests drive Debian's Chromium through Playwright (never a download).
 TEST_SYSDEPS := chromium
 
-.PHONY: help run test bench lint sysdeps test-sysdeps install-missing postgres clean
+.PHONY: help run test bench lint sysdeps test-sysdeps install-missing postgres clean fuzz reliability
 
 help:
 	@echo "make run    install, migrate the SQLite file, load the demo (first run), serve on http://127.0.0.1:8000"
 	@echo "make test   install with dev extras, ruff, mypy, import contracts, pytest on SQLite and PostgreSQL"
 	@echo "make bench  the month-end, rendering, ingest, dashboard and Slack ack benchmarks (benchmarks/month_end.py, render.py, ingest.py, dashboard.py, slack_ack.py, understanding.py)"
 	@echo "make lint   ruff, mypy and the import contracts only"
+	@echo "make fuzz   a larger Schemathesis run over the API (both databases); prints how many cases it tried"
+	@echo "make reliability  the reliability suite, heavy (restarts PostgreSQL once!); prints its table of figures"
 
 # ---- install: a virtualenv, reinstalled only when pyproject.toml changes -------------------------------
 
@@ -86,6 +88,23 @@ test: sysdeps test-sysdeps lint postgres
 	@rc=0; $(BIN)/pytest -q || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure, not a pass" >&2; fi; \
 	exit $$rc
+
+# A larger run of the fuzzer than make test's (BILLABLE_FUZZ_CASES cases per operation and role).
+FUZZ_CASES ?= 40
+fuzz: sysdeps $(VENV)/.installed-dev postgres
+	@rm -f artifacts/fuzz-*.json
+	BILLABLE_FUZZ_CASES=$(FUZZ_CASES) $(BIN)/pytest -q -p no:cacheprovider tests/http/test_fuzz.py
+	$(BIN)/python benchmarks/reliability.py --fuzz
+
+# The reliability suite, heavy: the webhook storm, kill -9 at each crash point, numbering under concurrency with
+# aborts (16 workers, 5,000 issues), money properties (10,000 examples), PostgreSQL restarted under a worker (this
+# restarts the machine's PostgreSQL server: never part of make test), and the fuzzer; then one table of figures.
+reliability: sysdeps test-sysdeps $(VENV)/.installed-dev postgres
+	@rm -rf artifacts/reliability artifacts/fuzz-*.json
+	@rc=0; BILLABLE_RELIABILITY=1 BILLABLE_FUZZ_CASES=$(FUZZ_CASES) $(BIN)/pytest -q -p no:cacheprovider \
+		-m reliability tests/reliability tests/webhooks/test_storm.py tests/events/test_crash.py \
+		tests/http/test_fuzz.py || rc=$$?; \
+	$(BIN)/python benchmarks/reliability.py --results || rc=$$?; exit $$rc
 
 # ---- benchmark ------------------------------------------------------------------------------------------
 
