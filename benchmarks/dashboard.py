@@ -113,7 +113,7 @@ def seed(url: str, invoices: int, today: date) -> dict[str, int]:
                                  received_on=min(today, issued + timedelta(days=rng.randint(0, 40))), reference="",
                                  created_at=now))
             if numbered:
-                deliveries.append(dict(invoice_id=i, public_token=f"tok{i:08d}", status="failed" if i % 97 == 0
+                deliveries.append(dict(invoice_id=i, token_hash=f"{i:064x}", status="failed" if i % 97 == 0
                                        else "sent", recipients=[], attempts=1, last_error="", created_at=now))
         for lo in range(0, len(inv_rows), 2000):
             conn.execute(insert(InvoiceRow), inv_rows[lo:lo + 2000])

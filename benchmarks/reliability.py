@@ -35,7 +35,8 @@ def rows() -> list[dict[str, object]]:
 
 
 def table(data: list[dict[str, object]]) -> str:
-    lines = ["| What was tried | Tried | Times | Lost | Doubled | Errors | Note |", "|---|---:|---:|---:|---:|---:|---|"]
+    lines = ["| What was tried | Tried | Times | Lost | Doubled | Errors | Note |",
+             "|---|---:|---:|---:|---:|---:|---|"]
     for r in data:
         lines.append(f"| {r['what']} | {int(r['tried']):,} | {int(r['times']):,} | {r['lost']} | {r['doubled']} | "
                      f"{r['errors']} | {r.get('note', '')} |")

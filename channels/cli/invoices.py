@@ -127,3 +127,19 @@ def send(invoice: str = typer.Argument(..., help="Invoice id (e.g. 12) or number
                   f"(Message-ID {d.message_id}); the worker sends it (`billable serve`, `billable worker` or "
                   "`billable tick`). Follow it: GET /v1/invoices/{id}/delivery.".replace("{id}", str(invoice_id)),
                   soft_wrap=True)
+
+
+@app.command("revoke-link")
+@guarded
+def revoke_link(invoice: str = typer.Argument(..., help="Invoice id (e.g. 12) or number (e.g. INV-2026-000001)."),
+                as_email: str = AS_OPTION) -> None:
+    """End an invoice's hosted-page link (owners and finance): whoever has the old link sees nothing from now on;
+    the next link handed out (or e-mailed) is a new one."""
+    db = open_db(settings())
+    try:
+        actor = reader(db, as_email)
+        invoice_id = int(invoice) if invoice.isdigit() else invoicing.find_invoice(db.uow(), actor, invoice.strip()).id
+        documents.revoke_hosted_link(db.uow(), actor, invoice_id)
+    finally:
+        db.dispose()
+    console.print(f"[green]✓[/] The hosted link of invoice {invoice} is revoked; its old link answers 404.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -78,6 +79,7 @@ def create_app(db: Database | None = None, settings: Settings | None = None) -> 
                   docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
     app.state.db = db
     app.state.settings = settings
+    _redact_access_log()
     install(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # before anything reads the body
@@ -116,6 +118,27 @@ def create_app(db: Database | None = None, settings: Settings | None = None) -> 
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+class RedactHostedLinks(logging.Filter):
+    """The access log never holds a hosted-page token: `/i/<token>...` is logged as `/i/[redacted]...` (the token
+    is the permission to read that invoice)."""
+
+    _TOKEN = re.compile(r"/i/[^/?\s]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(self._TOKEN.sub("/i/[redacted]", a) if isinstance(a, str) else a
+                                for a in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = self._TOKEN.sub("/i/[redacted]", record.msg)
+        return True
+
+
+def _redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactHostedLinks) for f in access.filters):
+        access.addFilter(RedactHostedLinks())
 
 
 def _slack(app: FastAPI, settings: Settings) -> None:

@@ -309,7 +309,7 @@ def invoice_page(request: Request, invoice_id: Id) -> Response:
 
 
 @router.get("/invoices/{invoice_id}/einvoice")
-def einvoice_download(request: Request, invoice_id: int, format: str | None = None) -> Response:
+def einvoice_download(request: Request, invoice_id: Id, format: str | None = None) -> Response:
     """An issued invoice's e-invoice (Factur-X PDF or XML), as the API's GET /v1/invoices/{id}/einvoice gives it."""
     ws = _session(request)
     source = _call(ws, einvoice_svc.einvoice_source, _db(request).uow(readonly=True), ws.actor, invoice_id, format)

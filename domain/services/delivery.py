@@ -28,7 +28,7 @@ from domain.model.lifecycle import TRANSITIONS, Status
 from domain.model.outbox_events import DeliveryFailed, DeliverySent, InvoiceEmail
 from domain.model.roles import Actor, Perm
 from domain.services._auth import require
-from domain.services.documents import DocumentView, delivery_row, document_of, loaded_invoice
+from domain.services.documents import DocumentView, delivery_row, document_of, loaded_invoice, row_token
 from domain.services.outbox import emit
 from domain.store.tables import InvoiceDeliveryRow, InvoiceRow
 from domain.store.uow import UnitOfWork
@@ -127,7 +127,7 @@ def begin_attempt(uow: UnitOfWork, invoice_id: int, message_id: str) -> Attempt 
         row.status, row.attempts = "sending", row.attempts + 1
         uow.flush()
         attempt = Attempt(document=document_of(uow, inv), message_id=message_id, recipients=list(row.recipients),
-                          token=row.public_token)
+                          token=row_token(row))
         uow.commit()
         return attempt
 

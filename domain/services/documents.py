@@ -9,7 +9,9 @@ hosted page, e-mail delivery) shows the same facts under the same rules.
 
 from __future__ import annotations
 
-import secrets
+import base64
+import hashlib
+import hmac
 
 from pydantic import Field
 
@@ -21,6 +23,7 @@ from domain.model.snapshot import InvoiceSnapshot
 from domain.services._auth import client_scope, require
 from domain.services.parties import buyer_of, seller_of
 from domain.services.views import ClientView, InvoiceView, View
+from domain.settings import get_settings
 from domain.store.tables import InvoiceDeliveryRow, InvoiceRow
 from domain.store.uow import UnitOfWork
 
@@ -115,34 +118,74 @@ def loaded_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int, for_update: b
     return inv
 
 
+def link_token(invoice_id: int, version: int) -> str:
+    """The hosted page's token: an HMAC-SHA256 of the invoice id and the link's version under the secret key
+    (256 bits: unguessable, so the link itself is the permission to read that one invoice). Derived, not stored:
+    the database keeps only its hash. Changing BILLABLE_SECRET_KEY changes every link (send the invoices again)."""
+    key = get_settings().secret_key.encode()
+    mac = hmac.new(key, f"billable hosted link:{invoice_id}:{version}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
 def delivery_row(uow: UnitOfWork, inv: InvoiceRow) -> InvoiceDeliveryRow:
-    """The invoice's delivery row, made on first need with its hosted-page token (256 random bits: unguessable,
-    so the link itself is the permission to read that one invoice)."""
+    """The invoice's delivery row, made on first need with its hosted link (version 1)."""
     row = uow.deliveries.get(inv.id, for_update=True)
     if row is None:
-        row = uow.deliveries.add(InvoiceDeliveryRow(invoice_id=inv.id, public_token=secrets.token_urlsafe(32),
-                                                    created_at=uow.clock.now()))
+        row = uow.deliveries.add(InvoiceDeliveryRow(invoice_id=inv.id, token_hash=token_hash(link_token(inv.id, 1)),
+                                                    link_version=1, created_at=uow.clock.now()))
+    elif row.token_hash is None:  # a row from before links were hashed: its old link is gone, this is the new one
+        row.token_hash = token_hash(link_token(inv.id, row.link_version))
     return row
 
 
+def row_token(row: InvoiceDeliveryRow) -> str:
+    return link_token(row.invoice_id, row.link_version)
+
+
 def hosted_token(uow: UnitOfWork, actor: Actor, invoice_id: int) -> str:
-    """The token of an issued invoice's hosted page (`/i/{token}`), made the first time it is asked for."""
-    require(actor, Perm.VIEW_BOOKS)
+    """The token of an issued invoice's hosted page (`/i/{token}`), for someone who may issue invoices (the link
+    shows the invoice to whoever has it); each time it is handed out is audited."""
+    require(actor, Perm.ISSUE)
     with uow:
         inv = loaded_invoice(uow, actor, invoice_id, for_update=True)
         if inv.number is None:
             raise BadTransition("a draft has no hosted page: issue it first", code="invoice.not_issued",
                                 field="invoice_id", details={"status": inv.status})
-        token = delivery_row(uow, inv).public_token
+        row = delivery_row(uow, inv)
+        uow.audit.record(actor, "invoice.link_shared", "invoice", inv.id,
+                         after={"client_id": inv.client_id, "link_version": row.link_version})
         uow.commit()
-        return token
+        return row_token(row)
+
+
+def revoke_hosted_link(uow: UnitOfWork, actor: Actor, invoice_id: int) -> dict[str, int]:
+    """End an invoice's hosted link (owners and finance): the old link answers 404 from now on; the next one
+    handed out is new."""
+    require(actor, Perm.VOID)
+    with uow:
+        inv = loaded_invoice(uow, actor, invoice_id, for_update=True)
+        if inv.number is None:
+            raise BadTransition("a draft has no hosted page", code="invoice.not_issued", field="invoice_id",
+                                details={"status": inv.status})
+        row = delivery_row(uow, inv)
+        before = {"client_id": inv.client_id, "link_version": row.link_version}
+        row.link_version += 1
+        row.token_hash = token_hash(link_token(inv.id, row.link_version))
+        uow.audit.record(actor, "invoice.link_revoked", "invoice", inv.id, before=before,
+                         after={"client_id": inv.client_id, "link_version": row.link_version})
+        uow.commit()
+        return {"invoice_id": inv.id, "link_version": row.link_version}
 
 
 def open_hosted(uow: UnitOfWork, token: str, staff: Actor | None) -> DocumentView:
     """The invoice behind a hosted-page token. The first view by someone who is not logged-in staff is recorded
     (and audited), and moves an issued or sent invoice to viewed; staff views and later views change nothing."""
     with uow:
-        row = uow.deliveries.by_token(token, for_update=True) if token else None
+        row = uow.deliveries.by_token_hash(token_hash(token), for_update=True) if 20 <= len(token) <= 100 else None
         if row is None:
             raise NotFound("no invoice at this link", code="invoice.not_found", field="token")
         inv = uow.invoices.get(row.invoice_id, for_update=True)

@@ -660,8 +660,8 @@ class Deliveries(_Repo):
             q = q.with_for_update()
         return self.s.execute(q).scalar_one_or_none()
 
-    def by_token(self, token: str, for_update: bool = False) -> InvoiceDeliveryRow | None:
-        q = select(InvoiceDeliveryRow).where(InvoiceDeliveryRow.public_token == token)
+    def by_token_hash(self, token_hash: str, for_update: bool = False) -> InvoiceDeliveryRow | None:
+        q = select(InvoiceDeliveryRow).where(InvoiceDeliveryRow.token_hash == token_hash)
         if for_update:
             q = q.with_for_update()
         return self.s.execute(q).scalar_one_or_none()

@@ -330,7 +330,11 @@ class InvoiceDeliveryRow(Base):
 
     __tablename__ = "invoice_delivery"
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), primary_key=True)
-    public_token: Mapped[str] = mapped_column(String(64), unique=True)
+    # The hosted page's link: only a SHA-256 of its token is kept. The token itself is an HMAC of the invoice id and
+    # the link's version under the secret key (domain.services.documents), so the mailer can write it into an e-mail
+    # and nobody who reads the database can; revoking a link bumps the version.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    link_version: Mapped[int] = mapped_column(Integer, default=1)
     first_viewed_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(20), default="")  # "" queued sending sent failed bounced
     message_id: Mapped[str | None] = mapped_column(String(255), index=True)

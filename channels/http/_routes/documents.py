@@ -60,11 +60,22 @@ def invoice_einvoice(invoice_id: int, actor: CurrentActor, uow: Uow, renderer: D
                              "X-Einvoice-Format": f.format})
 
 
-@router.post("/{invoice_id}/hosted-link", summary="The link of an issued invoice's hosted page (made on first ask)")
+class RevokedLink(BaseModel):
+    invoice_id: int
+    link_version: int
+
+
+@router.post("/{invoice_id}/hosted-link", summary="The link of an issued invoice's hosted page (owners and finance; "
+                                                  "each ask is audited)")
 def hosted_link(invoice_id: Id, actor: CurrentActor, uow: Uow, request: Request) -> HostedLink:
     token = documents.hosted_token(uow, actor, invoice_id)
     base = str(request.app.state.settings.public_url).rstrip("/")
     return HostedLink(invoice_id=invoice_id, url=f"{base}/i/{token}", token=token)
+
+
+@router.post("/{invoice_id}/hosted-link/revoke", summary="End the invoice's hosted link (owners and finance)")
+def revoke_hosted_link(invoice_id: Id, actor: CurrentActor, uow: Uow) -> RevokedLink:
+    return RevokedLink(**documents.revoke_hosted_link(uow, actor, invoice_id))
 
 
 class SendRequest(BaseModel):
