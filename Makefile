@@ -91,6 +91,7 @@ test: sysdeps test-sysdeps lint postgres
 
 # A larger run of the fuzzer than make test's (BILLABLE_FUZZ_CASES cases per operation and role).
 FUZZ_CASES ?= 40
+RELIABILITY_FUZZ_CASES ?= 10
 fuzz: sysdeps $(VENV)/.installed-dev postgres
 	@rm -f artifacts/fuzz-*.json
 	BILLABLE_FUZZ_CASES=$(FUZZ_CASES) $(BIN)/pytest -q -p no:cacheprovider tests/http/test_fuzz.py
@@ -101,7 +102,7 @@ fuzz: sysdeps $(VENV)/.installed-dev postgres
 # restarts the machine's PostgreSQL server: never part of make test), and the fuzzer; then one table of figures.
 reliability: sysdeps test-sysdeps $(VENV)/.installed-dev postgres
 	@rm -rf artifacts/reliability artifacts/fuzz-*.json
-	@rc=0; BILLABLE_RELIABILITY=1 BILLABLE_FUZZ_CASES=$(FUZZ_CASES) $(BIN)/pytest -q -p no:cacheprovider \
+	@rc=0; BILLABLE_RELIABILITY=1 BILLABLE_FUZZ_CASES=$(RELIABILITY_FUZZ_CASES) $(BIN)/pytest -q -p no:cacheprovider \
 		-m reliability tests/reliability tests/webhooks/test_storm.py tests/events/test_crash.py \
 		tests/http/test_fuzz.py || rc=$$?; \
 	$(BIN)/python benchmarks/reliability.py --results || rc=$$?; exit $$rc

@@ -21,7 +21,7 @@ from channels.documents import default_renderer
 from channels.documents.einvoice import build as build_einvoice
 from channels.web._render import STATE_LABELS, render
 from domain.errors import BillingError, Unauthenticated, ValidationFailed
-from domain.model.bounds import Id
+from domain.model.bounds import INT32_MAX, Id
 from domain.model.einvoice import FORMAT_LABELS
 from domain.model.parties import Seller, missing_for_seller
 from domain.model.periods import Cycle, period_containing
@@ -193,8 +193,8 @@ def _date(value: str | None, field: str) -> date | None:
 def _int(value: str | None, field: str) -> int | None:
     if not value:
         return None
-    if not value.isdigit() or len(value) > 12:
-        raise ValidationFailed(f"{value!r} is not a number", field=field)
+    if not (value.isascii() and value.isdigit()) or len(value) > 12 or int(value) > INT32_MAX:
+        raise ValidationFailed(f"{value[:20]!r} is not a number we can have", field=field)
     return int(value)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import requests
 import schemathesis
@@ -61,7 +62,8 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 def _fuzz(url: str, token: str, role: Role) -> tuple[int, int, list[str]]:
     """(operations, cases tried, failures) of one role's run over every operation."""
-    schema = schemathesis.openapi.from_url(url + "/openapi.json")
+    # Fetched by us (a loaded machine can take longer than Schemathesis's own 10 s to build the document).
+    schema = schemathesis.openapi.from_dict(httpx.get(url + "/openapi.json", timeout=120).json())
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
     tried = 0

@@ -49,7 +49,7 @@ def invoice_pdf(invoice_id: Id, actor: CurrentActor, uow: Uow, renderer: Docs) -
 @router.get("/{invoice_id}/einvoice", response_class=Response,
             summary="The e-invoice of an issued invoice or credit note: Factur-X PDF, XRechnung CII or UBL, Peppol",
             responses={200: {"content": {"application/pdf": {}, "application/xml": {}}}})
-def invoice_einvoice(invoice_id: int, actor: CurrentActor, uow: Uow, renderer: Docs,
+def invoice_einvoice(invoice_id: Id, actor: CurrentActor, uow: Uow, renderer: Docs,
                      format: str | None = None) -> Response:
     """`format`: facturx, xrechnung-cii, xrechnung-ubl or peppol; by default the client's e-invoice format. A 422
     names `format` when it is unknown (or the client has none), or the fields to fill in when the invoice lacks
@@ -61,7 +61,7 @@ def invoice_einvoice(invoice_id: int, actor: CurrentActor, uow: Uow, renderer: D
 
 
 class RevokedLink(BaseModel):
-    invoice_id: int
+    invoice_id: Id
     link_version: int
 
 
