@@ -4,7 +4,7 @@ The token is now derived (an HMAC of the invoice id and the link's version under
 tokens stored before are dropped: links handed out before this migration stop working, and the next one handed
 out (or e-mailed) is the new link.
 
-Revision ID: 0013_hosted_links
+Revision ID: 0015_hosted_links
 Revises: 0003_documents
 Create Date: 2026-12-02 02:00:00
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0013_hosted_links'
+revision: str = '0015_hosted_links'
 down_revision: str | None = '0003_documents'
 branch_labels: str | Sequence[str] | None = ('hosted_links',)
 depends_on: str | Sequence[str] | None = None
