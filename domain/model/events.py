@@ -25,6 +25,7 @@ class EventType(StrEnum):
     EXPENSE_RECORDED = "expense.recorded"
     SLA_BREACHED = "sla.breached"
     SUBSCRIPTION_RENEWED = "subscription.renewed"
+    SUBSCRIPTION_CHANGED = "subscription.changed"
     PAYMENT_RECEIVED = "payment.received"
     # Made by the schedule's tick, not received from outside: due dates become events, so they are deduplicated,
     # queued, retried and audited exactly like the rest.
@@ -135,6 +136,18 @@ class SubscriptionRenewed(EventData):
     renewed_on: date
 
 
+class SubscriptionChanged(EventData):
+    """A subscription's seat count changes from a date (a licence portal, a PSA): a new version of its terms."""
+
+    client_ref: Ref
+    product: str = Field(default="", max_length=200)  # which subscription, when the client has several
+    seats: int = Field(ge=1)
+    effective_on: date
+
+    def subject(self) -> str:
+        return f"subscription:{self.client_ref}:{self.product}"
+
+
 class PaymentReceived(EventData):
     invoice_number: Ref
     amount: DecimalText
@@ -163,6 +176,7 @@ DATA_MODELS: dict[EventType, type[EventData]] = {
     EventType.TIME_LOGGED: TimeLogged, EventType.TIME_UPDATED: TimeUpdated, EventType.TIME_DELETED: TimeDeleted,
     EventType.EXPENSE_RECORDED: ExpenseRecorded, EventType.SLA_BREACHED: SlaBreached,
     EventType.SUBSCRIPTION_RENEWED: SubscriptionRenewed, EventType.PAYMENT_RECEIVED: PaymentReceived,
+    EventType.SUBSCRIPTION_CHANGED: SubscriptionChanged,
     EventType.PERIOD_DUE: PeriodDue, EventType.CONTRACT_ENDED: ContractEnded,
 }
 

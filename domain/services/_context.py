@@ -13,7 +13,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from domain.model.money import minor_exponent
+from domain.model.versions import Proration, Version
 from domain.store.tables import (
+    ArrangementAdjustmentRow,
     ArrangementRow,
     ClientRow,
     ExpenseRow,
@@ -38,6 +40,9 @@ class BillingContext:
     billed_on: dict[int, int] = field(default_factory=dict)
     included_used: dict[str, Decimal] = field(default_factory=dict)  # "<retainer id>:<period key>" -> hours
     sla_credited: dict[str, Decimal] = field(default_factory=dict)   # "<retainer id>:<period key>" -> amount
+    versions: dict[int, list[Version]] = field(default_factory=dict)  # arrangement id -> its versions in force
+    adjustments: dict[int, list[ArrangementAdjustmentRow]] = field(default_factory=lambda: defaultdict(list))
+    proration: Proration = Proration.BY_DAY
 
     def period_claimed(self, arrangement_id: int, key: str) -> bool:
         return (arrangement_id, key) in self.claimed_periods
@@ -54,6 +59,11 @@ def load_context(uow: UnitOfWork, clients: Sequence[ClientRow], end: date, start
     ctx = BillingContext(clients={c.id: c for c in clients})
     for a in uow.arrangements.for_clients(ids):
         ctx.arrangements[a.client_id].append(a)
+    arrangement_ids = [a.id for arrs in ctx.arrangements.values() for a in arrs]
+    ctx.versions = versions_by_arrangement(uow, arrangement_ids)
+    ctx.proration = Proration(uow.workspace.get().amendment_proration or Proration.BY_DAY.value)
+    for adj in uow.arrangements.unbilled_adjustments_for(ids):
+        ctx.adjustments[adj.client_id].append(adj)
     for t in uow.work.unbilled_time_for(ids, end):
         ctx.time[t.client_id].append(t)
     for m in uow.work.unbilled_milestones_for(ids, end):
@@ -66,10 +76,12 @@ def load_context(uow: UnitOfWork, clients: Sequence[ClientRow], end: date, start
                            if a.kind in ("retainer", "subscription")]
     ctx.claimed_periods = set(uow.claims.claimed_periods(period_arrangements))
     capped = [a.id for arrs in ctx.arrangements.values() for a in arrs
-              if a.kind == "time_and_materials" and a.terms.get("cap") is not None]
+              if a.kind == "time_and_materials" and any(
+                  (t or {}).get("cap") is not None for t in _all_terms(ctx, a))]
     ctx.billed_on = uow.invoices.billed_on_arrangements(capped)
     with_hours = [a.client_id for arrs in ctx.arrangements.values() for a in arrs
-                  if a.kind == "retainer" and Decimal(str(a.terms.get("included_hours") or 0)) > 0]
+                  if a.kind == "retainer" and any(Decimal(str((t or {}).get("included_hours") or 0)) > 0
+                                                  for t in _all_terms(ctx, a))]
     # a yearly period is the longest: nothing older can share a retainer period with this window
     since = (start or end) - timedelta(days=366)
     if with_hours:
@@ -84,6 +96,18 @@ def load_context(uow: UnitOfWork, clients: Sequence[ClientRow], end: date, start
                 ctx.sla_credited[key] = ctx.sla_credited.get(key, Decimal(0)) \
                     - Decimal(amount_minor).scaleb(-minor_exponent(currency))
     return ctx
+
+
+def _all_terms(ctx: BillingContext, a: ArrangementRow) -> list[dict[str, object] | None]:
+    return [dict(v.terms) if v.terms is not None else None for v in ctx.versions.get(a.id, [])] or [a.terms]
+
+
+def versions_by_arrangement(uow: UnitOfWork, arrangement_ids: Sequence[int]) -> dict[int, list[Version]]:
+    """The versions in force (approved) of each arrangement, in order; none stored means its row's terms only."""
+    out: dict[int, list[Version]] = {}
+    for v in uow.arrangements.versions_for(arrangement_ids):
+        out.setdefault(v.arrangement_id, []).append(Version(v.id, v.number, v.effective_on, v.terms))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

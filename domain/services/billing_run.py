@@ -53,7 +53,7 @@ def bill_period(uow: UnitOfWork, actor: Actor, period_start: date, period_end: d
     wanted = frozenset(client_ids) if client_ids is not None else None
     only = scope & wanted if scope is not None and wanted is not None else (scope if scope is not None else wanted)
     with uow:
-        ids = uow.clients.ids(only)
+        ids = uow.clients.ids(only, billable_only=True)
     report = RunReport(clients=len(ids))
     for lo in range(0, len(ids), batch_size):
         chunk = ids[lo:lo + batch_size]

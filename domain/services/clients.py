@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from domain.errors import NotFound, ValidationFailed
+from domain.errors import BadTransition, NotFound, ValidationFailed
 from domain.model.arrangements import MilestoneTerms, Terms, money_fields
 from domain.model.bounds import Id
 from domain.model.money import check_currency, minor_exponent, parse_decimal, round_money
@@ -26,6 +26,7 @@ from domain.model.roles import Actor, Perm
 from domain.model.tax import TaxMode, TaxProfile
 from domain.services._auth import client_scope, load_client, require
 from domain.services._input import parse_input, refusal
+from domain.services.contracts import first_version
 from domain.services.parties import AddressPatch, ElectronicAddressPatch, buyer_of, merge, write_buyer
 from domain.services.views import ArrangementView, ClientView, MilestoneView
 from domain.store.tables import ArrangementRow, ClientRow, MilestoneRow
@@ -239,10 +240,47 @@ def get_client(uow: UnitOfWork, actor: Actor, client_id: int) -> ClientView:
 
 
 def list_clients(uow: UnitOfWork, actor: Actor, name: str | None = None, limit: int = 100,
-                 offset: int = 0) -> list[ClientView]:
+                 offset: int = 0, include_archived: bool = False) -> list[ClientView]:
+    """Clients by name; archived ones only when asked for."""
     require(actor, Perm.VIEW_BOOKS)
     with uow:
-        return [_client_view(c) for c in uow.clients.list(client_scope(actor), name, limit, offset)]
+        return [_client_view(c) for c in uow.clients.list(client_scope(actor), name, limit, offset,
+                                                          include_archived=include_archived)]
+
+
+def archive_client(uow: UnitOfWork, actor: Actor, client_id: int, reason: str = "") -> ClientView:
+    """Archive a client: no new drafts, no rules fire for it, lists hide it; its open invoices still take payments
+    and reminders, and issued invoices keep what they said."""
+    return _set_archived(uow, actor, client_id, True, reason)
+
+
+def reactivate_client(uow: UnitOfWork, actor: Actor, client_id: int) -> ClientView:
+    """Bring an archived client back: drafts and rules work for it again."""
+    return _set_archived(uow, actor, client_id, False, "")
+
+
+def _set_archived(uow: UnitOfWork, actor: Actor, client_id: int, archived: bool, reason: str) -> ClientView:
+    require(actor, Perm.MANAGE_CLIENTS)
+    with uow:
+        row = load_client(uow, actor, client_id)
+        if (row.archived_at is not None) == archived:
+            raise BadTransition("this client is already " + ("archived" if archived else "active"),
+                                code="client.archived" if archived else "client.active", field="client_id")
+        before = _client_view(row).model_dump(mode="json")
+        row.archived_at = uow.clock.now() if archived else None
+        uow.flush()
+        view = _client_view(row)
+        uow.audit.record(actor, "client.archived" if archived else "client.reactivated", "client", row.id,
+                         before=before, after={**view.model_dump(mode="json"), "reason": reason.strip()})
+        uow.commit()
+    return view
+
+
+def refuse_archived(client: ClientRow) -> None:
+    """Archived clients get no new drafts (whatever the door or rule)."""
+    if client.archived_at is not None:
+        raise BadTransition(f"{client.name} is archived: reactivate the client to bill it again",
+                            code="client.archived", field="client_id")
 
 
 def add_arrangement(uow: UnitOfWork, actor: Actor, client_id: int, data: dict[str, object]) -> ArrangementView:
@@ -279,6 +317,8 @@ def add_arrangement(uow: UnitOfWork, actor: Actor, client_id: int, data: dict[st
                     arrangement_id=row.id, client_id=client_id, name=m.name,
                     amount_minor=int(amount.scaleb(places)), currency=client.currency))
                 milestones.append(MilestoneView.of(ms))
+        if not isinstance(terms, MilestoneTerms):
+            first_version(uow, row, actor)
         view = ArrangementView.of(row, milestones)
         uow.audit.record(actor, "arrangement.created", "arrangement", row.id, after=view.model_dump(mode="json"),
                          cause={})
@@ -298,8 +338,9 @@ def list_arrangements(uow: UnitOfWork, actor: Actor, client_id: int) -> list[Arr
         return out
 
 
-def end_arrangement(uow: UnitOfWork, actor: Actor, arrangement_id: int) -> ArrangementView:
-    """Stop an arrangement from billing further periods (what is already billed stays)."""
+def close_arrangement(uow: UnitOfWork, actor: Actor, arrangement_id: int) -> ArrangementView:
+    """Close an arrangement whose final invoice is drafted (the `close_contract` rule): it bills nothing more, not
+    even work logged late. To end one on a date, with its last period prorated, use `contracts.end_arrangement`."""
     require(actor, Perm.MANAGE_CLIENTS)
     with uow:
         row = uow.arrangements.get(arrangement_id)
@@ -309,7 +350,7 @@ def end_arrangement(uow: UnitOfWork, actor: Actor, arrangement_id: int) -> Arran
         load_client(uow, actor, row.client_id)
         if row.active:  # ending it again changes nothing, so it tells the audit log nothing
             row.active = False
-            uow.audit.record(actor, "arrangement.ended", "arrangement", row.id, before={"active": True},
+            uow.audit.record(actor, "arrangement.closed", "arrangement", row.id, before={"active": True},
                              after={"active": False, "client_id": row.client_id})
         view = ArrangementView.of(row)
         uow.commit()

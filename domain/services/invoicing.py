@@ -42,6 +42,7 @@ from domain.services._issuing import (
 from domain.services._issuing import (
     approval_payload as approval_payload,  # the Slack channel rebuilds a decided card from it
 )
+from domain.services.clients import refuse_archived
 from domain.services.outbox import emit
 from domain.services.views import InvoiceView
 from domain.store.tables import ClientRow, InvoiceLineRow, InvoiceRow, PaymentRow, WorkspaceRow
@@ -134,6 +135,7 @@ def draft_invoice(uow: UnitOfWork, actor: Actor, client_id: int, period_start: d
     check_window(period_start, period_end)
     with uow:
         client = load_client(uow, actor, client_id)
+        refuse_archived(client)
         existing = uow.invoices.open_drafts_for([client.id], period_start, period_end).get(client.id)
         if existing is not None:
             return _drafted(uow, existing, False)

@@ -18,7 +18,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from domain.errors import BillingError, Conflict, ValidationFailed
+from domain.errors import BadTransition, BillingError, Conflict, ValidationFailed
 from domain.model.events import (
     DATA_MODELS,
     ContractEnded,
@@ -30,6 +30,7 @@ from domain.model.events import (
     PaymentReceived,
     PeriodDue,
     SlaBreached,
+    SubscriptionChanged,
     SubscriptionRenewed,
     TimeDeleted,
     TimeLogged,
@@ -38,7 +39,7 @@ from domain.model.lifecycle import Status
 from domain.model.money import Money
 from domain.model.periods import Cycle, period_containing
 from domain.model.roles import Actor, Perm
-from domain.services import _issuing, billing_run, clients, invoicing, payments_parked, work
+from domain.services import _issuing, billing_run, clients, contracts, invoicing, payments_parked, work
 from domain.services._auth import require
 from domain.services._context import load_context
 from domain.services._drafting import build_lines, terms_of
@@ -236,7 +237,36 @@ def _apply_fact(uow: UnitOfWork, actor: Actor, ev: EventRow, etype: EventType, d
     if isinstance(data, PaymentReceived):
         # applied when it matches an open invoice as named; otherwise parked for a person, never guessed
         return payments_parked.receive_payment(uow, actor, ev.id, data)
+    if isinstance(data, SubscriptionChanged):
+        return _change_seats(uow, actor, book, data)
     return {}
+
+
+def _change_seats(uow: UnitOfWork, actor: Actor, book: RuleBook, data: SubscriptionChanged) -> dict[str, Any]:
+    """A new seat count from a date: an amendment like any other (its differences on invoiced periods go on the
+    next invoice). The same count already in force from that date is a repeat: nothing changes."""
+    client = _client(uow, book, data.client_ref)
+    subs = [a for a in uow.arrangements.for_client(client.id) if a.kind == "subscription"]
+    if data.product:
+        subs = [a for a in subs if str(a.terms.get("product", "")).casefold() == data.product.casefold()
+                or a.name.casefold() == data.product.casefold()]
+    if len(subs) != 1:
+        raise ValidationFailed(f"{client.name} has {len(subs) or 'no'} active subscription"
+                               f"{'s' if len(subs) != 1 else ''}{' for ' + repr(data.product) if data.product else ''}"
+                               ": name the product", code="event.no_arrangement", field="product")
+    a = subs[0]
+    same_day = [v for v in uow.arrangements.versions_for([a.id]) if v.effective_on == data.effective_on]
+    if same_day and (same_day[0].terms or {}).get("seats") == data.seats:
+        return {"arrangement_id": a.id, "seats": data.seats, "change": "already in force"}
+    current = contracts.seats_on(uow, a, data.effective_on)
+    if current == data.seats and not same_day:
+        return {"arrangement_id": a.id, "seats": data.seats, "change": "already in force"}
+    out = contracts.amend_arrangement(uow, actor, client.id, a.id, {
+        "effective_on": data.effective_on, "terms": {"seats": data.seats},
+        "reason": f"subscription.changed from {data.client_ref}"})
+    assert out.version is not None
+    return {"arrangement_id": a.id, "seats": data.seats, "version": out.version.number,
+            "adjustments": [x.amount for x in out.preview.adjustments]}
 
 
 def _hours_centi(hours: str) -> int:
@@ -330,7 +360,7 @@ def _run_rule(uow: UnitOfWork, actor: Actor, rule: Rule, ev: EventRow, data: Eve
         start = period_containing(data.ends_on, cycle).start
         out = _bill_window(uow, actor, rule, data.client_id, start, data.ends_on, step)
         if a is not None and a.active:
-            clients.end_arrangement(uow, actor, a.id)
+            clients.close_arrangement(uow, actor, a.id)
             out["closed_arrangement"] = a.id
         return out
     if rule.action == "bill_now":
@@ -446,8 +476,8 @@ def _draft(uow: UnitOfWork, actor: Actor, client_id: int, start: date, end: date
     for the same period is returned by draft_invoice, and left alone here)."""
     try:
         view = invoicing.draft_invoice(uow, actor, client_id, start, end)
-    except ValidationFailed as e:
-        if e.code == "invoice.nothing_to_bill":
+    except (ValidationFailed, BadTransition) as e:
+        if e.code in ("invoice.nothing_to_bill", "client.archived"):  # archived clients: no rule drafts for them
             return []
         raise
     if not view.created:

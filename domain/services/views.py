@@ -59,6 +59,7 @@ class ClientView(View):
     electronic_address: ElectronicAddress = ElectronicAddress()
     einvoice_format: EInvoiceFormat = EInvoiceFormat.NONE
     language: DocumentLanguage = DocumentLanguage.EN
+    archived_at: datetime | None = None  # archived: no new drafts, no rules; open invoices run their course
 
     @classmethod
     def of(cls, c: ClientRow) -> ClientView:
@@ -69,7 +70,8 @@ class ClientView(View):
                    account_manager_ids=[u.id for u in c.managers], created_at=c.created_at,
                    address=b.address, vat_id=b.vat_id, buyer_reference=b.buyer_reference,
                    electronic_address=b.electronic_address, einvoice_format=b.einvoice_format,
-                   language=b.language)
+                   language=b.language,
+                   archived_at=c.archived_at)
 
 
 class MilestoneView(View):
@@ -81,12 +83,15 @@ class MilestoneView(View):
     currency: str
     completed_on: date | None
     invoice_id: int | None = None
+    cancelled_on: date | None = None  # cancelled milestones are never billed
+    cancel_reason: str = ""
 
     @classmethod
     def of(cls, m: MilestoneRow, invoice_id: int | None = None) -> MilestoneView:
         return cls(id=m.id, arrangement_id=m.arrangement_id, client_id=m.client_id, name=m.name,
                    amount=minor_to_text(m.amount_minor, m.currency), currency=m.currency,
-                   completed_on=m.completed_on, invoice_id=invoice_id)
+                   completed_on=m.completed_on, invoice_id=invoice_id, cancelled_on=m.cancelled_on,
+                   cancel_reason=m.cancel_reason or "")
 
 
 class ArrangementView(View):

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from domain.errors import Forbidden, NotFound, ValidationFailed
+from domain.errors import BadTransition, Forbidden, NotFound, ValidationFailed
 from domain.model.bounds import Day, Id
 from domain.model.money import Money, parse_decimal
 from domain.model.roles import Actor, Perm, Role
@@ -175,6 +175,9 @@ def complete_milestone(uow: UnitOfWork, actor: Actor, milestone_id: int, complet
         if m is None:
             raise NotFound(f"no milestone with id {milestone_id}", code="milestone.not_found", field="milestone_id")
         load_client(uow, actor, m.client_id)
+        if m.cancelled_on is not None:
+            raise BadTransition(f"this milestone was cancelled on {m.cancelled_on} ({m.cancel_reason}): it is never "
+                                "billed", code="milestone.cancelled", field="milestone_id")
         if m.completed_on is None:
             m.completed_on = completed_on or uow.clock.today()
             uow.audit.record(actor, "milestone.completed", "milestone", m.id, before={"completed_on": None},

@@ -13,6 +13,7 @@ from domain.model import numbering
 from domain.model.money import Money, check_currency
 from domain.model.roles import Actor, Perm
 from domain.model.tax import TaxRounding
+from domain.model.versions import Proration
 from domain.services._auth import require
 from domain.services._input import refusal
 from domain.services.reminders import DEFAULT_SCHEDULE, check_schedule
@@ -33,6 +34,8 @@ class WorkspaceSettings(BaseModel):
     locale: str
     reminder_offsets: list[int] = Field(default_factory=lambda: list(DEFAULT_SCHEDULE))  # days from the due date
     send_on_issue: bool = False  # e-mail an invoice in the transaction that issues it
+    # a period that spans an amendment: split by day, or priced with the version of its first day
+    amendment_proration: Proration = Proration.BY_DAY
 
 
 def _view(ws: WorkspaceRow) -> WorkspaceSettings:
@@ -42,7 +45,8 @@ def _view(ws: WorkspaceRow) -> WorkspaceSettings:
                              approval_thresholds=dict(ws.approval_thresholds),
                              deviation_pct=ws.deviation_pct, duplicate_days=ws.duplicate_days,
                              pilot_mode=ws.pilot_mode, locale=ws.locale,
-                             reminder_offsets=list(ws.reminder_offsets or []), send_on_issue=ws.send_on_issue)
+                             reminder_offsets=list(ws.reminder_offsets or []), send_on_issue=ws.send_on_issue,
+                             amendment_proration=Proration(ws.amendment_proration or Proration.BY_DAY.value))
 
 
 def get_settings(uow: UnitOfWork, actor: Actor) -> WorkspaceSettings:

@@ -14,7 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
 from domain.store.tables import (
+    ArrangementAdjustmentRow,
     ArrangementRow,
+    ArrangementVersionRow,
     AuditHeadRow,
     AuditRow,
     BillingClaimRow,
@@ -103,17 +105,21 @@ class Clients(_Repo):
         return self.s.execute(select(ClientRow).where(ClientRow.id.in_(client_ids)).order_by(ClientRow.id)
                               ).scalars().all()
 
-    def ids(self, only_ids: frozenset[int] | None = None) -> list[int]:
+    def ids(self, only_ids: frozenset[int] | None = None, billable_only: bool = False) -> list[int]:
         q = select(ClientRow.id).order_by(ClientRow.id)
         if only_ids is not None:
             q = q.where(ClientRow.id.in_(only_ids))
+        if billable_only:  # archived clients get no new drafts
+            q = q.where(ClientRow.archived_at.is_(None))
         return [int(i) for i in self.s.execute(q).scalars().all()]
 
     def list(self, only_ids: frozenset[int] | None = None, name_like: str | None = None,
-             limit: int = 100, offset: int = 0) -> Sequence[ClientRow]:
+             limit: int = 100, offset: int = 0, include_archived: bool = True) -> Sequence[ClientRow]:
         q = select(ClientRow).order_by(ClientRow.name, ClientRow.id)
         if only_ids is not None:
             q = q.where(ClientRow.id.in_(only_ids))
+        if not include_archived:
+            q = q.where(ClientRow.archived_at.is_(None))
         if name_like:
             q = q.where(func.lower(ClientRow.name).contains(name_like.lower()))
         return self.s.execute(q.limit(limit).offset(offset)).scalars().all()
@@ -150,6 +156,57 @@ class Arrangements(_Repo):
 
     def milestone_by_ref(self, ref: str) -> MilestoneRow | None:
         return self.s.execute(select(MilestoneRow).where(MilestoneRow.external_ref == ref)).scalar_one_or_none()
+
+    # ---- versions and adjustments (issue 13)
+
+    def versions_for(self, arrangement_ids: Sequence[int], statuses: Sequence[str] = ("active",),
+                     ) -> Sequence[ArrangementVersionRow]:
+        if not arrangement_ids:
+            return []
+        return self.s.execute(select(ArrangementVersionRow).where(
+            ArrangementVersionRow.arrangement_id.in_(arrangement_ids), ArrangementVersionRow.status.in_(statuses))
+            .order_by(ArrangementVersionRow.arrangement_id, ArrangementVersionRow.effective_on,
+                      ArrangementVersionRow.number)).scalars().all()
+
+    def version(self, version_id: int, for_update: bool = False) -> ArrangementVersionRow | None:
+        q = select(ArrangementVersionRow).where(ArrangementVersionRow.id == version_id)
+        if for_update:
+            q = q.with_for_update()
+        return self.s.execute(q).scalar_one_or_none()
+
+    def lock(self, arrangement_id: int) -> ArrangementRow | None:
+        """The arrangement, locked until commit: amendments of one arrangement take turns (version numbers)."""
+        return self.s.execute(select(ArrangementRow).where(ArrangementRow.id == arrangement_id).with_for_update()
+                              ).scalar_one_or_none()
+
+    def proposals(self, only_client_ids: frozenset[int] | None = None) -> Sequence[ArrangementVersionRow]:
+        q = select(ArrangementVersionRow).where(ArrangementVersionRow.status == "proposed")
+        if only_client_ids is not None:
+            q = q.join(ArrangementRow, ArrangementRow.id == ArrangementVersionRow.arrangement_id).where(
+                ArrangementRow.client_id.in_(only_client_ids))
+        return self.s.execute(q.order_by(ArrangementVersionRow.id)).scalars().all()
+
+    def adjustments(self, arrangement_id: int) -> Sequence[ArrangementAdjustmentRow]:
+        return self.s.execute(select(ArrangementAdjustmentRow).where(
+            ArrangementAdjustmentRow.arrangement_id == arrangement_id).order_by(ArrangementAdjustmentRow.id)
+        ).scalars().all()
+
+    def unbilled_adjustments_for(self, client_ids: Sequence[int]) -> Sequence[ArrangementAdjustmentRow]:
+        return self.s.execute(select(ArrangementAdjustmentRow).where(
+            ArrangementAdjustmentRow.client_id.in_(client_ids),
+            ArrangementAdjustmentRow.disposition == "next_invoice",
+            _unclaimed("adjustment", ArrangementAdjustmentRow.id)).order_by(ArrangementAdjustmentRow.id)
+        ).scalars().all()
+
+    def period_lines(self, arrangement_id: int, period_key: str) -> Sequence[tuple[int, int, dict[str, Any]]]:
+        """(invoice id, amount in minor units, source) of the lines that billed one period of an arrangement, on
+        invoices that stand (not void, not credit notes)."""
+        rows = self.s.execute(select(InvoiceLineRow.invoice_id, InvoiceLineRow.amount_minor, InvoiceLineRow.source)
+                              .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
+                              .where(InvoiceLineRow.arrangement_id == arrangement_id,
+                                     InvoiceRow.status != "void", InvoiceRow.kind == "invoice",
+                                     InvoiceLineRow.section.in_(("retainer", "subscription")))).all()
+        return [(int(i), int(a), dict(s)) for i, a, s in rows if (s or {}).get("period") == period_key]
 
 
 def _unclaimed(kind: str, id_col: Any) -> Any:
@@ -206,6 +263,7 @@ class Work(_Repo):
     def unbilled_milestones_for(self, client_ids: Sequence[int], through: date) -> Sequence[MilestoneRow]:
         return self.s.execute(select(MilestoneRow).where(
             MilestoneRow.client_id.in_(client_ids), MilestoneRow.completed_on.is_not(None),
+            MilestoneRow.cancelled_on.is_(None),
             MilestoneRow.completed_on <= through, _unclaimed("milestone", MilestoneRow.id))
             .order_by(MilestoneRow.completed_on, MilestoneRow.id)).scalars().all()
 
@@ -640,14 +698,17 @@ class Pilot(_Repo):
 
 class Schedules(_Repo):
     def active_arrangements(self, kinds: Sequence[str]) -> Sequence[ArrangementRow]:
-        return self.s.execute(select(ArrangementRow).where(ArrangementRow.kind.in_(kinds),
-                                                           ArrangementRow.active.is_(True))
+        """Arrangements the schedule bills: open ones of clients that are not archived."""
+        return self.s.execute(select(ArrangementRow).join(ClientRow, ClientRow.id == ArrangementRow.client_id)
+                              .where(ArrangementRow.kind.in_(kinds), ArrangementRow.active.is_(True),
+                                     ClientRow.archived_at.is_(None))
                               .order_by(ArrangementRow.id)).scalars().all()
 
     def ending(self, since: date, until: date) -> Sequence[ArrangementRow]:
-        """Active arrangements whose contract ended in [since, until]."""
-        return self.s.execute(select(ArrangementRow).where(
-            ArrangementRow.active.is_(True), ArrangementRow.ends_on.is_not(None), ArrangementRow.ends_on >= since,
+        """Active arrangements whose contract ended in [since, until] (clients not archived)."""
+        return self.s.execute(select(ArrangementRow).join(ClientRow, ClientRow.id == ArrangementRow.client_id).where(
+            ClientRow.archived_at.is_(None), ArrangementRow.active.is_(True), ArrangementRow.ends_on.is_not(None),
+            ArrangementRow.ends_on >= since,
             ArrangementRow.ends_on <= until).order_by(ArrangementRow.id)).scalars().all()
 
 

@@ -74,6 +74,8 @@ class WorkspaceRow(Base):
     bank_account_account_holder: Mapped[str] = mapped_column(String(200), default="")
     electronic_address_scheme: Mapped[str] = mapped_column(String(4), default="")
     electronic_address_identifier: Mapped[str] = mapped_column(String(100), default="")
+    # ---- issue 13: a period that spans an amendment is split by day, or priced with its first day's version
+    amendment_proration: Mapped[str] = mapped_column(String(20), default="by_day")  # by_day | first_day
 
 
 class UserRow(Base):
@@ -114,6 +116,8 @@ class ClientRow(Base):
     electronic_address_identifier: Mapped[str] = mapped_column(String(100), default="")
     einvoice_format: Mapped[str] = mapped_column(String(20), default="none")
     language: Mapped[str] = mapped_column(String(2), default="en")
+    # issue 13: an archived client gets no new drafts and fires no rules; its open invoices still run their course
+    archived_at: Mapped[datetime | None]
     managers: Mapped[list[UserRow]] = relationship(secondary="client_managers", lazy="selectin")
 
 
@@ -147,6 +151,9 @@ class MilestoneRow(Base):
     currency: Mapped[str] = mapped_column(String(3))
     completed_on: Mapped[date | None] = mapped_column(Date)
     external_ref: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # issue 13: a cancelled milestone is never billed; the reason says why
+    cancelled_on: Mapped[date | None] = mapped_column(Date)
+    cancel_reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class TimeEntryRow(Base):
@@ -545,3 +552,46 @@ class SlackUserRow(Base):
     email: Mapped[str] = mapped_column(String(320))
     explicit: Mapped[bool] = mapped_column(Boolean, default=False)
     checked_at: Mapped[datetime]
+
+
+# ---- contracts that change (issue 13): versions of an arrangement's terms, and the differences they leave ---------
+
+
+class ArrangementVersionRow(Base):
+    """One version of an arrangement's terms, in force from `effective_on` until the next version's date. Versions
+    are appended, never overwritten. `terms` is None for a gap (ended, until reopened). An account manager's
+    proposal waits as status `proposed` until finance approves (`active`) or rejects it (`rejected`)."""
+
+    __tablename__ = "arrangement_versions"
+    __table_args__ = (Index("ix_arrangement_versions_arrangement", "arrangement_id", "effective_on"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arrangement_id: Mapped[int] = mapped_column(ForeignKey("arrangements.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    effective_on: Mapped[date] = mapped_column(Date)
+    terms: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)  # field -> [before, after]
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active proposed rejected
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(320), default="")
+    decided_by: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[datetime]
+
+
+class ArrangementAdjustmentRow(Base):
+    """The difference an amendment (or an end) makes to a period already invoiced: billed as a line on the client's
+    next invoice (claimed like any work), or, when the arrangement has ended, proposed as a credit note against the
+    invoice that billed the period. The issued invoice itself is never touched."""
+
+    __tablename__ = "arrangement_adjustments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arrangement_id: Mapped[int] = mapped_column(ForeignKey("arrangements.id"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("arrangement_versions.id"))
+    period_key: Mapped[str] = mapped_column(String(40))
+    section: Mapped[str] = mapped_column(String(30))
+    description: Mapped[str] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    disposition: Mapped[str] = mapped_column(String(20), default="next_invoice")  # next_invoice | credit_note
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))  # the invoice that billed the period
+    created_at: Mapped[datetime]

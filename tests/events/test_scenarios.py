@@ -75,7 +75,7 @@ def test_a_milestone_completed_after_its_project_closed_is_billed_but_held(ev: E
     cid = ev.client("Acme", ref="acme")
     a = ev.arrangement(cid, kind="milestone", name="Migration",
                        milestones=[{"name": "Go-live", "amount": "8000.00"}])
-    clients.end_arrangement(ev.db.uow(), ev.system, a.id)
+    clients.close_arrangement(ev.db.uow(), ev.system, a.id)
     ev.receive("milestone.completed", {"milestone_ref": "jira:MIG-7", "name": "Go-live", "project_ref": "acme",
                                        "completed_on": "2026-03-31"}, "m-1")
     ev.work()

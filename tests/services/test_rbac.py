@@ -12,7 +12,7 @@ import pytest
 
 from domain.errors import BillingError, Forbidden, NotFound
 from domain.model.roles import Actor
-from domain.services import audit, billing_run, clients, invoicing, parties, users, work, workspace
+from domain.services import audit, billing_run, clients, contracts, invoicing, parties, users, work, workspace
 
 from .conftest import EMAILS, MARCH, World
 
@@ -34,6 +34,10 @@ class Stage:
     sla: int
     invoices: dict[str, int]
     invoice_number: str
+    spare: int = 0          # a client to archive and reactivate
+    subscription: int = 0   # to amend, end and reopen
+    proposal: int = 0       # an account manager's amendment waiting for finance
+    to_cancel: int = 0      # a milestone to cancel
 
 
 def stage(world: World) -> Stage:
@@ -54,7 +58,15 @@ def stage(world: World) -> Stage:
         inv[name] = world.issued(c, month(n)).id
     number = world.call(invoicing.get_invoice, world.system, inv["void"]).number
     assert number is not None
-    return Stage(c, to_end, ms.milestones[0].id, pt, sla, inv, number)
+    spare = world.client("Spare Ltd", account_manager_ids=[am]).id
+    sub = world.arrangement(c, "subscription", product="EDR", seats=10, unit_price="5.00",
+                            starts_on="2025-01-01").id
+    proposal = world.call(contracts.amend_arrangement, world.actor("account_manager"), c, sub,
+                          {"effective_on": "2025-02-01", "terms": {"seats": 11}}).version
+    assert proposal is not None and proposal.id is not None
+    cancel = world.arrangement(c, "milestone", milestones=[{"name": "Phase 9", "amount": "90.00"}])
+    return Stage(c, to_end, ms.milestones[0].id, pt, sla, inv, number, spare, sub, proposal.id,
+                 cancel.milestones[0].id)
 
 
 Op = Callable[[World, Actor, Stage], Any]
@@ -70,7 +82,19 @@ MATRIX: list[tuple[str, str, Op]] = [
     ("add_arrangement", "OF", lambda w, a, s: w.call(clients.add_arrangement, a, s.client,
                                                      {"kind": "pass_through", "markup_pct": "3"})),
     ("list_arrangements", "OFAV", lambda w, a, s: w.call(clients.list_arrangements, a, s.client)),
-    ("end_arrangement", "OF", lambda w, a, s: w.call(clients.end_arrangement, a, s.to_end)),
+    ("close_arrangement", "OF", lambda w, a, s: w.call(clients.close_arrangement, a, s.to_end)),
+    ("archive_client", "OF", lambda w, a, s: w.call(clients.archive_client, a, s.spare, "left")),
+    ("reactivate_client", "OF", lambda w, a, s: w.call(clients.reactivate_client, a, s.spare)),
+    ("amend_arrangement", "OFA", lambda w, a, s: w.call(contracts.amend_arrangement, a, s.client, s.subscription,
+                                                        {"effective_on": "2025-03-10", "terms": {"seats": 12}})),
+    ("decide_amendment", "OF", lambda w, a, s: w.call(contracts.decide_amendment, a, s.proposal, True)),
+    ("list_proposals", "OFAV", lambda w, a, s: w.call(contracts.list_proposals, a)),
+    ("list_versions", "OFAV", lambda w, a, s: w.call(contracts.list_versions, a, s.client, s.subscription)),
+    ("end_arrangement", "OF", lambda w, a, s: w.call(contracts.end_arrangement, a, s.client, s.subscription,
+                                                     {"ends_on": "2025-06-30"})),
+    ("reopen_arrangement", "OF", lambda w, a, s: w.call(contracts.reopen_arrangement, a, s.client, s.subscription,
+                                                        {"reopens_on": "2025-08-01"})),
+    ("cancel_milestone", "OF", lambda w, a, s: w.call(contracts.cancel_milestone, a, s.to_cancel, "dropped")),
     ("log_time", "OFAC", lambda w, a, s: w.call(work.log_time, a, work.TimeEntryIn(
         client_id=s.client, person=a.email or "", role="engineer", date=date(2026, 3, 2), hours="1.5"))),
     ("list_time_entries", "OFACV", lambda w, a, s: w.call(work.list_time_entries, a)),
@@ -121,7 +145,7 @@ def test_the_matrix_names_every_public_service_function() -> None:
 
     covered = {name for name, _, _ in MATRIX}
     public = set()
-    for module in (audit, billing_run, clients, invoicing, parties, users, work, workspace):
+    for module in (audit, billing_run, clients, contracts, invoicing, parties, users, work, workspace):
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             params = list(inspect.signature(fn).parameters)
             if fn.__module__ == module.__name__ and not name.startswith("_") and params[:2] == ["uow", "actor"]:
@@ -191,9 +215,9 @@ def test_account_managers_see_and_act_only_on_their_own_clients(world: World) ->
     assert world.snapshot() == before
     my_ms = world.arrangement(mine.id, "milestone", milestones=[{"name": "Y", "amount": "1.00"}]).milestones[0].id
     world.call(work.complete_milestone, am, my_ms)
-    world.call(clients.end_arrangement, world.system, world.arrangement(mine.id, "pass_through").id)
+    world.call(clients.close_arrangement, world.system, world.arrangement(mine.id, "pass_through").id)
     history = world.call(audit.audit_history, am, None, None, 1000)
-    assert {"milestone.completed", "arrangement.ended", "time.logged", "invoice.drafted"} <= {
+    assert {"milestone.completed", "arrangement.closed", "time.logged", "invoice.drafted"} <= {
         e.action for e in history}   # what happens on their clients, they can read
     assert history and all((e.after or e.before or {}).get("client_id", mine.id) == mine.id for e in history)
     assert not any(e.subject_type == "client" and e.subject_id == str(other.id) for e in history)

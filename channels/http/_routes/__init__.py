@@ -16,8 +16,8 @@ from channels.http._routes import (
 )
 
 # Webhooks first: senders deliver in bursts, and a request is matched against the routes in this order.
-ROUTERS = [events.webhooks, clients.router, work.router, invoices.router, audit.router, workspace.router,
-           chat.router, documents.router, hosted.router, events.router, email.router, payments.router,
+ROUTERS = [events.webhooks, clients.router, clients.amendments, work.router, invoices.router, audit.router,
+           workspace.router, chat.router, documents.router, hosted.router, events.router, email.router, payments.router,
            exports.router]
 
 __all__ = ["ROUTERS"]
