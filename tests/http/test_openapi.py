@@ -12,6 +12,11 @@ CONTRACT = {
     ("post", "/v1/clients"), ("get", "/v1/clients"), ("get", "/v1/clients/{client_id}"),
     ("patch", "/v1/clients/{client_id}"),
     ("post", "/v1/clients/{client_id}/arrangements"), ("get", "/v1/clients/{client_id}/arrangements"),
+    ("post", "/v1/clients/{client_id}/archive"), ("post", "/v1/clients/{client_id}/reactivate"),
+    *(("post", f"/v1/clients/{{client_id}}/arrangements/{{arrangement_id}}/{action}") for action in (
+        "amendments", "end", "reopen")),
+    ("get", "/v1/clients/{client_id}/arrangements/{arrangement_id}/versions"),
+    ("get", "/v1/amendments"), ("post", "/v1/amendments/{version_id}/approve"),
     ("post", "/v1/time-entries"), ("get", "/v1/time-entries"), ("post", "/v1/expenses"),
     ("post", "/v1/milestones/{milestone_id}/complete"), ("post", "/v1/sla-breaches"),
     ("post", "/v1/invoices/draft"), ("get", "/v1/invoices"), ("get", "/v1/invoices/{invoice_id}"),
