@@ -24,7 +24,7 @@ from domain.model.parties import DocumentLanguage, EInvoiceFormat, ElectronicAdd
 from domain.model.roles import Actor, Perm, Role
 from domain.model.tax import TaxProfile
 from domain.services import clients as clients_svc
-from domain.services import invoicing, parties, users, work, workspace
+from domain.services import contracts, invoicing, parties, users, work, workspace
 from domain.services._auth import require
 from domain.services.views import ArrangementView, ClientView, InvoiceView, UserView
 from domain.store.clock import Clock
@@ -311,7 +311,7 @@ class _Story:
         self.entries = (_timesheets(rng, _workdays(self.m2, _month_end(self.m2)), only={HARBOUR})
                         + _timesheets(rng, _workdays(self.m1, _month_end(self.m1)))
                         + _timesheets(rng, _workdays(self.m0, yesterday)))
-        self.total = len(self.entries) + 30
+        self.total = len(self.entries) + 32
 
     def step(self, label: str) -> None:
         self.done += 1
@@ -344,6 +344,8 @@ class _Story:
                                                    approve=True)),
             (_at(d0, 9, 45), lambda: self._invoice("pending", VANDIJK, self.m1, Role.ACCOUNT_MANAGER)),
             (_at(d0, 11), lambda: self._invoice("draft", HARBOUR, self.m1, Role.OWNER, issue=False)),
+            (_at(d0, 11, 30), self._seats_rise),
+            (_at(d0, 11, 45), self._vandijk_ends),
             (_at(_first_workday(d0 + timedelta(days=6)), 10), self._payment),
         ]
         events += [(at, n + k, fn) for k, (at, fn) in enumerate(story)]
@@ -410,7 +412,7 @@ class _Story:
                            {"name": "Phase 2: core switch replacement", "amount": "14500.00"},
                            {"name": "Phase 3: Wi-Fi rollout", "amount": "9800.00"}]})
         self.ids["milestone"] = ms.milestones[0].id
-        self._arrangement(nordwerk.id, {
+        self.ids["subscription"] = self._arrangement(nordwerk.id, {
             "kind": "subscription", "name": "Endpoint protection", "product": "Managed endpoint protection (EDR)",
             "seats": 48, "unit_price": "7.50", "cycle": "monthly", "starts_on": m1.isoformat()})
         self.ids["pass_through"] = self._arrangement(nordwerk.id, {
@@ -450,7 +452,7 @@ class _Story:
             electronic_address=ElectronicAddress(scheme="9944", identifier="NL819203476B01")))
         self.ids[VANDIJK] = vandijk.id
         self.step("client Van Dijk Logistiek B.V.")
-        self._arrangement(vandijk.id, {
+        self.ids["vandijk_tm"] = self._arrangement(vandijk.id, {
             "kind": "time_and_materials", "name": "Azure migration (not to exceed 60,000.00)",
             "role_rates": {"Solution architect": "165.00", "Engineer": "110.00", "Project manager": "120.00"},
             "default_rate": "120.00", "cap": "60000.00", "starts_on": m1.isoformat()})
@@ -510,6 +512,22 @@ class _Story:
                 self.clock.set(self.clock.now() + timedelta(minutes=20))
                 invoicing.approve_invoice(uow, finance, inv.id, note="checked against the contract")
         self.step(f"invoice {key}")
+
+    # -- contracts that change ----------------------------------------------------------------------------
+
+    def _seats_rise(self) -> None:
+        """Nordwerk took 4 more EDR seats from the 10th of last month, after last month was invoiced: the
+        prorated difference waits for their next invoice (the issued one stays as it is)."""
+        contracts.amend_arrangement(self.uow, self.actors[Role.FINANCE], self.ids[NORDWERK], self.ids["subscription"],
+                                    {"effective_on": self.m1 + timedelta(days=9), "terms": {"seats": 52},
+                                     "reason": "4 more laptops for the new Werk 2 shift"})
+        self.step("seats rise")
+
+    def _vandijk_ends(self) -> None:
+        """Van Dijk's migration project ends with this month: its work up to then is billed, nothing after."""
+        contracts.end_arrangement(self.uow, self.actors[Role.FINANCE], self.ids[VANDIJK], self.ids["vandijk_tm"],
+                                  {"ends_on": _month_end(self.m0), "reason": "Azure migration completed"})
+        self.step("Van Dijk T&M ends")
 
     def _payment(self) -> None:
         inv = invoicing.get_invoice(self.uow, self.actors[Role.FINANCE], self.ids["part_paid"])

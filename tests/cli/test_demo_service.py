@@ -118,3 +118,33 @@ def test_only_who_manages_users_may_load_the_demo(db: Database, system: Actor) -
     with pytest.raises(Forbidden):
         load_demo(db.uow(), finance)
     assert not is_loaded(db.uow())
+
+
+def test_demo_contracts_change_nordwerk_seats_rise_and_van_dijk_ends(db: Database, system: Actor) -> None:
+    """The README's tour: Nordwerk's seats rose from the 10th of last month (after it was invoiced), so this month's
+    invoice carries the prorated difference; Van Dijk's T&M ends with this month and bills nothing after."""
+    from datetime import date
+
+    from domain.errors import ValidationFailed
+    from domain.services import contracts
+
+    load_demo(db.uow(), system)
+    cs = {c.name: c for c in clients.list_clients(db.uow(), system)}
+    de, nl = cs["Nordwerk Maschinenbau GmbH"], cs["Van Dijk Logistiek B.V."]
+    sub = next(a for a in clients.list_arrangements(db.uow(), system, de.id) if a.kind == "subscription")
+    versions = contracts.list_versions(db.uow(), system, de.id, sub.id)
+    assert [(v.number, v.effective_on, (v.terms or {}).get("seats")) for v in versions.versions] == [
+        (1, date(2026, 3, 1), 48), (2, date(2026, 3, 10), 52)]
+    # 4 seats x 7.50 for 22 of March's 31 days
+    [adj] = versions.adjustments
+    assert (adj.amount, adj.disposition, adj.billed_on_invoice_id) == ("21.29", "next_invoice", None)
+    april = invoicing.draft_invoice(db.uow(), system, de.id, date(2026, 4, 1), date(2026, 4, 30))
+    assert {(ln.description, ln.amount) for ln in april.lines} >= {
+        ("Managed endpoint protection (EDR) — 52 seats, April 2026", "390.00"), (adj.description, "21.29")}
+    tm = next(a for a in clients.list_arrangements(db.uow(), system, nl.id) if a.kind == "time_and_materials")
+    assert tm.ends_on == date(2026, 4, 30)
+    work.log_time(db.uow(), system, work.TimeEntryIn(client_id=nl.id, person="lena@x.example", role="Engineer",
+                                                     date=date(2026, 5, 4), hours="2"))  # after the end
+    with pytest.raises(ValidationFailed) as e:
+        invoicing.draft_invoice(db.uow(), system, nl.id, date(2026, 5, 1), date(2026, 5, 31))
+    assert e.value.code == "invoice.nothing_to_bill"
