@@ -1,8 +1,8 @@
 """issue 13: versions of an arrangement's terms, the differences amendments leave, archived clients, cancelled
 milestones, the workspace's proration of a period that spans an amendment
 
-Revision ID: 0007_contracts
-Revises: 0006_followup
+Revision ID: 0013_contracts
+Revises: 0012_datev
 Create Date: 2026-12-02 00:45:00
 """
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from alembic import op
 import domain.store.types
 
 
-revision: str = '0007_contracts'
-down_revision: str | None = '0006_followup'
+revision: str = '0013_contracts'
+down_revision: str | None = '0012_datev'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
