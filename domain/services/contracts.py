@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -530,6 +531,41 @@ def list_versions(uow: UnitOfWork, actor: Actor, client_id: int, arrangement_id:
         adjustments = [AdjustmentView.of(x, uow.work.is_claimed("adjustment", x.id))
                        for x in uow.arrangements.adjustments(a.id)]
         return VersionsView(arrangement=_arrangement_view(uow, a), versions=versions, adjustments=adjustments)
+
+
+def credit_proposed(uow: UnitOfWork, actor: Actor, adjustment_id: int, client_id: int | None = None,
+                    ) -> AdjustmentView:
+    """Issue the credit note an ended arrangement's adjustment proposes, against the invoice that billed the period
+    (tax at that period's rate); the adjustment is then settled, never credited twice."""
+    from domain.services import invoicing  # invoicing drafts through clients, which builds on this module
+
+    require(actor, Perm.VOID)
+    with uow:
+        adj = uow.arrangements.adjustment(adjustment_id)
+        if adj is None or (client_id is not None and adj.client_id != client_id):
+            raise NotFound(f"no adjustment with id {adjustment_id}", code="adjustment.not_found",
+                           field="adjustment_id")
+        load_client(uow, actor, adj.client_id)
+        if adj.disposition != "credit_note" or adj.invoice_id is None:
+            raise BadTransition("this adjustment goes on the next invoice, not on a credit note",
+                                code="adjustment.not_a_credit", field="adjustment_id")
+        done = uow.work.is_claimed("adjustment", adj.id)
+        if done is not None:
+            raise Conflict(f"already credited by credit note {done}", code="adjustment.credited",
+                           field="adjustment_id")
+        rates = [Decimal(tax_rate) for _, _, tax_rate in uow.arrangements.period_line_rates(
+            adj.arrangement_id, adj.period_key)] or [Decimal(0)]
+        net = Decimal(-adj.amount_minor).scaleb(-minor_exponent(adj.currency))
+        gross = round_money(net + net * rates[0] / 100, adj.currency)
+        note = invoicing.create_credit_note(uow, actor, adj.invoice_id, adj.description, format(gross, "f"))
+        if not uow.claims.claim_many([("adjustment", adj.id, "", note.id)]):
+            raise Conflict("credited by someone else a moment ago", code="adjustment.credited",
+                           field="adjustment_id")
+        uow.audit.record(actor, "adjustment.credited", "adjustment", adj.id,
+                         after={**AdjustmentView.of(adj, note.id).model_dump(mode="json"), "credit_note": note.number})
+        view = AdjustmentView.of(adj, note.id)
+        uow.commit()
+    return view
 
 
 # ---- milestones ----------------------------------------------------------------------------------------------------

@@ -198,6 +198,18 @@ class Arrangements(_Repo):
             _unclaimed("adjustment", ArrangementAdjustmentRow.id)).order_by(ArrangementAdjustmentRow.id)
         ).scalars().all()
 
+    def adjustment(self, adjustment_id: int) -> ArrangementAdjustmentRow | None:
+        return self.s.get(ArrangementAdjustmentRow, adjustment_id)
+
+    def period_line_rates(self, arrangement_id: int, period_key: str) -> builtins.list[tuple[int, int, str]]:
+        """(invoice id, amount, tax rate) of the lines that billed one period of an arrangement (standing invoices)."""
+        rows = self.s.execute(select(InvoiceLineRow.invoice_id, InvoiceLineRow.amount_minor, InvoiceLineRow.tax_rate,
+                                     InvoiceLineRow.source)
+                              .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
+                              .where(InvoiceLineRow.arrangement_id == arrangement_id,
+                                     InvoiceRow.status != "void", InvoiceRow.kind == "invoice")).all()
+        return [(int(i), int(a), str(r)) for i, a, r, s in rows if (s or {}).get("period") == period_key]
+
     def period_lines(self, arrangement_id: int, period_key: str) -> Sequence[tuple[int, int, dict[str, Any]]]:
         """(invoice id, amount in minor units, source) of the lines that billed one period of an arrangement, on
         invoices that stand (not void, not credit notes)."""

@@ -59,7 +59,8 @@ def test_the_walk(db: Database, as_user: Clients) -> None:
     assert set(by_section) == {"retainer", "time", "milestone"}
     (retainer,) = by_section["retainer"]
     assert retainer["amount"] == "5000.00"
-    assert retainer["source"] == {"arrangement_id": acme.retainer["id"], "period": "2026-03-01..2026-03-31"}
+    assert retainer["source"] == {"arrangement_id": acme.retainer["id"], "period": "2026-03-01..2026-03-31",
+                                  "terms_version": 1, "terms_version_id": retainer["source"]["terms_version_id"]}
     (ms_line,) = by_section["milestone"]
     assert ms_line["amount"] == "8000.00" and ms_line["source"]["milestone_id"] == acme.milestone_id
     included = [ln for ln in by_section["time"] if ln["amount"] == "0.00"]

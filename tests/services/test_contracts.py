@@ -269,6 +269,16 @@ def test_a_retainer_ended_inside_a_period_billed_in_advance_proposes_a_credit_no
     with pytest.raises(ValidationFailed) as e:
         world.draft(c.id, APRIL)
     assert e.value.code == "invoice.nothing_to_bill"
+    # finance issues the proposed credit note: 1,600.00 + 19% VAT against the March invoice, once
+    adj_id = out.preview.adjustments[0].id
+    assert adj_id is not None
+    done = world.call(contracts.credit_proposed, world.actor("finance"), adj_id)
+    assert done.billed_on_invoice_id is not None
+    note = world.call(invoicing.get_invoice, world.system, done.billed_on_invoice_id)
+    assert (note.kind, note.total) == ("credit_note", "1904.00")
+    assert world.call(invoicing.get_invoice, world.system, march.id).balance == "1785.00"  # 3,689.00 - 1,904.00
+    with pytest.raises(Conflict):
+        world.call(contracts.credit_proposed, world.actor("finance"), adj_id)
 
 
 def test_an_end_prorates_the_last_period(world: World) -> None:

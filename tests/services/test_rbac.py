@@ -38,6 +38,7 @@ class Stage:
     subscription: int = 0   # to amend, end and reopen
     proposal: int = 0       # an account manager's amendment waiting for finance
     to_cancel: int = 0      # a milestone to cancel
+    credit: int = 0         # an ended arrangement's proposed credit
 
 
 def stage(world: World) -> Stage:
@@ -65,8 +66,12 @@ def stage(world: World) -> Stage:
                           {"effective_on": "2025-02-01", "terms": {"seats": 11}}).version
     assert proposal is not None and proposal.id is not None
     cancel = world.arrangement(c, "milestone", milestones=[{"name": "Phase 9", "amount": "90.00"}])
+    leaver = world.client("Leaver Ltd", account_manager_ids=[am]).id
+    ret = world.arrangement(leaver, "retainer", fee="3100.00", starts_on="2025-01-01").id
+    world.issued(leaver, month(1))
+    ended = world.call(contracts.end_arrangement, world.system, leaver, ret, {"ends_on": "2025-01-15"})
     return Stage(c, to_end, ms.milestones[0].id, pt, sla, inv, number, spare, sub, proposal.id,
-                 cancel.milestones[0].id)
+                 cancel.milestones[0].id, ended.preview.adjustments[0].id or 0)
 
 
 Op = Callable[[World, Actor, Stage], Any]
@@ -94,6 +99,7 @@ MATRIX: list[tuple[str, str, Op]] = [
                                                      {"ends_on": "2025-06-30"})),
     ("reopen_arrangement", "OF", lambda w, a, s: w.call(contracts.reopen_arrangement, a, s.client, s.subscription,
                                                         {"reopens_on": "2025-08-01"})),
+    ("credit_proposed", "OF", lambda w, a, s: w.call(contracts.credit_proposed, a, s.credit)),
     ("cancel_milestone", "OF", lambda w, a, s: w.call(contracts.cancel_milestone, a, s.to_cancel, "dropped")),
     ("log_time", "OFAC", lambda w, a, s: w.call(work.log_time, a, work.TimeEntryIn(
         client_id=s.client, person=a.email or "", role="engineer", date=date(2026, 3, 2), hours="1.5"))),

@@ -35,7 +35,8 @@ def test_the_walk(world: World) -> None:
     assert set(by_section) == {"retainer", "milestone", "time"}
     (retainer,) = by_section["retainer"]
     assert (retainer.amount, retainer.source) == ("5000.00", {"arrangement_id": ret.id,
-                                                             "period": "2026-03-01..2026-03-31"})
+                                                             "period": "2026-03-01..2026-03-31", "terms_version": 1,
+                                                             "terms_version_id": retainer.source["terms_version_id"]})
     (milestone,) = by_section["milestone"]
     assert milestone.amount == "8000.00" and milestone.source["milestone_id"] == ms.milestones[0].id
     included, overage = by_section["time"]
