@@ -1,6 +1,7 @@
-"""`billable clients ...`: list, show, edit, archive and reactivate clients; amend, end and reopen their
-arrangements (each answers with what the next invoice will contain because of the change); proposals waiting for
-finance; cancel a milestone. Every command is one service call, as the person named by --as."""
+"""`billable clients ...` (the group of channels.cli.parties): archive and reactivate clients, show every version
+of their arrangements' terms; amend, end and reopen arrangements (each answers with what the next invoice will
+contain because of the change); proposals waiting for finance; cancel a milestone. Every command is one service
+call, as the person named by --as."""
 
 from __future__ import annotations
 
@@ -8,14 +9,10 @@ import json
 from typing import Any
 
 import typer
-from rich import box
-from rich.table import Table
 
 from channels.cli._common import AS_OPTION, CliError, console, guarded, open_db, reader, settings
+from channels.cli.parties import clients_app as app  # one `billable clients` group: details there, contracts here
 from domain.services import clients, contracts
-
-app = typer.Typer(no_args_is_help=True, help="Clients and their contracts: list, show, edit, archive; amend, end "
-                                             "and reopen arrangements; decide proposed amendments.")
 
 SET_HELP = ("A term that changes, as FIELD=VALUE (repeat it): seats=52, fee=800.00, cycle=quarterly, "
             "role_rates.Engineer=120.00 (a rate by name; =null removes it), tiers='[{\"rate\": \"90.00\"}]'.")
@@ -64,29 +61,9 @@ def _preview(result: contracts.ChangeResult) -> None:
         console.print(p.note)
 
 
-@app.command("list")
-@guarded
-def list_(name: str = typer.Option(None, "--name", help="Only names containing this."),
-          archived: bool = typer.Option(False, "--archived", help="Include archived clients."),
-          as_email: str = AS_OPTION) -> None:
-    """Clients by name (archived ones hidden unless --archived)."""
-    db = open_db(settings())
-    try:
-        rows = clients.list_clients(db.uow(), reader(db, as_email), name, 500, include_archived=archived)
-    finally:
-        db.dispose()
-    table = Table(title="Clients", box=box.SIMPLE_HEAVY)
-    for col in ("id", "name", "currency", "terms", "status"):
-        table.add_column(col)
-    for c in rows:
-        table.add_row(str(c.id), c.name, c.currency, f"{c.payment_terms_days} days",
-                      "[dim]archived[/]" if c.archived_at else "active")
-    console.print(table)
-
-
 @app.command()
 @guarded
-def show(client_id: int = typer.Argument(...), as_email: str = AS_OPTION) -> None:
+def versions(client_id: int = typer.Argument(...), as_email: str = AS_OPTION) -> None:
     """A client with its arrangements and every version of their terms."""
     db = open_db(settings())
     try:
@@ -113,20 +90,6 @@ def show(client_id: int = typer.Argument(...), as_email: str = AS_OPTION) -> Non
                 console.print(f"  v{v.number} from {v.effective_on} ({v.status}): {what}")
             for adj in versions[a.id].adjustments:
                 console.print(f"  adjustment {adj.amount} {adj.currency} ({adj.disposition}): {adj.description}")
-
-
-@app.command()
-@guarded
-def edit(client_id: int = typer.Argument(...),
-         sets: list[str] = typer.Option(..., "--set", help="FIELD=VALUE, e.g. payment_terms_days=14 (repeat it)."),
-         as_email: str = AS_OPTION) -> None:
-    """Change a client's details (never its currency)."""
-    db = open_db(settings())
-    try:
-        view = clients.update_client(db.uow(), reader(db, as_email), client_id, parse_sets(sets))
-    finally:
-        db.dispose()
-    console.print(f"[green]✓[/] {view.name} updated.")
 
 
 @app.command()

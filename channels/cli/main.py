@@ -11,10 +11,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from channels.cli import _render
+from channels.cli import clients as _contract_commands  # noqa: F401 - adds its commands to `billable clients`
 from channels.cli._common import SYSTEM, console, guarded, open_db, schema_revisions, settings, where
 from channels.cli.audit import app as audit_app
 from channels.cli.chat import ask, chat
-from channels.cli.clients import app as clients_app
 from channels.cli.evals import app as evals_app
 from channels.cli.events import events_app, pilot_app, rules_app, tick, worker
 from channels.cli.exports import app as export_app
@@ -30,7 +30,6 @@ app = typer.Typer(
     help="billable: bills IT-services work the moment it is done, never twice, and nothing wrong goes out "
          "unseen. Settings come from BILLABLE_* environment variables (default database: sqlite:///billable.db).")
 app.add_typer(users_app, name="users")
-app.add_typer(clients_app, name="clients")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(payments_app, name="payments")
 app.add_typer(settings_app, name="settings")

@@ -113,19 +113,20 @@ def seller(legal_name: str = _opt("Registered legal name, e.g. 'Brightline IT Se
 @clients_app.command("list")
 @guarded
 def list_clients(name: str = typer.Option(None, "--name", help="Only names containing this."),
+                 archived: bool = typer.Option(False, "--archived", help="Include archived clients."),
                  as_email: str = AS_OPTION) -> None:
-    """Clients with their country, VAT ID, e-invoice format and language."""
+    """Clients with their country, VAT ID, e-invoice format and language (archived ones with --archived)."""
     db = open_db(settings())
     try:
-        rows = clients.list_clients(db.uow(), reader(db, as_email), name, limit=500)
+        rows = clients.list_clients(db.uow(), reader(db, as_email), name, limit=500, include_archived=archived)
     finally:
         db.dispose()
     table = Table(title="Clients", box=box.SIMPLE_HEAVY)
     for col in ("id", "name", "country", "VAT ID", "e-invoice", "language", "currency"):
         table.add_column(col, overflow="fold")
     for c in rows:
-        table.add_row(str(c.id), c.name, c.address.country, c.vat_id, c.einvoice_format.value, c.language.value,
-                      c.currency)
+        table.add_row(str(c.id), c.name + (" [dim](archived)[/]" if c.archived_at else ""), c.address.country,
+                      c.vat_id, c.einvoice_format.value, c.language.value, c.currency)
     console.print(table)
 
 
