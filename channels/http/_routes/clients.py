@@ -115,7 +115,7 @@ def cancel_milestone(client_id: Id, milestone_id: Id, body: CancelBody, actor: C
 
 @router.post("/{client_id}/adjustments/{adjustment_id}/credit",
              summary="Issue the credit note an ended arrangement's adjustment proposes")
-def credit_proposed(client_id: int, adjustment_id: int, actor: CurrentActor, uow: Uow) -> contracts.AdjustmentView:
+def credit_proposed(client_id: Id, adjustment_id: Id, actor: CurrentActor, uow: Uow) -> contracts.AdjustmentView:
     return contracts.credit_proposed(uow, actor, adjustment_id, client_id=client_id)
 
 

@@ -1,8 +1,8 @@
 """issue 13: versions of an arrangement's terms, the differences amendments leave, archived clients, cancelled
 milestones, the workspace's proration of a period that spans an amendment
 
-Revision ID: 0013_contracts
-Revises: 0012_datev
+Revision ID: 0016_contracts
+Revises: 0015_hosted_links
 Create Date: 2026-12-02 00:45:00
 """
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from alembic import op
 import domain.store.types
 
 
-revision: str = '0013_contracts'
-down_revision: str | None = '0012_datev'
+revision: str = '0016_contracts'
+down_revision: str | None = '0015_hosted_links'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
