@@ -112,6 +112,12 @@ MATRIX: list[tuple[str, str, Op]] = [
     ("record_breach", "OFA", lambda w, a, s: w.call(work.record_breach, a, work.BreachIn(
         client_id=s.client, arrangement_id=s.sla, occurred_on=date(2026, 3, 4), description="outage"))),
     ("draft_invoice", "OFA", lambda w, a, s: w.call(invoicing.draft_invoice, a, s.client, *month(10))),
+    ("preview_draft", "OFA", lambda w, a, s: w.call(invoicing.preview_draft, a, s.client, *month(10))),
+    ("preview_manual_line", "OFA", lambda w, a, s: w.call(invoicing.preview_manual_line, a,
+                                                          s.invoices["manual_line"], "Setup", "1", "50.00")),
+    ("preview_time", "OFAC", lambda w, a, s: w.call(work.preview_time, a, work.TimeEntryIn(
+        client_id=s.client, person=a.email or "", role="engineer", date=date(2026, 3, 2), hours="1.5"))),
+    ("get_milestone", "OFA", lambda w, a, s: w.call(work.get_milestone, a, s.milestone)),
     ("add_manual_line", "OFA", lambda w, a, s: w.call(invoicing.add_manual_line, a, s.invoices["manual_line"],
                                                       "Setup", "1", "50.00")),
     ("discard_draft", "OFA", lambda w, a, s: w.call(invoicing.discard_draft, a, s.invoices["discard"])),
