@@ -18,7 +18,7 @@ SYSDEPS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-cor
 # Only for `make test`: the dashboard's browser tests drive Debian's Chromium through Playwright (never a download).
 TEST_SYSDEPS := chromium
 
-.PHONY: help run test bench lint sysdeps test-sysdeps install-missing postgres clean fuzz reliability
+.PHONY: help run test bench lint lock sysdeps test-sysdeps install-missing postgres clean fuzz reliability
 
 help:
 	@echo "make run    install, migrate the SQLite file, load the demo (first run), serve on http://127.0.0.1:8000"
@@ -27,21 +27,35 @@ help:
 	@echo "make lint   ruff, mypy and the import contracts only"
 	@echo "make fuzz   a larger Schemathesis run over the API (both databases); prints how many cases it tried"
 	@echo "make reliability  the reliability suite, heavy (restarts PostgreSQL once!); prints its table of figures"
+	@echo "make lock   refresh requirements.lock and requirements-dev.lock from pyproject.toml (exact versions, hashes)"
 
 # ---- install: a virtualenv, reinstalled only when pyproject.toml changes -------------------------------
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	@echo "Installing billable into $(VENV) ..."
-	$(PIP) install -e .
+# Exact versions with their hashes come from the lock files (`make lock` refreshes them from pyproject.toml), so a
+# fresh machine next month installs what passed the tests today; billable itself is then added without resolving.
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
+	@echo "Installing billable into $(VENV) (exact versions from requirements.lock) ..."
+	$(PIP) install --require-hashes -r requirements.lock
+	$(PIP) install --no-deps -e .
 	@touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	@echo "Installing billable with dev extras into $(VENV) ..."
-	$(PIP) install -e ".[dev]"
+$(VENV)/.installed-dev: pyproject.toml requirements-dev.lock | $(BIN)/python
+	@echo "Installing billable with dev extras into $(VENV) (exact versions from requirements-dev.lock) ..."
+	$(PIP) install --require-hashes -r requirements-dev.lock
+	$(PIP) install --no-deps -e .
 	@touch $@ $(VENV)/.installed
+
+# Refresh the lock files after changing the dependencies in pyproject.toml (uv resolves in seconds; the locks are
+# universal: every platform's wheels and their hashes). Commit both files.
+lock: | $(BIN)/python
+	$(PIP) install uv
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes -q \
+		-o requirements-dev.lock
+	@echo "requirements.lock and requirements-dev.lock refreshed: commit them with pyproject.toml."
 
 sysdeps:
 	@$(MAKE) install-missing PKGS="$(SYSDEPS)"
