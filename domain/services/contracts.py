@@ -9,7 +9,8 @@ carries a preview of what the next invoice will contain because of the change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -306,18 +307,35 @@ def _audit_after(a: ArrangementRow, v: ArrangementVersionRow | None, adjustments
             "adjustments": [AdjustmentView.of(x).model_dump(mode="json") for x in adjustments]}
 
 
+@contextmanager
+def _trial(uow: UnitOfWork, dry_run: bool) -> Iterator[None]:
+    """A dry run does all a change does, to compute its preview, then undoes it: a savepoint rolled back and the
+    audit entries it recorded dropped (so a caller's own transaction, if any, commits none of it either)."""
+    if not dry_run:
+        yield
+        return
+    audited = len(uow.audit.pending)
+    savepoint = uow.session.begin_nested()
+    try:
+        yield
+    finally:
+        savepoint.rollback()
+        del uow.audit.pending[audited:]
+
+
 # ---- amend -----------------------------------------------------------------------------------------------------------
 
 
 def amend_arrangement(uow: UnitOfWork, actor: Actor, client_id: int, arrangement_id: int,
-                      data: AmendmentIn | Mapping[str, Any]) -> ChangeResult:
+                      data: AmendmentIn | Mapping[str, Any], dry_run: bool = False) -> ChangeResult:
     """Change terms from a date: a new version. Owners and finance put it in force at once; an account manager's
-    amendment of an own client waits for finance's approval (status `proposed`)."""
+    amendment of an own client waits for finance's approval (status `proposed`). `dry_run`: the same checks and
+    preview, nothing kept."""
     proposing = actor.role == Role.ACCOUNT_MANAGER
     if not proposing:
         require(actor, Perm.MANAGE_CLIENTS)
     data = parse_input(AmendmentIn, data)
-    with uow:
+    with uow, _trial(uow, dry_run):
         a, client = _load_arrangement(uow, actor, arrangement_id, client_id, lock=True)
         if a.kind == "milestone":
             raise ValidationFailed("a milestone arrangement has no terms to amend: cancel a milestone instead",
@@ -367,17 +385,19 @@ def amend_arrangement(uow: UnitOfWork, actor: Actor, client_id: int, arrangement
             uow.audit.record(actor, "arrangement.amended", "arrangement", a.id, before=before,
                              after=_audit_after(a, v, adjustments))
         result = ChangeResult(arrangement=_arrangement_view(uow, a), version=VersionView.of(v), preview=preview)
-        uow.commit()
+        if not dry_run:
+            uow.commit()
     return result
 
 
 def decide_amendment(uow: UnitOfWork, actor: Actor, version_id: int, approve: bool, note: str = "",
-                     ) -> ChangeResult:
-    """Finance approves (puts in force) or rejects an account manager's proposed amendment."""
+                     dry_run: bool = False) -> ChangeResult:
+    """Finance approves (puts in force) or rejects an account manager's proposed amendment. `dry_run`: what
+    approving it would do now, nothing kept."""
     require(actor, Perm.APPROVE)
     if not approve and not note.strip():
         raise ValidationFailed("say why it is rejected", field="note")
-    with uow:
+    with uow, _trial(uow, dry_run):
         v = uow.arrangements.version(version_id, for_update=True)
         if v is None:
             raise NotFound(f"no amendment with id {version_id}", code="amendment.not_found", field="version_id")
@@ -405,7 +425,8 @@ def decide_amendment(uow: UnitOfWork, actor: Actor, version_id: int, approve: bo
                          "arrangement", a.id, before=before, after=_audit_after(a, v, adjustments))
         preview = _preview(uow, a, client, _versions(uow, a), adjustments, v.effective_on)
         result = ChangeResult(arrangement=_arrangement_view(uow, a), version=VersionView.of(v), preview=preview)
-        uow.commit()
+        if not dry_run:
+            uow.commit()
     return result
 
 
@@ -428,12 +449,13 @@ def seats_on(uow: UnitOfWork, a: ArrangementRow, day: date) -> int | None:
 
 
 def end_arrangement(uow: UnitOfWork, actor: Actor, client_id: int, arrangement_id: int,
-                    data: EndIn | Mapping[str, Any]) -> ChangeResult:
+                    data: EndIn | Mapping[str, Any], dry_run: bool = False) -> ChangeResult:
     """End an arrangement on a date: its last period is prorated, work up to the end still bills on the next
-    invoice, nothing bills after. An end inside a period billed in advance proposes a credit note for the rest."""
+    invoice, nothing bills after. An end inside a period billed in advance proposes a credit note for the rest.
+    `dry_run`: the same checks and preview, nothing kept."""
     require(actor, Perm.MANAGE_CLIENTS)
     data = parse_input(EndIn, data)
-    with uow:
+    with uow, _trial(uow, dry_run):
         a, client = _load_arrangement(uow, actor, arrangement_id, client_id, lock=True)
         if not a.active:
             raise BadTransition("this arrangement is already closed", code="arrangement.closed",
@@ -463,17 +485,18 @@ def end_arrangement(uow: UnitOfWork, actor: Actor, client_id: int, arrangement_i
                          after={**_audit_after(a, None, adjustments), "reason": data.reason.strip()})
         preview = _preview(uow, a, client, _versions(uow, a), adjustments, data.ends_on)
         result = ChangeResult(arrangement=_arrangement_view(uow, a), version=None, preview=preview)
-        uow.commit()
+        if not dry_run:
+            uow.commit()
     return result
 
 
 def reopen_arrangement(uow: UnitOfWork, actor: Actor, client_id: int, arrangement_id: int,
-                       data: ReopenIn | Mapping[str, Any]) -> ChangeResult:
+                       data: ReopenIn | Mapping[str, Any], dry_run: bool = False) -> ChangeResult:
     """Reopen an ended arrangement from a date with a new version (its last terms, or changed ones); the days
-    between the end and the reopening bill nothing."""
+    between the end and the reopening bill nothing. `dry_run`: the same checks and preview, nothing kept."""
     require(actor, Perm.MANAGE_CLIENTS)
     data = parse_input(ReopenIn, data)
-    with uow:
+    with uow, _trial(uow, dry_run):
         a, client = _load_arrangement(uow, actor, arrangement_id, client_id, lock=True)
         if a.ends_on is None:
             raise BadTransition("this arrangement has not ended: amend it instead", code="arrangement.not_ended",
@@ -514,7 +537,8 @@ def reopen_arrangement(uow: UnitOfWork, actor: Actor, client_id: int, arrangemen
                          after=_audit_after(a, v, []))
         preview = _preview(uow, a, client, _versions(uow, a), [], data.reopens_on)
         result = ChangeResult(arrangement=_arrangement_view(uow, a), version=VersionView.of(v), preview=preview)
-        uow.commit()
+        if not dry_run:
+            uow.commit()
     return result
 
 

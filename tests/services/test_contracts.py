@@ -168,6 +168,37 @@ def test_a_second_amendment_for_the_same_day_overlaps(world: World) -> None:
     assert world.snapshot() == before
 
 
+def test_a_dry_run_previews_exactly_what_the_change_will_do_and_keeps_nothing(world: World) -> None:
+    """The dashboard shows a change's preview before it is saved: the same service, `dry_run`, nothing written
+    (not even inside a caller's own transaction), and the saved change then does what the preview said."""
+    cid, aid = _subscription(world, account_manager_ids=[world.user_ids["account_manager"]])
+    world.issued(cid, MARCH)
+    before = world.snapshot()
+    trial = world.call(contracts.amend_arrangement, world.actor("finance"), cid, aid,
+                       {"effective_on": "2026-03-10", "terms": {"seats": 52}}, dry_run=True)
+    assert [a.amount for a in trial.preview.adjustments] == ["21.29"]
+    proposal = world.call(contracts.amend_arrangement, world.actor("account_manager"), cid, aid,
+                          {"effective_on": "2026-03-10", "terms": {"seats": 52}}, dry_run=True)
+    ended = world.call(contracts.end_arrangement, world.actor("owner"), cid, aid, {"ends_on": "2026-03-15"},
+                       dry_run=True)
+    assert [a.disposition for a in ended.preview.adjustments] == ["credit_note"]
+    with world.db.uow() as uow:  # inside a caller's transaction that then commits: still nothing of the trial
+        contracts.amend_arrangement(uow, world.actor("owner"), cid, aid,
+                                    {"effective_on": "2026-03-12", "terms": {"seats": 60}}, dry_run=True)
+        uow.commit()
+    assert world.snapshot() == before
+    with pytest.raises(ValidationFailed) as e:  # the same checks: a refusal names the field, nothing kept
+        world.call(contracts.amend_arrangement, world.actor("finance"), cid, aid,
+                   {"effective_on": "2026-03-10", "terms": {"seats": 0}}, dry_run=True)
+    assert e.value.field == "terms.seats"
+    saved = _amend(world, cid, aid, "2026-03-10", seats=52)
+    assert saved.preview == trial.preview.model_copy(update={"adjustments": saved.preview.adjustments})
+    assert [(a.period, a.amount) for a in saved.preview.adjustments] == [
+        (a.period, a.amount) for a in trial.preview.adjustments]
+    assert proposal.version is not None and proposal.version.status == "proposed"
+    assert [p.id for p in world.call(contracts.list_proposals, world.actor("finance"))] == []
+
+
 # ---- roles: owners and finance amend and end; an account manager proposes for own clients ------------------------
 
 
