@@ -25,6 +25,7 @@ from domain.model.lines import (
     DraftLine,
     WorkEntry,
     pass_through_line,
+    rate_for,
     retainer_line,
     sla_credit_amount,
     subscription_line,
@@ -106,10 +107,16 @@ def periodic_lines(a: ArrangementRow, versions: Sequence[Version], p: Period, mo
 
 def _due_periods(a: ArrangementRow, versions: Sequence[Version], cache: TermsCache, start: date, end: date,
                  ) -> list[Period]:
-    """Periods of an arrangement that fall due in [start, end]: by their first day when billed in advance,
-    by their last day in arrears; only periods the contract covers. A period belongs to the cycle of the first
-    version in force in it (cycle changes take effect on period boundaries)."""
-    out: dict[str, Period] = {}
+    return [p for p, _anchor in due_periods(a, versions, cache, start, end)]
+
+
+def due_periods(a: ArrangementRow, versions: Sequence[Version], cache: TermsCache, start: date, end: date,
+                ) -> list[tuple[Period, date]]:
+    """Periods of an arrangement that fall due in [start, end], with the day each falls due: its first day when
+    billed in advance, its last day in arrears; only periods the contract covers. A period belongs to the cycle
+    (and advance or arrears) of the first version in force in it, so a cycle changed by an amendment takes effect
+    from its date, not before (cycle changes take effect on period boundaries)."""
+    out: dict[str, tuple[Period, date]] = {}
     regimes = {(c, b) for v in versions if v.terms is not None
                for t in [cache.terms(a, v)] for c, b in [_cycle_billing(t)]}
     for cycle, billing in sorted(regimes):
@@ -123,7 +130,7 @@ def _due_periods(a: ArrangementRow, versions: Sequence[Version], cache: TermsCac
             if billing == "advance" and a.starts_on and p.start < a.starts_on <= p.end:
                 anchor = a.starts_on
             if start <= anchor <= end and coverage(p, a.starts_on, a.ends_on) > 0:
-                out[p.key] = p
+                out[p.key] = (p, anchor)
     return sorted(out.values())
 
 
@@ -177,6 +184,35 @@ def period_total(a: ArrangementRow, versions: Sequence[Version], p: Period, mode
                  ) -> Decimal:
     """What one period of a periodic arrangement comes to under these versions (the amendments' yardstick)."""
     return sum((ln.amount for ln in periodic_lines(a, versions, p, mode, currency)), Decimal(0))
+
+
+def reprice_time_line(a: ArrangementRow, versions: Sequence[Version], quantity: Decimal, entries: list[WorkEntry],
+                      currency: str, cache: TermsCache | None = None) -> tuple[Decimal, set[int]] | None:
+    """What a billed time line comes to when each of its entries is priced by the version in force on its day
+    (an amendment dated back before them), and the versions that price it. `quantity` is the line's billable
+    hours: when included hours took part of the entries, they took the earliest (they are used in date order),
+    so the billable hours are the latest. None when a tiered version prices it (tiers price a total, not an
+    entry: such lines are left as billed)."""
+    cache = cache or TermsCache()
+    left = quantity
+    by_rate: dict[Decimal, Decimal] = {}
+    numbers: set[int] = set()
+    for e in sorted(entries, key=lambda e: (e.day, e.id), reverse=True):
+        if left <= 0:
+            break
+        hours = min(e.hours, left)
+        left -= hours
+        v = in_force(versions, e.day)
+        if v.terms is None:
+            continue
+        t = cache.terms(a, v)
+        assert isinstance(t, TimeAndMaterialsTerms)
+        if t.tiers:
+            return None
+        rate = rate_for(t, e.person, e.role)
+        by_rate[rate] = by_rate.get(rate, Decimal(0)) + hours
+        numbers.add(v.number)
+    return sum((round_money(h * r, currency) for r, h in by_rate.items()), Decimal(0)), numbers
 
 
 def build_lines(ctx: BillingContext, client: ClientRow, start: date, end: date) -> tuple[list[DraftLine], bool]:

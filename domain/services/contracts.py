@@ -19,13 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.errors import BadTransition, Conflict, Forbidden, NotFound, ValidationFailed
 from domain.model.arrangements import TERMS_BY_KIND, money_fields
+from domain.model.lines import WorkEntry
 from domain.model.money import minor_exponent, minor_to_text, parse_decimal, round_money
 from domain.model.periods import Cycle, Period, period_containing
 from domain.model.roles import Actor, Perm, Role
 from domain.model.versions import Proration, Version, check_cycle_change, diff, in_force, merge_changes
 from domain.services._auth import load_client, require
 from domain.services._context import versions_by_arrangement
-from domain.services._drafting import TermsCache, base_version, period_total, periodic_lines
+from domain.services._drafting import TermsCache, base_version, period_total, periodic_lines, reprice_time_line
 from domain.services._input import parse_input
 from domain.services.views import ArrangementView, MilestoneView, View
 from domain.store.tables import (
@@ -216,6 +217,8 @@ def _adjustments(uow: UnitOfWork, a: ArrangementRow, client: ClientRow, versions
                  what: str, version_id: int | None) -> list[ArrangementAdjustmentRow]:
     """The differences `versions` make to the periods of `a` already invoiced that end on or after `since`:
     what each period comes to now, less what its invoices (and earlier adjustments) billed. Not stored here."""
+    if a.kind == "time_and_materials":
+        return _time_adjustments(uow, a, client, versions, since, what, version_id)
     if a.kind not in PERIODIC:
         return []
     cur = client.currency
@@ -244,6 +247,46 @@ def _adjustments(uow: UnitOfWork, a: ArrangementRow, client: ClientRow, versions
             section="retainer" if a.kind == "retainer" else "subscription",
             description=f"{a.name} — {p.label()}: {what}" + (" (credit)" if delta < 0 else " (difference)"),
             amount_minor=delta, currency=cur, disposition="credit_note" if credit else "next_invoice",
+            invoice_id=invoice_id, created_at=uow.clock.now()))
+    return out
+
+
+def _time_adjustments(uow: UnitOfWork, a: ArrangementRow, client: ClientRow, versions: list[Version], since: date,
+                      what: str, version_id: int | None) -> list[ArrangementAdjustmentRow]:
+    """Time already invoiced that a change dated back re-prices: each billed time line whose entries reach
+    `since`, priced again entry by entry with the version in force on its day, less what it billed (and earlier
+    adjustments of it). Lines priced by tiers stay as billed. Not stored here."""
+    cur = client.currency
+    exp = minor_exponent(cur)
+    earlier: dict[str, int] = {}
+    for adj in uow.arrangements.adjustments(a.id):
+        earlier[adj.period_key] = earlier.get(adj.period_key, 0) + adj.amount_minor
+    billed = [ln for ln in uow.arrangements.billed_time_lines(a.id) if ln[3] != 0 and "tier" not in ln[5]]
+    wanted = sorted({int(i) for ln in billed for i in ln[5].get("time_entry_ids", [])})
+    rows = {e.id: e for e in uow.work.time_entries_by_ids(wanted)}
+    ended = a.ends_on is not None and a.ends_on < uow.clock.today()
+    cache = TermsCache()
+    out = []
+    for invoice_id, position, quantity, _unit, amount_minor, src in billed:
+        entries = [WorkEntry(e.id, e.person, e.role, e.day, Decimal(e.hours_centi) / 100)
+                   for i in src.get("time_entry_ids", []) if (e := rows.get(int(i))) is not None]
+        if not entries or max(e.day for e in entries) < since:
+            continue
+        repriced = reprice_time_line(a, versions, Decimal(quantity), entries, cur, cache)
+        if repriced is None:
+            continue
+        key = f"time:{invoice_id}:{position}"
+        delta = int(round_money(repriced[0], cur).scaleb(exp)) - amount_minor - earlier.get(key, 0)
+        if delta == 0:
+            continue
+        inv = uow.invoices.get(invoice_id)
+        days = sorted(e.day for e in entries if e.day >= since)
+        out.append(ArrangementAdjustmentRow(
+            arrangement_id=a.id, client_id=a.client_id, version_id=version_id, period_key=key, section="time",
+            description=f"{a.name or 'Time and materials'} — time of {days[0]}..{days[-1]} on invoice "
+                        f"{inv.number if inv is not None and inv.number else invoice_id}: {what}"
+                        + (" (credit)" if delta < 0 else " (difference)"),
+            amount_minor=delta, currency=cur, disposition="credit_note" if ended and delta < 0 else "next_invoice",
             invoice_id=invoice_id, created_at=uow.clock.now()))
     return out
 
@@ -578,7 +621,7 @@ def credit_proposed(uow: UnitOfWork, actor: Actor, adjustment_id: int, client_id
             raise Conflict(f"already credited by credit note {done}", code="adjustment.credited",
                            field="adjustment_id")
         rates = [Decimal(tax_rate) for _, _, tax_rate in uow.arrangements.period_line_rates(
-            adj.arrangement_id, adj.period_key)] or [Decimal(0)]
+            adj.arrangement_id, adj.period_key)] or _time_line_rate(uow, adj) or [Decimal(0)]
         net = Decimal(-adj.amount_minor).scaleb(-minor_exponent(adj.currency))
         gross = round_money(net + net * rates[0] / 100, adj.currency)
         note = invoicing.create_credit_note(uow, actor, adj.invoice_id, adj.description, format(gross, "f"))
@@ -590,6 +633,15 @@ def credit_proposed(uow: UnitOfWork, actor: Actor, adjustment_id: int, client_id
         view = AdjustmentView.of(adj, note.id)
         uow.commit()
     return view
+
+
+def _time_line_rate(uow: UnitOfWork, adj: ArrangementAdjustmentRow) -> list[Decimal]:
+    """The tax rate of the time line a re-pricing adjustment ("time:<invoice id>:<position>") corrects."""
+    parts = adj.period_key.split(":")
+    if len(parts) != 3 or parts[0] != "time":
+        return []
+    inv = uow.invoices.get(int(parts[1]))
+    return [Decimal(ln.tax_rate) for ln in (inv.lines if inv is not None else []) if ln.position == int(parts[2])]
 
 
 # ---- milestones ----------------------------------------------------------------------------------------------------

@@ -39,14 +39,15 @@ from domain.model.lifecycle import Status
 from domain.model.money import Money
 from domain.model.periods import Cycle, period_containing
 from domain.model.roles import Actor, Perm
+from domain.model.versions import in_force
 from domain.services import _issuing, billing_run, clients, contracts, invoicing, payments_parked, work
 from domain.services._auth import require
-from domain.services._context import load_context
-from domain.services._drafting import build_lines, terms_of
+from domain.services._context import load_context, versions_by_arrangement
+from domain.services._drafting import base_version, build_lines, terms_of
 from domain.services.events import source_actor
 from domain.services.rules import OnboardParams, Rule, RuleBook, ThresholdParams
 from domain.services.views import TimeEntryView
-from domain.store.tables import ClientRow, EventRow, MilestoneRow, TimeEntryRow
+from domain.store.tables import ArrangementRow, ClientRow, EventRow, MilestoneRow, TimeEntryRow
 from domain.store.uow import UnitOfWork
 
 Step = Callable[[str], None]
@@ -356,7 +357,7 @@ def _run_rule(uow: UnitOfWork, actor: Actor, rule: Rule, ev: EventRow, data: Eve
     if rule.action == "close_contract":
         assert isinstance(data, ContractEnded)
         a = uow.arrangements.get(data.arrangement_id)
-        cycle = Cycle((a.terms or {}).get("cycle", "monthly")) if a is not None else Cycle.MONTHLY
+        cycle = _cycle_on(uow, a, data.ends_on) if a is not None else Cycle.MONTHLY
         start = period_containing(data.ends_on, cycle).start
         out = _bill_window(uow, actor, rule, data.client_id, start, data.ends_on, step)
         if a is not None and a.active:
@@ -375,6 +376,12 @@ def _run_rule(uow: UnitOfWork, actor: Actor, rule: Rule, ev: EventRow, data: Eve
                                               "occurred_on": data.occurred_on, "description": data.description})
         return {"outcome": "the credit lands on the client's next invoice", "breach_id": out["id"], "invoices": []}
     raise AssertionError(f"unhandled action {rule.action}")  # pragma: no cover - the rules validator knows them
+
+
+def _cycle_on(uow: UnitOfWork, a: ArrangementRow, day: date) -> Cycle:
+    """The billing cycle of the version of an arrangement's terms in force on a day (amendments change it)."""
+    versions = versions_by_arrangement(uow, [a.id]).get(a.id) or [base_version(a)]
+    return Cycle((in_force(versions, day).terms or a.terms or {}).get("cycle") or "monthly")
 
 
 def _client_and_day(uow: UnitOfWork, book: RuleBook, data: EventData) -> tuple[int, date]:

@@ -14,13 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from domain.model.arrangements import RetainerTerms, SubscriptionTerms
 from domain.model.events import EventType
-from domain.model.periods import coverage, period_containing, periods_between
 from domain.model.roles import Actor, Perm
 from domain.services import digests, reminders
 from domain.services._auth import require
-from domain.services._drafting import terms_of
+from domain.services._context import versions_by_arrangement
+from domain.services._drafting import TermsCache, base_version, due_periods
 from domain.services.events import Incoming, store_events
 from domain.services.rules import CatchUpParams, RuleBook, current_book
 from domain.store.uow import UnitOfWork
@@ -54,18 +53,14 @@ def due_items(uow: UnitOfWork, book: RuleBook, today: date) -> list[Incoming]:
         horizon = today - timedelta(days=_catch_up(book, EventType.PERIOD_DUE))
         periodic = uow.schedules.active_arrangements(("retainer", "subscription"))
         claimed = set(uow.claims.claimed_periods([a.id for a in periodic]))
+        versions = versions_by_arrangement(uow, [a.id for a in periodic])
+        cache = TermsCache()
         for a in periodic:
-            t = terms_of(a)
-            assert isinstance(t, RetainerTerms | SubscriptionTerms)
-            billing = t.billing if isinstance(t, RetainerTerms) else "advance"
-            first = max(a.starts_on or a.created_at.date(), period_containing(horizon, t.cycle).start)
-            for p in periods_between(first, today, t.cycle):
-                anchor = p.start if billing == "advance" else p.end
-                if billing == "advance" and a.starts_on and p.start < a.starts_on <= p.end:
-                    anchor = a.starts_on
-                if not horizon <= anchor <= today or (a.id, p.key) in claimed:
-                    continue
-                if coverage(p, a.starts_on, a.ends_on) == 0:
+            # each period by the version in force in it: an amendment that changes the cycle (monthly to
+            # quarterly, advance to arrears) changes the due dates from its effective date only
+            began = a.starts_on or a.created_at.date()
+            for p, anchor in due_periods(a, versions.get(a.id) or [base_version(a)], cache, horizon, today):
+                if p.end < began or (a.id, p.key) in claimed:
                     continue
                 items.append(Incoming(f"period:{a.id}:{p.key}", EventType.PERIOD_DUE.value, {
                     "client_id": a.client_id, "arrangement_id": a.id, "period_start": p.start.isoformat(),

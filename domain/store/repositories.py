@@ -220,6 +220,19 @@ class Arrangements(_Repo):
                                      InvoiceLineRow.section.in_(("retainer", "subscription")))).all()
         return [(int(i), int(a), dict(s)) for i, a, s in rows if (s or {}).get("period") == period_key]
 
+    def billed_time_lines(self, arrangement_id: int) -> Sequence[tuple[int, int, str, int, int, dict[str, Any]]]:
+        """(invoice id, position, quantity, unit price, amount in minor units, source) of the time lines an
+        arrangement billed at a rate, on invoices that stand (not void, not credit notes)."""
+        rows = self.s.execute(select(InvoiceLineRow.invoice_id, InvoiceLineRow.position, InvoiceLineRow.quantity,
+                                     InvoiceLineRow.unit_price_minor, InvoiceLineRow.amount_minor,
+                                     InvoiceLineRow.source)
+                              .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
+                              .where(InvoiceLineRow.arrangement_id == arrangement_id, InvoiceLineRow.section == "time",
+                                     InvoiceLineRow.unit == "h", InvoiceRow.status != "void",
+                                     InvoiceRow.kind == "invoice")
+                              .order_by(InvoiceLineRow.invoice_id, InvoiceLineRow.position)).all()
+        return [(int(i), int(p), str(q), int(u), int(a), dict(s or {})) for i, p, q, u, a, s in rows]
+
 
 def _unclaimed(kind: str, id_col: Any) -> Any:
     return ~select(BillingClaimRow.id).where(BillingClaimRow.kind == kind, BillingClaimRow.ref_id == id_col,
@@ -231,6 +244,11 @@ class Work(_Repo):
 
     def time_entry(self, entry_id: int) -> TimeEntryRow | None:
         return self.s.get(TimeEntryRow, entry_id)
+
+    def time_entries_by_ids(self, entry_ids: Sequence[int]) -> Sequence[TimeEntryRow]:
+        if not entry_ids:
+            return []
+        return self.s.execute(select(TimeEntryRow).where(TimeEntryRow.id.in_(entry_ids))).scalars().all()
 
     def time_entry_by_ref(self, ref: str) -> TimeEntryRow | None:
         return self.s.execute(select(TimeEntryRow).where(TimeEntryRow.external_ref == ref)).scalar_one_or_none()
