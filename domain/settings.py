@@ -79,6 +79,41 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"  # the Web API base (tests point it at a local fake)
     slack_app_token: SecretStr | None = None  # xapp-...: Socket Mode, for workspaces that cannot expose a URL
 
+    # QuickBooks Online (issue 16). The Intuit app's keys (developer.intuit.com > your app > Keys & credentials);
+    # the redirect URI registered there (unset: <public_url>/accounting/quickbooks/callback). The environment is
+    # sandbox, production, or the URL of an OpenID discovery document (tests point it at a local server); the API
+    # base URL follows the environment unless set. Tokens are stored encrypted with accounting_token_key (a Fernet
+    # key: `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`).
+    quickbooks_client_id: str | None = None
+    quickbooks_client_secret: SecretStr | None = None
+    quickbooks_redirect_uri: str | None = None
+    quickbooks_environment: str = "sandbox"
+    quickbooks_api_url: str | None = None  # e.g. https://quickbooks.api.intuit.com (unset: from the environment)
+    quickbooks_webhook_verifier_token: SecretStr | None = None  # app > Webhooks > Verifier token
+    quickbooks_minor_version: int = Field(default=75, ge=75)
+    # The longest a push waits after a 429 or a 5xx before trying again (Intuit asks for 60 s after a 429).
+    quickbooks_max_wait_seconds: float = Field(default=60.0, ge=0.0, le=600.0)
+    accounting_token_key: SecretStr | None = None
+
+    def quickbooks_missing(self) -> list[str]:
+        """The Intuit app settings still to set before a company can be connected (the token key is checked when
+        tokens are stored, with its own message)."""
+        need = {"BILLABLE_QUICKBOOKS_CLIENT_ID": self.quickbooks_client_id,
+                "BILLABLE_QUICKBOOKS_CLIENT_SECRET": self.quickbooks_client_secret}
+        return [name for name, value in need.items() if not value]
+
+    def quickbooks_redirect(self) -> str:
+        """The OAuth redirect URI (registered in the Intuit app)."""
+        return self.quickbooks_redirect_uri or self.public_url.rstrip("/") + "/accounting/quickbooks/callback"
+
+    def quickbooks_base_url(self) -> str:
+        """The v3 API's base (without /v3)."""
+        if self.quickbooks_api_url:
+            return self.quickbooks_api_url.rstrip("/")
+        if self.quickbooks_environment.lower() in ("production", "prod"):
+            return "https://quickbooks.api.intuit.com"
+        return "https://sandbox-quickbooks.api.intuit.com"
+
     def slack_missing(self) -> list[str]:
         """The Slack settings still to set before the Slack app can run (empty: it can)."""
         need = {"BILLABLE_SLACK_BOT_TOKEN": self.slack_bot_token, "BILLABLE_SLACK_SIGNING_SECRET":

@@ -25,6 +25,7 @@ back. A payload only ever gains optional fields within a version; anything else 
 | `delivery.failed`        | DeliveryFailed        | an e-mail or reminder was refused for good, or bounced           |
 | `invoice.overdue_digest` | OverdueDigest         | the day's overdue list (digests, once a day)                     |
 | `event.dead`             | EventDead             | an inbound event failed for good (jobs)                          |
+| `accounting.paused`      | AccountingPaused      | the accounting sync paused: reconnect (domain.services.accounting)|
 
 Accounting sync needs `invoice.issued`, `invoice.credited`, `invoice.voided`, `invoice.uncollectible`,
 `payment.recorded` (and `invoice.paid`); the invoice's frozen snapshot (`domain.model.snapshot`) says the rest.
@@ -246,10 +247,23 @@ class EventDead(BookEvent):
     reason: str
 
 
+class AccountingPaused(BookEvent):
+    """The accounting sync stopped (a token refresh failed): someone who owns the books must reconnect; what
+    waits (`pending`) is pushed, in order, once they have."""
+
+    topic: ClassVar[str] = "accounting.paused"
+    provider: str
+    company_name: str = ""
+    realm_id: str = ""
+    reason: str
+    pending: int = 0
+    at: str
+
+
 CATALOGUE: dict[str, type[BookEvent]] = {m.topic: m for m in (
     InvoiceIssued, InvoiceBlocked, ReviewRequested, ApprovalRequested, ApprovalDecided, InvoiceVoided,
     InvoiceCredited, InvoiceUncollectible, PaymentRecorded, InvoicePaid, PaymentParked, InvoiceEmail,
-    InvoiceReminder, DeliverySent, DeliveryFailed, OverdueDigest, EventDead)}
+    InvoiceReminder, DeliverySent, DeliveryFailed, OverdueDigest, EventDead, AccountingPaused)}
 
 
 def parse(topic: str, payload: dict[str, Any]) -> BookEvent | None:

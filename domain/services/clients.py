@@ -24,6 +24,7 @@ from domain.model.money import check_currency, minor_exponent, parse_decimal, ro
 from domain.model.parties import Buyer, DocumentLanguage, EInvoiceFormat, ElectronicAddress, PostalAddress, VatId
 from domain.model.roles import Actor, Perm
 from domain.model.tax import TaxMode, TaxProfile
+from domain.services import accounting
 from domain.services._auth import client_scope, load_client, require
 from domain.services._input import parse_input, refusal
 from domain.services.contracts import first_version
@@ -157,6 +158,7 @@ def create_client(uow: UnitOfWork, actor: Actor, data: ClientIn | Mapping[str, A
         uow.session.refresh(row)
         view = _client_view(row)
         uow.audit.record(actor, "client.created", "client", row.id, after=view.model_dump(mode="json"))
+        accounting.queue_client(uow, row.id)  # the accounting system's customer (issue 16)
         uow.commit()
     return view
 
@@ -229,6 +231,7 @@ def update_client(uow: UnitOfWork, actor: Actor, client_id: int, patch: ClientPa
         view = _client_view(row)
         uow.audit.record(actor, "client.updated", "client", row.id, before=before,
                          after=view.model_dump(mode="json"))
+        accounting.queue_client(uow, row.id)  # the accounting system's customer (issue 16)
         uow.commit()
     return view
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from domain.model.outbox_events import BookEvent, parse
 from domain.model.roles import Actor, Perm
+from domain.services import accounting
 from domain.services._auth import require
 from domain.store.tables import OutboxRow
 from domain.store.uow import UnitOfWork
@@ -53,6 +54,7 @@ def emit(uow: UnitOfWork, event: BookEvent, cause: dict[str, Any] | None = None)
     """Put one event of the catalogue on the outbox, in the caller's transaction, with what caused it."""
     uow.outbox.put(event.topic, event.model_dump(mode="json"), dict(uow.audit.cause) if cause is None else cause,
                    uow.clock.now())
+    accounting.fan_out(uow, [event])  # the accounting sync's own queue rows, same transaction (issue 16)
 
 
 def emit_many(uow: UnitOfWork, events: list[BookEvent]) -> None:
@@ -60,6 +62,7 @@ def emit_many(uow: UnitOfWork, events: list[BookEvent]) -> None:
     if events:
         uow.outbox.put_many([(e.topic, e.model_dump(mode="json")) for e in events], dict(uow.audit.cause),
                             uow.clock.now())
+        accounting.fan_out(uow, events)
 
 
 Send = Callable[[Message], None]

@@ -595,3 +595,96 @@ class ArrangementAdjustmentRow(Base):
     disposition: Mapped[str] = mapped_column(String(20), default="next_invoice")  # next_invoice | credit_note
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))  # the invoice that billed the period
     created_at: Mapped[datetime]
+
+
+# ---- accounting sync (issue 16): the connected company, what maps to what, and the sync's own queue --------------
+
+
+class AccountingConnectionRow(Base):
+    """The accounting system the books sync with (one per provider). Tokens are stored encrypted (the channel holds
+    the key); `paused` keeps queueing and sends nothing until reconnected; `disconnected` queues nothing."""
+
+    __tablename__ = "accounting_connections"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20), unique=True)  # quickbooks
+    realm_id: Mapped[str] = mapped_column(String(40), default="")
+    company_name: Mapped[str] = mapped_column(String(200), default="")
+    access_token: Mapped[str] = mapped_column(Text, default="")  # ciphertext
+    refresh_token: Mapped[str] = mapped_column(Text, default="")  # ciphertext
+    access_expires_at: Mapped[datetime | None]
+    refresh_expires_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="disconnected")  # connected paused disconnected
+    paused_reason: Mapped[str] = mapped_column(Text, default="")
+    paused_at: Mapped[datetime | None]
+    connected_by: Mapped[str] = mapped_column(String(320), default="")
+    connected_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)  # tax code map and other per-company choices
+    backfilled_at: Mapped[datetime | None]  # the existing book's first push finished
+    cdc_cursor: Mapped[datetime | None]  # the inbound catch-up's last changedSince
+    lease_owner: Mapped[str] = mapped_column(String(100), default="")  # the worker pushing now (one at a time)
+    lease_until: Mapped[datetime | None]
+
+
+class AccountingMappingRow(Base):
+    """Our object <-> theirs: a client <-> Customer, an invoice <-> Invoice, a credit note <-> CreditMemo, a payment
+    <-> Payment; with their SyncToken and what we last pushed (hash and total), so a re-push is a no-op."""
+
+    __tablename__ = "accounting_mappings"
+    __table_args__ = (
+        UniqueConstraint("provider", "kind", "local_id", name="uq_accounting_mappings_local"),
+        Index("ix_accounting_mappings_remote", "provider", "kind", "remote_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))  # customer invoice credit_note payment
+    local_id: Mapped[int] = mapped_column(BigInteger)
+    remote_id: Mapped[str] = mapped_column(String(60))
+    sync_token: Mapped[str] = mapped_column(String(20), default="0")
+    doc_number: Mapped[str] = mapped_column(String(60), default="")
+    pushed_hash: Mapped[str] = mapped_column(String(64), default="")
+    pushed_total_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="")
+    remote_status: Mapped[str] = mapped_column(String(20), default="")  # e.g. voided
+    pushed_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AccountingItemRow(Base):
+    """The Item an invoice line maps to, per arrangement kind (retainer, time_and_materials, ..., manual):
+    configurable name and income account; the remote id once the item exists there."""
+
+    __tablename__ = "accounting_items"
+    __table_args__ = (UniqueConstraint("provider", "arrangement_kind", name="uq_accounting_items_kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    arrangement_kind: Mapped[str] = mapped_column(String(30))
+    item_name: Mapped[str] = mapped_column(String(100))
+    income_account: Mapped[str] = mapped_column(String(60), default="")  # remote account id ("" = find one)
+    remote_id: Mapped[str] = mapped_column(String(60), default="")
+    sync_token: Mapped[str] = mapped_column(String(20), default="0")
+    updated_at: Mapped[datetime]
+
+
+class AccountingQueueRow(Base):
+    """The sync's own durable work list, written in the same transaction as the change (fan-out at emit time), so
+    a failing accounting push never re-sends a Slack or e-mail notification, nothing is lost while paused, and
+    work resumes in order (by id) after reconnecting."""
+
+    __tablename__ = "accounting_queue"
+    __table_args__ = (
+        Index("ix_accounting_queue_ready", "provider", "status", "id"),
+        {"sqlite_autoincrement": True},
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    topic: Mapped[str] = mapped_column(String(60))  # invoice.issued, invoice.voided, invoice.credited, client.changed
+    subject: Mapped[str] = mapped_column(String(20))  # customer invoice credit_note
+    ref_id: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending done dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[datetime]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
