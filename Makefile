@@ -26,7 +26,8 @@ help:
 	@echo "make bench  the month-end, rendering, ingest, dashboard and Slack ack benchmarks (benchmarks/month_end.py, render.py, ingest.py, dashboard.py, slack_ack.py, understanding.py)"
 	@echo "make lint   ruff, mypy and the import contracts only"
 	@echo "make fuzz   a larger Schemathesis run over the API (both databases); prints how many cases it tried"
-	@echo "make reliability  the reliability suite, heavy (restarts PostgreSQL once!); prints its table of figures"
+	@echo "make reliability  the reliability suite, heavy (kills and restarts a private PostgreSQL it creates, never"
+	@echo "                  the machine's); prints its table of figures"
 	@echo "make lock   refresh requirements.lock and requirements-dev.lock from pyproject.toml (exact versions, hashes)"
 
 # ---- install: a virtualenv, reinstalled only when pyproject.toml changes -------------------------------
@@ -112,10 +113,13 @@ fuzz: sysdeps $(VENV)/.installed-dev postgres
 	$(BIN)/python benchmarks/reliability.py --fuzz
 
 # The reliability suite, heavy: the webhook storm, kill -9 at each crash point, numbering under concurrency with
-# aborts (16 workers, 5,000 issues), money properties (10,000 examples), PostgreSQL restarted under a worker (this
-# restarts the machine's PostgreSQL server: never part of make test), and the fuzzer; then one table of figures.
+# aborts (16 workers, 5,000 issues), money properties (10,000 examples), PostgreSQL killed and restarted under a
+# worker, and the fuzzer; then one table of figures. The restart test initdbs a PRIVATE cluster into a temp dir (a free
+# port, run as the postgres user when we are root) and kills only that one: the machine's PostgreSQL on $(PG_PORT),
+# which other test runs share, is never restarted (the other tests use it as make test does).
 reliability: sysdeps test-sysdeps $(VENV)/.installed-dev postgres
 	@rm -rf artifacts/reliability artifacts/fuzz-*.json
+	@$(BIN)/python benchmarks/reliability.py --start
 	@rc=0; BILLABLE_RELIABILITY=1 BILLABLE_FUZZ_CASES=$(RELIABILITY_FUZZ_CASES) $(BIN)/pytest -q -p no:cacheprovider \
 		-m reliability tests/reliability tests/webhooks/test_storm.py tests/events/test_crash.py \
 		tests/http/test_fuzz.py || rc=$$?; \

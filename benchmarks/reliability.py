@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -16,6 +18,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ART = ROOT / "artifacts"
+START = ART / "reliability-start.json"
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min) on {os.cpu_count()} CPUs"
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def rows() -> list[dict[str, object]]:
@@ -47,7 +59,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--results", action="store_true", help="append the table to benchmarks/RESULTS.md")
     ap.add_argument("--fuzz", action="store_true", help="only the fuzzer's rows (make fuzz)")
+    ap.add_argument("--start", action="store_true", help="note the time and load average before the run")
     args = ap.parse_args()
+    if args.start:
+        ART.mkdir(exist_ok=True)
+        START.write_text(json.dumps({"at": _now(), "load": _load()}))
+        return 0
     data = [r for r in rows() if not args.fuzz or str(r["name"]).startswith("fuzz")]
     if not data:
         print("no figures recorded: run `make reliability` (or the tests marked reliability) first", file=sys.stderr)
@@ -60,10 +77,14 @@ def main() -> int:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True).stdout.strip()
         heavy = all(r.get("heavy", True) for r in data)
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        start = json.loads(START.read_text()) if START.exists() else {}
+        machine = f"{platform.node()}, {platform.machine()}, Python {platform.python_version()}"
+        loads = (f"load average at start ({start['at']}): {start['load']}; " if start else "") + \
+            f"at end ({_now()}): {_load()}"
         with (ROOT / "benchmarks" / "RESULTS.md").open("a") as f:
-            f.write(f"\n## Reliability ({'make reliability' if heavy else 'light, as in make test'}, {stamp}, "
-                    f"commit {commit})\n\n{text}\n\nLost + doubled + errors: {bad}.\n")
+            f.write(f"\n## Reliability ({'make reliability' if heavy else 'light, as in make test'}, {_now()}, "
+                    f"commit {commit})\n\n- machine: {machine}\n- {loads}\n\n{text}\n\n"
+                    f"Lost + doubled + errors: {bad}.\n")
     return 0 if bad == 0 else 1
 
 

@@ -2,11 +2,12 @@
 is done twice (every event processed once, no milestone billed twice, numbers gapless).
 
 make test cuts the worker's own connections (pg_terminate_backend on this test's database only: other tests share
-the server); make reliability restarts the whole server (`pg_ctlcluster ... main restart`), which is why only it may."""
+the server). make reliability kills a whole server (`pg_ctl stop -m immediate`, as a crash would) and starts it again:
+a PRIVATE one this test creates for itself (initdb into a temp dir, a free port; tests/support/private_pg.py), never
+the machine's shared PostgreSQL, which other people's test runs are using."""
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -20,10 +21,13 @@ from sqlalchemy.exc import OperationalError
 from channels.worker import Worker
 from domain.services import workspace
 from domain.store.clock import Clock, FixedClock
+from domain.store.db import make_engine
+from domain.store.migrate import upgrade
 from domain.store.session import Database
 from domain.store.tables import BillingClaimRow, EventRow, InvoiceRow
 from tests.conftest import START, open_database
 from tests.events.conftest import Events
+from tests.support.private_pg import PrivateCluster, private_cluster
 from tests.support.reliability import HEAVY, record, scale
 
 RULES = """
@@ -36,22 +40,37 @@ rules:
 
 
 @pytest.fixture
-def pg_db(pg_url: str, tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
-    database = open_database("postgresql", tmp_path, sqlite_template, pg_url, FixedClock(START))
+def cluster() -> Iterator[PrivateCluster | None]:
+    """make reliability: a private PostgreSQL server this test may kill; make test: none (the shared one is used)."""
+    if not HEAVY:
+        yield None
+        return
+    with private_cluster() as c:
+        yield c
+
+
+@pytest.fixture
+def pg_db(cluster: PrivateCluster | None, request: pytest.FixtureRequest, tmp_path: Path,
+          sqlite_template: Path) -> Iterator[Database]:
+    if cluster is not None:
+        engine = make_engine(cluster.create_database("billable_restart"))
+        upgrade(engine)
+    else:
+        engine = open_database("postgresql", tmp_path, sqlite_template, request.getfixturevalue("pg_url"),
+                               FixedClock(START)).engine
     # A real clock: a job that failed when its connection died is retried after its backoff (5 s), which a fixed
     # clock would never reach.
-    database = Database(database.engine, Clock())
+    database = Database(engine, Clock())
     yield database
     database.dispose()
 
 
-def _cut(db: Database) -> str:
-    """Take PostgreSQL away from the worker: restart the server (heavy), or end this database's other sessions."""
-    if HEAVY:
-        version = subprocess.run(["ls", "/etc/postgresql"], capture_output=True, text=True, check=True).stdout.split()
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version[0], "main", "restart"], check=True,
-                       timeout=120, capture_output=True)
-        return "PostgreSQL restarted"
+def _cut(db: Database, cluster: PrivateCluster | None) -> str:
+    """Take PostgreSQL away from the worker: kill and restart the private server (heavy), or end this database's
+    other sessions (light: the shared server stays up)."""
+    if cluster is not None:
+        cluster.restart()
+        return "its private PostgreSQL server killed (stop -m immediate) and restarted"
     with db.engine.connect() as conn:
         n = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                               "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar_one()
@@ -74,7 +93,8 @@ def _state(db: Database) -> tuple[Counter[str], list[tuple[int, str | None]], li
 
 @pytest.mark.reliability
 @pytest.mark.slow
-def test_the_worker_reconnects_after_postgresql_goes_away_and_loses_or_doubles_nothing(pg_db: Database) -> None:
+def test_the_worker_reconnects_after_postgresql_goes_away_and_loses_or_doubles_nothing(
+        pg_db: Database, cluster: PrivateCluster | None) -> None:
     n = scale(40, 300)
     ev = Events(pg_db)
     ev.rules(RULES)
@@ -98,7 +118,7 @@ def test_the_worker_reconnects_after_postgresql_goes_away_and_loses_or_doubles_n
         deadline = time.monotonic() + scale(180, 600)
         while _state(pg_db)[0].get("processed", 0) < n // 4 and time.monotonic() < deadline:
             time.sleep(0.05)
-        how = _cut(pg_db)
+        how = _cut(pg_db, cluster)
         while time.monotonic() < deadline:
             done = _state(pg_db)[0]
             if done.get("processed", 0) == n:
