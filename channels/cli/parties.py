@@ -4,7 +4,10 @@ account, e-invoice address and format, language. Every identifier is checked by 
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import typer
 from rich import box
@@ -21,8 +24,49 @@ clients_app = typer.Typer(no_args_is_help=True, help="Clients: list, show, creat
 _ADDRESS_HELP = "Postal address"
 
 
+_FORMAT_HELP = "E-invoice format: none, facturx, xrechnung-cii, xrechnung-ubl or peppol."
+F = TypeVar("F", bound=Callable[..., Any])
+
+
 def _opt(help_text: str) -> Any:
     return typer.Option(None, help=help_text)
+
+
+# The options several commands share, each a string defaulting to None (not given); `_grouped` adds them.
+_ADDRESS_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("street", _opt(_ADDRESS_HELP + ": street and number.")), ("additional", _opt(_ADDRESS_HELP + ": a second line.")),
+    ("postcode", _opt(_ADDRESS_HELP + ": postcode.")), ("city", _opt(_ADDRESS_HELP + ": city.")),
+    ("region", _opt(_ADDRESS_HELP + ": state or county, where used.")),
+    ("country", _opt("ISO 3166-1 alpha-2 country code, e.g. DE or NL.")))
+_BUYER_OPTIONS: tuple[tuple[str, Any], ...] = (
+    *_ADDRESS_OPTIONS, ("vat_id", _opt("VAT ID with its country prefix, e.g. NL123456782B01.")),
+    ("buyer_reference", _opt("Buyer reference (BT-10), e.g. a Leitweg-ID.")),
+    ("eas_scheme", _opt("E-invoice address: Peppol EAS code, e.g. 9944 (Dutch VAT ID).")),
+    ("eas_id", _opt("E-invoice address: the identifier in that scheme.")),
+    ("einvoice_format", typer.Option(None, "--format", help=_FORMAT_HELP)),
+    ("language", _opt("Document language: en, de, nl or fr (a new client's default: its locale's).")))
+
+
+def _grouped(into: str, options: Sequence[tuple[str, Any]], fold: Callable[..., Any]) -> Callable[[F], F]:
+    """Put `options` in a command's signature where its keyword-only parameter `into` stands; the command gets
+    `into=fold(**their values)`. One list of options and help texts, however many commands take them."""
+
+    def decorate(command: F) -> F:
+        sig = inspect.signature(command, eval_str=True)
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=str)
+                 for name, opt in options]
+        params = [q for p in sig.parameters.values() for q in (added if p.name == into else [p])]
+
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name) for name, _ in options}
+            return command(*args, **{into: fold(**values)}, **kwargs)
+
+        wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]  # what Typer reads
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def _address(street: str | None, additional: str | None, postcode: str | None, city: str | None,
@@ -39,6 +83,20 @@ def _eaddress(scheme: str | None, identifier: str | None) -> dict[str, str]:
 def _put(out: dict[str, Any], key: str, value: Any) -> None:
     if value is not None and value != {}:
         out[key] = value
+
+
+def _buyer_changes(street: str | None, additional: str | None, postcode: str | None, city: str | None,
+                   region: str | None, country: str | None, vat_id: str | None, buyer_reference: str | None,
+                   eas_scheme: str | None, eas_id: str | None, einvoice_format: str | None,
+                   language: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    _put(out, "address", _address(street, additional, postcode, city, region, country))
+    _put(out, "vat_id", vat_id)
+    _put(out, "buyer_reference", buyer_reference)
+    _put(out, "electronic_address", _eaddress(eas_scheme, eas_id))
+    _put(out, "einvoice_format", einvoice_format)
+    _put(out, "language", language)
+    return out
 
 
 def _party_table(title: str, rows: list[tuple[str, str]]) -> Table:
@@ -73,13 +131,9 @@ def _buyer_rows(c: ClientView) -> list[tuple[str, str]]:
 
 @settings_app.command("seller")
 @guarded
-def seller(legal_name: str = _opt("Registered legal name, e.g. 'Brightline IT Services GmbH'."),
-           street: str = _opt(_ADDRESS_HELP + ": street and number."),
-           additional: str = _opt(_ADDRESS_HELP + ": a second line."),
-           postcode: str = _opt(_ADDRESS_HELP + ": postcode."), city: str = _opt(_ADDRESS_HELP + ": city."),
-           region: str = _opt(_ADDRESS_HELP + ": state or county, where used."),
-           country: str = _opt("ISO 3166-1 alpha-2 country code, e.g. DE."),
-           vat_id: str = _opt("VAT ID with its country prefix, e.g. DE136695976."),
+@_grouped("address", _ADDRESS_OPTIONS, _address)
+def seller(legal_name: str = _opt("Registered legal name, e.g. 'Brightline IT Services GmbH'."), *,
+           address: dict[str, str], vat_id: str = _opt("VAT ID with its country prefix, e.g. DE136695976."),
            tax_number: str = _opt("National tax number (German Steuernummer), e.g. 99/815/08151."),
            registration: str = _opt("Company registration, e.g. 'HRB 12345, Amtsgericht Stuttgart'."),
            contact_name: str = _opt("Who to ask about invoices."), contact_email: str = _opt("Their e-mail."),
@@ -93,7 +147,7 @@ def seller(legal_name: str = _opt("Registered legal name, e.g. 'Brightline IT Se
     for key, value in (("legal_name", legal_name), ("vat_id", vat_id), ("tax_number", tax_number),
                        ("registration", registration)):
         _put(changes, key, value)
-    _put(changes, "address", _address(street, additional, postcode, city, region, country))
+    _put(changes, "address", address)
     _put(changes, "contact", {k: v for k, v in (("name", contact_name), ("email", contact_email),
                                                 ("phone", contact_phone)) if v is not None})
     _put(changes, "bank_account", {k: v for k, v in (("iban", iban), ("bic", bic), ("bank_name", bank_name))
@@ -142,41 +196,12 @@ def show(client_id: int = typer.Argument(..., help="The client's id."), as_email
     console.print(_party_table(f"Client {c.id}", _buyer_rows(c)))
 
 
-def _buyer_changes(street: str | None, additional: str | None, postcode: str | None, city: str | None,
-                   region: str | None, country: str | None, vat_id: str | None, buyer_reference: str | None,
-                   eas_scheme: str | None, eas_id: str | None, einvoice_format: str | None,
-                   language: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    _put(out, "address", _address(street, additional, postcode, city, region, country))
-    _put(out, "vat_id", vat_id)
-    _put(out, "buyer_reference", buyer_reference)
-    _put(out, "electronic_address", _eaddress(eas_scheme, eas_id))
-    _put(out, "einvoice_format", einvoice_format)
-    _put(out, "language", language)
-    return out
-
-
-_FORMAT_HELP = "E-invoice format: none, facturx, xrechnung-cii, xrechnung-ubl or peppol."
-
-
 @clients_app.command("update")
 @guarded
-def update(client_id: int = typer.Argument(..., help="The client's id."),
-           street: str = _opt(_ADDRESS_HELP + ": street and number."),
-           additional: str = _opt(_ADDRESS_HELP + ": a second line."),
-           postcode: str = _opt(_ADDRESS_HELP + ": postcode."), city: str = _opt(_ADDRESS_HELP + ": city."),
-           region: str = _opt(_ADDRESS_HELP + ": state or county."),
-           country: str = _opt("ISO 3166-1 alpha-2 country code, e.g. NL."),
-           vat_id: str = _opt("VAT ID with its country prefix, e.g. NL123456782B01."),
-           buyer_reference: str = _opt("Buyer reference (BT-10), e.g. a Leitweg-ID."),
-           eas_scheme: str = _opt("E-invoice address: Peppol EAS code, e.g. 9944 (Dutch VAT ID)."),
-           eas_id: str = _opt("E-invoice address: the identifier in that scheme."),
-           einvoice_format: str = typer.Option(None, "--format", help=_FORMAT_HELP),
-           language: str = _opt("Document language: en, de, nl or fr."),
+@_grouped("changes", _BUYER_OPTIONS, _buyer_changes)
+def update(client_id: int = typer.Argument(..., help="The client's id."), *, changes: dict[str, Any],
            as_email: str = AS_OPTION) -> None:
     """Change a client's buyer details (owners and finance). '' clears a field."""
-    changes = _buyer_changes(street, additional, postcode, city, region, country, vat_id, buyer_reference,
-                             eas_scheme, eas_id, einvoice_format, language)
     db = open_db(settings())
     try:
         c = clients.update_client(db.uow(), reader(db, as_email), client_id, changes)
@@ -188,28 +213,16 @@ def update(client_id: int = typer.Argument(..., help="The client's id."),
 
 @clients_app.command("create")
 @guarded
+@_grouped("details", _BUYER_OPTIONS, _buyer_changes)
 def create(name: str = typer.Argument(..., help="The client's legal name."),
            currency: str = typer.Option(..., "--currency", help="ISO 4217 currency it is billed in."),
            email: list[str] = typer.Option([], "--email", help="A billing e-mail (repeat for more)."),
            terms: int = typer.Option(30, "--terms", help="Payment terms in days."),
-           locale: str = typer.Option("en_GB", "--locale", help="Formats of numbers and dates, e.g. de_DE."),
-           street: str = _opt(_ADDRESS_HELP + ": street and number."),
-           additional: str = _opt(_ADDRESS_HELP + ": a second line."),
-           postcode: str = _opt(_ADDRESS_HELP + ": postcode."), city: str = _opt(_ADDRESS_HELP + ": city."),
-           region: str = _opt(_ADDRESS_HELP + ": state or county."),
-           country: str = _opt("ISO 3166-1 alpha-2 country code."),
-           vat_id: str = _opt("VAT ID with its country prefix."),
-           buyer_reference: str = _opt("Buyer reference (BT-10), e.g. a Leitweg-ID."),
-           eas_scheme: str = _opt("E-invoice address: Peppol EAS code."),
-           eas_id: str = _opt("E-invoice address: the identifier in that scheme."),
-           einvoice_format: str = typer.Option(None, "--format", help=_FORMAT_HELP),
-           language: str = _opt("Document language: en, de, nl or fr (default: the locale's)."),
-           as_email: str = AS_OPTION) -> None:
+           locale: str = typer.Option("en_GB", "--locale", help="Formats of numbers and dates, e.g. de_DE."), *,
+           details: dict[str, Any], as_email: str = AS_OPTION) -> None:
     """Create a client with its buyer details (owners and finance)."""
     data: dict[str, Any] = {"name": name, "currency": currency, "billing_emails": list(email),
-                            "payment_terms_days": terms, "locale": locale}
-    data.update(_buyer_changes(street, additional, postcode, city, region, country, vat_id, buyer_reference,
-                               eas_scheme, eas_id, einvoice_format, language))
+                            "payment_terms_days": terms, "locale": locale, **details}
     db = open_db(settings())
     try:
         c = clients.create_client(db.uow(), reader(db, as_email), data)

@@ -8,8 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import typer
 from sqlalchemy import text
+from typer.core import TyperGroup
 
+from channels.cli.main import app
 from domain.errors import Unauthenticated
 from domain.model.roles import Actor, Role
 from domain.services import clients, invoicing, users
@@ -239,6 +242,8 @@ def test_settings_seller_and_clients_show_and_change_the_parties(cli: Cli, demo_
 
     changed = cli("settings", "seller", "--registration", "HRB 765433, Amtsgericht Stuttgart")
     assert changed.exit_code == 0 and "HRB 765433" in changed.output
+    moved = cli("settings", "seller", "--street", "Marktplatz 1", "--city", "Esslingen")  # the shared address options
+    assert moved.exit_code == 0 and "Marktplatz 1, 70173 Esslingen" in moved.output, moved.output
     wrong = cli("settings", "seller", "--iban", "DE02600501017495530103")
     assert wrong.exit_code == 1 and "bank_account.iban" in wrong.output and "IBAN" in wrong.output
     finance = cli("settings", "seller", "--vat-id", "DE287654324", "--as", DEMO_EMAILS[Role.FINANCE])
@@ -260,3 +265,23 @@ def test_settings_seller_and_clients_show_and_change_the_parties(cli: Cli, demo_
                "--format", "xrechnung-cii", "--buyer-reference", "991-33333TEST-33")
     assert made.exit_code == 0, made.output
     assert "xrechnung-cii" in made.output and "991-33333TEST-33" in made.output
+
+
+def test_the_party_commands_share_one_list_of_address_and_buyer_options() -> None:
+    root = typer.main.get_command(app)
+    assert isinstance(root, TyperGroup)
+    ctx = root.make_context("billable", ["--help"], resilient_parsing=True)
+
+    def options(group: str, name: str) -> list[str]:
+        sub = root.get_command(ctx, group)
+        assert isinstance(sub, TyperGroup)
+        command = sub.get_command(ctx, name)
+        assert command is not None
+        return [o for p in command.params for o in p.opts]
+
+    address = ["--street", "--additional", "--postcode", "--city", "--region", "--country"]
+    buyer = [*address, "--vat-id", "--buyer-reference", "--eas-scheme", "--eas-id", "--format", "--language"]
+    create, update, seller = options("clients", "create"), options("clients", "update"), options("settings", "seller")
+    assert [o for o in create if o in buyer] == buyer == [o for o in update if o in buyer]
+    assert [o for o in seller if o in address] == address and "--buyer-reference" not in seller
+    assert create[-1] == update[-1] == seller[-1] == "--as"  # the shared ones stand where the command put them
