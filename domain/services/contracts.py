@@ -80,6 +80,10 @@ class VersionView(View):
     created_by: str
     decided_by: str
     created_at: datetime | None
+    # filled in where versions of several arrangements are listed together (proposals waiting for finance)
+    client_id: int | None = None
+    client_name: str = ""
+    arrangement_name: str = ""
 
     @classmethod
     def of(cls, v: ArrangementVersionRow) -> VersionView:
@@ -479,7 +483,14 @@ def list_proposals(uow: UnitOfWork, actor: Actor) -> list[VersionView]:
     from domain.services._auth import client_scope
 
     with uow:
-        return [VersionView.of(v) for v in uow.arrangements.proposals(client_scope(actor))]
+        out = []
+        for v in uow.arrangements.proposals(client_scope(actor)):
+            a = uow.arrangements.get(v.arrangement_id)
+            client = uow.clients.get(a.client_id) if a is not None else None
+            out.append(VersionView.of(v).model_copy(update={
+                "client_id": a.client_id if a else None, "client_name": client.name if client else "",
+                "arrangement_name": a.name if a else ""}))
+        return out
 
 
 def seats_on(uow: UnitOfWork, a: ArrangementRow, day: date) -> int | None:

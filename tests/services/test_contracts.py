@@ -210,7 +210,9 @@ def test_an_account_managers_amendment_waits_for_finance(world: World) -> None:
     assert proposed.version is not None and proposed.version.status == "proposed"
     assert [a.amount for a in proposed.preview.adjustments] == ["21.29"]  # what it would do, not done
     assert proposed.arrangement.terms["seats"] == 48
-    assert [p.id for p in world.call(contracts.list_proposals, world.actor("finance"))] == [proposed.version.id]
+    waiting = world.call(contracts.list_proposals, world.actor("finance"))
+    assert [(p.id, p.client_id, p.client_name, p.arrangement_name) for p in waiting] == [
+        (proposed.version.id, cid, "Nordwerk GmbH", proposed.arrangement.name)]
     # nothing billed from a proposal
     assert [a for _, a in _lines(world.draft(cid, APRIL))] == ["360.00"]
     with pytest.raises(Forbidden):
