@@ -27,6 +27,7 @@ from domain.model.parties import Seller, missing_for_seller
 from domain.model.periods import Cycle, period_containing
 from domain.model.roles import Perm, Role
 from domain.services import (
+    contracts,
     dashboard,
     events,
     insights,
@@ -117,7 +118,8 @@ def _nav(ws: WebSession) -> list[tuple[str, str]]:
     a = ws.actor
     items: list[tuple[str, str]] = []
     if a.can(Perm.VIEW_BOOKS):
-        items += [("/app/", "Overview"), ("/app/invoices", "Invoices"), ("/app/approvals", "Approvals")]
+        items += [("/app/", "Overview"), ("/app/invoices", "Invoices"), ("/app/clients", "Clients"),
+                  ("/app/approvals", "Approvals")]
     if a.can(Perm.PAYMENTS):
         items.append(("/app/payments", "Payments"))
     if a.can(Perm.MANAGE_SETTINGS):
@@ -126,6 +128,8 @@ def _nav(ws: WebSession) -> list[tuple[str, str]]:
         items += [("/app/rules", "Rules"), ("/app/pilot", "Pilot")]
     if a.can(Perm.LOG_TIME):
         items.append(("/app/time", "Time"))
+    if a.can(Perm.EXPORT_BOOKS):
+        items.append(("/app/exports", "Exports"))
     if a.can(Perm.MANAGE_SETTINGS):
         items.append(("/app/settings", "Settings"))
     return items
@@ -332,8 +336,9 @@ def approvals_page(request: Request, page: int = 1) -> Response:
         raise _Refused(ws, 422, "page: out of range")
     pending = _call(ws, invoicing.list_invoices, _db(request).uow(readonly=True), ws.actor,
                     status="pending_approval", limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE)
+    proposals = _call(ws, contracts.list_proposals, _db(request).uow(readonly=True), ws.actor)  # amendments
     return _page(request, ws, "approvals.html", pending=pending[:PER_PAGE], more=len(pending) > PER_PAGE,
-                 page=page, can_approve=ws.actor.can(Perm.APPROVE))
+                 page=page, can_approve=ws.actor.can(Perm.APPROVE), proposals=proposals)
 
 
 @router.post("/invoices/{invoice_id}/approve")

@@ -30,6 +30,10 @@ class Ids:
     parked: int
     event: int
     period: str         # a month in which Harbour has invoices
+    client: int = 0     # Harbour itself, one of its arrangements, a version of its terms
+    arrangement: int = 0
+    version: int = 0
+    milestone: int = 0  # any milestone (Harbour has none): refusals come before it is looked up
 
 
 def ids_of(site: Site) -> Ids:
@@ -39,8 +43,14 @@ def ids_of(site: Site) -> Ids:
     line = query(site.db, "SELECT id FROM invoice_lines WHERE invoice_id = :i ORDER BY id", i=inv[0][0])
     parked = query(site.db, "SELECT id FROM parked_payments ORDER BY id")
     event = query(site.db, "SELECT id FROM events ORDER BY id")
+    client = query(site.db, "SELECT id FROM clients WHERE name LIKE 'Harbour%'")
+    arrangement = query(site.db, "SELECT id FROM arrangements WHERE client_id = :c AND kind = 'retainer'",
+                        c=client[0][0])
+    version = query(site.db, "SELECT id FROM arrangement_versions WHERE arrangement_id = :a", a=arrangement[0][0])
+    milestone = query(site.db, "SELECT id FROM milestones ORDER BY id")
     return Ids(int(inv[0][0]), int(line[0][0]), int(inv[-1][0]), int(parked[0][0]), int(event[0][0]),
-               str(inv[0][1])[:7])
+               str(inv[0][1])[:7], int(client[0][0]), int(arrangement[0][0]), int(version[0][0]),
+               int(milestone[-1][0]))
 
 
 # (method, path as the router declares it, who may: O owner F finance A account manager C contractor V viewer).
@@ -66,6 +76,28 @@ ROUTES: list[tuple[str, str, str]] = [
     ("POST", "/app/rules", "OF"),
     ("POST", "/app/pilot", "OFAV"),
     ("POST", "/app/settings", "OF"),
+    # clients (issue 13): as the API's /v1/clients; an account manager's own clients only (Harbour is not theirs)
+    ("GET", "/app/clients", "OFAV"),
+    ("GET", "/app/clients/{client_id}", "OFV"),
+    ("GET", "/app/clients/{client_id}/edit", "OF"),
+    ("GET", "/app/clients/{client_id}/arrangements/new", "OF"),
+    ("GET", "/app/clients/{client_id}/arrangements/{arrangement_id}/amend", "OF"),
+    ("GET", "/app/clients/{client_id}/arrangements/{arrangement_id}/end", "OF"),
+    ("GET", "/app/clients/{client_id}/arrangements/{arrangement_id}/reopen", "OF"),
+    ("POST", "/app/clients", "OF"),
+    ("POST", "/app/clients/{client_id}/edit", "OF"),
+    ("POST", "/app/clients/{client_id}/archive", "OF"),
+    ("POST", "/app/clients/{client_id}/reactivate", "OF"),
+    ("POST", "/app/clients/{client_id}/arrangements", "OF"),
+    ("POST", "/app/clients/{client_id}/arrangements/{arrangement_id}/amend", "OF"),
+    ("POST", "/app/clients/{client_id}/arrangements/{arrangement_id}/end", "OF"),
+    ("POST", "/app/clients/{client_id}/arrangements/{arrangement_id}/reopen", "OF"),
+    ("POST", "/app/clients/{client_id}/milestones/{milestone_id}/cancel", "OF"),
+    ("POST", "/app/amendments/{version_id}/approve", "OF"),
+    ("POST", "/app/amendments/{version_id}/reject", "OF"),
+    # the DATEV download (issue 16): Perm.EXPORT_BOOKS, as GET /v1/exports/datev
+    ("GET", "/app/exports", "OF"),
+    ("GET", "/app/exports/datev", "OF"),
 ]
 # Sign-in and sign-out are for everyone (and tested in test_dashboard.py).
 OPEN = {("GET", "/app/login"), ("POST", "/app/login"), ("POST", "/app/logout")}
@@ -105,7 +137,11 @@ def _csrf(c: httpx.Client) -> str:
 
 def _snapshot(site: Site) -> list[object]:
     return [query(site.db, f"SELECT count(*) FROM {t}")[0][0]
-            for t in ("audit_log", "invoices", "payments", "parked_payments", "jobs")] + \
+            for t in ("audit_log", "invoices", "payments", "parked_payments", "jobs", "clients", "arrangements",
+                      "arrangement_versions", "arrangement_adjustments")] + \
+        query(site.db, "SELECT id, archived_at, name FROM clients ORDER BY id") + \
+        query(site.db, "SELECT id, ends_on FROM arrangements ORDER BY id") + \
+        query(site.db, "SELECT id, cancelled_on FROM milestones ORDER BY id") + \
         query(site.db, "SELECT id, status FROM invoices ORDER BY id") + \
         query(site.db, "SELECT id, status FROM parked_payments ORDER BY id")
 
@@ -135,9 +171,10 @@ def test_every_role_against_every_dashboard_page(site: Site, ids: Ids, role: Rol
     for method, path, allowed in ROUTES:
         if method != "GET":
             continue
-        url = path.format(invoice_id=ids.invoice, line_id=ids.line)
-        if path == "/app/pilot":
-            url += f"?period={ids.period}"
+        url = path.format(invoice_id=ids.invoice, line_id=ids.line, client_id=ids.client,
+                          arrangement_id=ids.arrangement)
+        if path in ("/app/pilot", "/app/exports/datev"):
+            url += f"?period={ids.period}&month={ids.period}&rates=GBP:0.8612"
         r = browser_of.get(url)
         if letter in allowed:
             # may see it: never refused as not theirs (an e-invoice may still say what the seller must fill in)
@@ -162,12 +199,23 @@ def test_every_role_against_every_dashboard_form(site: Site, ids: Ids, role: Rol
                                                                   "actual": f"client,amount\n{FOREIGN},1.00\n"},
              "/app/invoices/{invoice_id}/reject": {"reason": "scope test"},
              "/app/payments/{parked_id}/apply": {"invoice": str(ids.invoice)},
-             "/app/payments/{parked_id}/dismiss": {"reason": "scope test"}}
+             "/app/payments/{parked_id}/dismiss": {"reason": "scope test"},
+             "/app/clients": {"name": "Scope Ltd", "currency": "EUR"},
+             "/app/clients/{client_id}/edit": {"name": "Scope Ltd"},
+             "/app/clients/{client_id}/archive": {"reason": "scope test"},
+             "/app/clients/{client_id}/arrangements": {"kind": "retainer", "fee": "1.00"},
+             "/app/clients/{client_id}/arrangements/{arrangement_id}/amend": {
+                 "effective_on": "2026-04-15", "was.fee": "2750.00", "terms.fee": "1.00", "step": "save"},
+             "/app/clients/{client_id}/arrangements/{arrangement_id}/end": {"ends_on": "2026-04-15", "step": "save"},
+             "/app/clients/{client_id}/arrangements/{arrangement_id}/reopen": {"reopens_on": "2026-06-01"},
+             "/app/clients/{client_id}/milestones/{milestone_id}/cancel": {"reason": "scope test"},
+             "/app/amendments/{version_id}/reject": {"note": "scope test"}}
     for method, path, allowed in ROUTES:
         if method != "POST":
             continue
         before = _snapshot(site)
-        url = path.format(invoice_id=ids.pending, parked_id=ids.parked, event_id=ids.event)
+        url = path.format(invoice_id=ids.pending, parked_id=ids.parked, event_id=ids.event, client_id=ids.client,
+                          arrangement_id=ids.arrangement, milestone_id=ids.milestone, version_id=ids.version)
         r = browser_of.post(url, data={"csrf_token": csrf, **forms.get(path, {})})
         if path == "/app/pilot" and letter in allowed:
             if r.status_code != 200:
