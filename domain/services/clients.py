@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import (
@@ -136,24 +136,31 @@ def _client_view(c: ClientRow) -> ClientView:
     return ClientView.of(c)
 
 
-def _check_managers(uow: UnitOfWork, user_ids: Sequence[int]) -> None:
+def check_managers(uow: UnitOfWork, user_ids: Sequence[int]) -> None:
+    """Every id is an account manager's (a step of creating or changing a client, and of importing a book)."""
     for uid in user_ids:
         u = uow.users.get(uid)
         if u is None or u.role != "account_manager":
             raise ValidationFailed(f"user {uid} is not an account manager", field="account_manager_ids")
 
 
+def new_client_row(uow: UnitOfWork, data: ClientIn) -> ClientRow:
+    """The row a valid new client is stored as (not yet added; its managers are set apart)."""
+    row = ClientRow(
+        name=data.name, currency=data.currency, billing_emails=[str(e) for e in data.billing_emails],
+        payment_terms_days=data.payment_terms_days, tax_profile=data.tax_profile.as_json(),
+        po_required=data.po_required, po_number=data.po_number, locale=data.locale,
+        external_ref=data.external_ref, created_at=uow.clock.now())
+    write_buyer(row, data.buyer())
+    return row
+
+
 def create_client(uow: UnitOfWork, actor: Actor, data: ClientIn | Mapping[str, Any]) -> ClientView:
     require(actor, Perm.MANAGE_CLIENTS)
     data = parse_input(ClientIn, data)
     with uow:
-        _check_managers(uow, data.account_manager_ids)
-        row = uow.clients.add(ClientRow(
-            name=data.name, currency=data.currency, billing_emails=[str(e) for e in data.billing_emails],
-            payment_terms_days=data.payment_terms_days, tax_profile=data.tax_profile.as_json(),
-            po_required=data.po_required, po_number=data.po_number, locale=data.locale,
-            external_ref=data.external_ref, created_at=uow.clock.now()))
-        write_buyer(row, data.buyer())
+        check_managers(uow, data.account_manager_ids)
+        row = uow.clients.add(new_client_row(uow, data))
         uow.clients.set_managers(row.id, data.account_manager_ids)
         uow.session.refresh(row)
         view = _client_view(row)
@@ -205,7 +212,7 @@ def update_client(uow: UnitOfWork, actor: Actor, client_id: int, patch: ClientPa
     with uow:
         row = load_client(uow, actor, client_id)
         if patch.account_manager_ids is not None:
-            _check_managers(uow, patch.account_manager_ids)
+            check_managers(uow, patch.account_manager_ids)
         before = _client_view(row).model_dump(mode="json")
         data = patch.model_dump(exclude_unset=True)
         buyer_changes = {k: data.pop(k) for k in _BUYER_FIELDS if k in data}
@@ -286,40 +293,58 @@ def refuse_archived(client: ClientRow) -> None:
                             code="client.archived", field="client_id")
 
 
+def check_arrangement(terms: Terms, client: ClientRow, retainer: tuple[int, str] | None,
+                      has_retainer: Callable[[], bool]) -> None:
+    """A new arrangement's rules beyond its model (a step of adding one, and of importing a book): amounts fit the
+    client's currency; an SLA credit's retainer (`retainer`: its client id and kind) is a retainer of the same
+    client, and a percentage credit needs one (`has_retainer`, asked only then)."""
+    places = minor_exponent(client.currency)
+    for field, amount in money_fields(terms).items():
+        parse_decimal(amount, field, max_places=places)
+    if terms.kind == "sla_credit" and terms.retainer_arrangement_id is not None:
+        if retainer is None or retainer != (client.id, "retainer"):
+            raise ValidationFailed("must be a retainer arrangement of the same client",
+                                   field="retainer_arrangement_id")
+    elif terms.kind == "sla_credit" and terms.credit_pct is not None and not has_retainer():
+        # a percentage of nothing would burn every breach as a 0.00 credit
+        raise ValidationFailed("a percentage credit needs a retainer to take the percentage of: add the "
+                               "retainer first, or give a fixed_amount", field="retainer_arrangement_id")
+
+
+def new_arrangement_row(uow: UnitOfWork, client_id: int, terms: Terms) -> ArrangementRow:
+    """The row checked terms are stored as (not yet added)."""
+    stored = terms.model_dump(mode="json", exclude={"name", "starts_on", "ends_on", "kind"})
+    if isinstance(terms, MilestoneTerms):
+        stored = {}
+    return ArrangementRow(
+        client_id=client_id, kind=terms.kind, name=terms.name or terms.kind.replace("_", " ").title(),
+        terms=stored, starts_on=terms.starts_on, ends_on=terms.ends_on, active=True, created_at=uow.clock.now())
+
+
+def new_milestone_rows(row: ArrangementRow, client: ClientRow, terms: Terms) -> list[MilestoneRow]:
+    """A milestone arrangement's milestones, in the client's currency (none for other kinds); not yet added."""
+    if not isinstance(terms, MilestoneTerms):
+        return []
+    places = minor_exponent(client.currency)
+    return [MilestoneRow(arrangement_id=row.id, client_id=client.id, name=m.name,
+                         amount_minor=int(round_money(m.amount, client.currency).scaleb(places)),
+                         currency=client.currency) for m in terms.milestones]
+
+
 def add_arrangement(uow: UnitOfWork, actor: Actor, client_id: int, data: dict[str, object]) -> ArrangementView:
     """Attach contract terms to a client; amounts must fit the client's currency."""
     require(actor, Perm.MANAGE_CLIENTS)
     terms = parse_terms(data)
     with uow:
         client = load_client(uow, actor, client_id)
-        places = minor_exponent(client.currency)
-        for field, amount in money_fields(terms).items():
-            parse_decimal(amount, field, max_places=places)
-        if terms.kind == "sla_credit" and terms.retainer_arrangement_id is not None:
-            ret = uow.arrangements.get(terms.retainer_arrangement_id)
-            if ret is None or ret.client_id != client_id or ret.kind != "retainer":
-                raise ValidationFailed("must be a retainer arrangement of the same client",
-                                       field="retainer_arrangement_id")
-        elif terms.kind == "sla_credit" and terms.credit_pct is not None and not any(
-                a.kind == "retainer" for a in uow.arrangements.for_client(client_id)):
-            # a percentage of nothing would burn every breach as a 0.00 credit
-            raise ValidationFailed("a percentage credit needs a retainer to take the percentage of: add the "
-                                   "retainer first, or give a fixed_amount", field="retainer_arrangement_id")
-        stored = terms.model_dump(mode="json", exclude={"name", "starts_on", "ends_on", "kind"})
-        if isinstance(terms, MilestoneTerms):
-            stored = {}
-        row = uow.arrangements.add(ArrangementRow(
-            client_id=client_id, kind=terms.kind, name=terms.name or terms.kind.replace("_", " ").title(),
-            terms=stored, starts_on=terms.starts_on, ends_on=terms.ends_on, active=True,
-            created_at=uow.clock.now()))
+        ret = uow.arrangements.get(terms.retainer_arrangement_id) \
+            if terms.kind == "sla_credit" and terms.retainer_arrangement_id is not None else None
+        check_arrangement(terms, client, (ret.client_id, ret.kind) if ret is not None else None,
+                          lambda: any(a.kind == "retainer" for a in uow.arrangements.for_client(client_id)))
+        row = uow.arrangements.add(new_arrangement_row(uow, client_id, terms))
         milestones = []
-        if isinstance(terms, MilestoneTerms):
-            for m in terms.milestones:
-                amount = round_money(m.amount, client.currency)
-                ms = uow.arrangements.add(MilestoneRow(
-                    arrangement_id=row.id, client_id=client_id, name=m.name,
-                    amount_minor=int(amount.scaleb(places)), currency=client.currency))
-                milestones.append(MilestoneView.of(ms))
+        for ms in new_milestone_rows(row, client, terms):
+            milestones.append(MilestoneView.of(uow.arrangements.add(ms)))
         if not isinstance(terms, MilestoneTerms):
             first_version(uow, row, actor)
         view = ArrangementView.of(row, milestones)

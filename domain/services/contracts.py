@@ -167,12 +167,16 @@ def _versions(uow: UnitOfWork, a: ArrangementRow) -> list[Version]:
 def first_version(uow: UnitOfWork, a: ArrangementRow, by: Actor) -> ArrangementVersionRow:
     """Store version 1 (the terms the arrangement was made with), for an arrangement that has none yet (a step of
     adding or amending one, not a use case of its own)."""
-    row = ArrangementVersionRow(arrangement_id=a.id, number=1,
-                                effective_on=a.starts_on or a.created_at.date(), terms=dict(a.terms), changes={},
-                                status="active", reason="", created_by=by.email or by.label, decided_by="",
-                                created_at=uow.clock.now())
+    row = version_one(uow, a, by)
     uow.arrangements.add(row)
     return row
+
+
+def version_one(uow: UnitOfWork, a: ArrangementRow, by: Actor) -> ArrangementVersionRow:
+    """Version 1 of a new arrangement's terms, not yet added (a book import adds thousands in one flush)."""
+    return ArrangementVersionRow(arrangement_id=a.id, number=1, effective_on=a.starts_on or a.created_at.date(),
+                                 terms=dict(a.terms), changes={}, status="active", reason="",
+                                 created_by=by.email or by.label, decided_by="", created_at=uow.clock.now())
 
 
 def _ensure_first(uow: UnitOfWork, actor: Actor, a: ArrangementRow) -> None:

@@ -42,7 +42,7 @@ def _hours(value: object) -> int:
 
 
 def _check_time(uow: UnitOfWork, actor: Actor, data: TimeEntryIn) -> tuple[ClientRow, str, int]:
-    """log_time's checks: the client (in the actor's scope), who worked, the hours in hundredths."""
+    """log_time's checks (a book import's too): the client (in the actor's scope), who worked, the hours (1/100)."""
     centi = _hours(data.hours)
     client = uow.clients.get(data.client_id)
     if client is None:

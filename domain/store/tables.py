@@ -688,3 +688,17 @@ class AccountingQueueRow(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+class ImportKeyRow(Base):
+    """What a book import (issue 13) made of each row it took: the row's kind and external id, the client,
+    arrangement or time entry it became, and the row as it was imported (so a second run of the same file changes
+    nothing, and a row changed since is reported instead of overwritten). One per kind and external id."""
+
+    __tablename__ = "import_keys"
+    __table_args__ = (UniqueConstraint("kind", "external_id", name="uq_import_keys_kind_external_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # client | arrangement | time
+    external_id: Mapped[str] = mapped_column(String(200))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    row: Mapped[dict[str, Any]] = mapped_column(default=dict)  # column -> value as imported (empty cells left out)
+    import_digest: Mapped[str] = mapped_column(String(64))  # the import (digest of its files) that made it
+    created_at: Mapped[datetime]
