@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     # The largest request body the HTTP server reads (bytes); a larger one is refused with 413 before parsing.
     max_body_bytes: int = Field(default=1_048_576, ge=16_384, le=1_073_741_824)
+    # A book import (POST /v1/imports, the dashboard's import page) may be larger than other requests: 5,000
+    # clients with their arrangements and time are about 2 MB of CSV.
+    max_import_bytes: int = Field(default=20_971_520, ge=16_384, le=1_073_741_824)
     # Inbound events (issue 4). A secret per source: {"billable": "whsec_...", "hubspot": "<app client secret>",
     # "jira": "...", "toggl": "...", "harvest": "whsec_..."} (several, space-separated, while rotating); a source
     # without one is refused (404). HubSpot deal details come from its CRM API with a private-app token.

@@ -51,16 +51,21 @@ class BodyLimit:
     """ASGI middleware: 413 for any HTTP request whose body is (or is declared) larger than `limit` bytes; 422 for
     one whose body, path or query carries a NUL character."""
 
-    def __init__(self, app: ASGIApp, limit: int = DEFAULT_MAX_BODY) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int = DEFAULT_MAX_BODY, larger: dict[str, int] | None = None) -> None:
+        # `larger`: path -> its own limit (a book import's CSV files may be larger than any other request)
+        self.app, self.default, self.larger = app, limit, dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope.get("path", "").rstrip("/"), self.default)
+        await self._limited(scope, receive, send, limit)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         declared = _content_length(scope)
-        if declared is not None and declared > self.limit:
-            await _refuse(scope, receive, send, self.limit)
+        if declared is not None and declared > limit:
+            await _refuse(scope, receive, send, limit)
             return
         if "\x00" in scope.get("path", "") or _has_nul(scope.get("query_string", b"")):
             await _refuse_nul(scope, receive, send, "query")
@@ -76,8 +81,8 @@ class BodyLimit:
             if message["type"] == "http.request":
                 chunk = message.get("body", b"")
                 seen += len(chunk)
-                if seen > self.limit:
-                    raise BodyTooLarge(self.limit)
+                if seen > limit:
+                    raise BodyTooLarge(limit)
                 if check_nul:
                     body.extend(chunk)  # at most `limit` bytes, checked whole (a NUL may straddle two chunks)
                     if not message.get("more_body", False) and _has_nul(bytes(body)):
@@ -95,7 +100,7 @@ class BodyLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await _refuse(scope, receive, send, self.limit)
+            await _refuse(scope, receive, send, limit)
         except NulInRequest:
             if started:
                 raise

@@ -82,7 +82,9 @@ def create_app(db: Database | None = None, settings: Settings | None = None) -> 
     _redact_access_log()
     install(app)
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # before anything reads the body
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes,  # before anything reads the body
+                       larger={p: max(settings.max_import_bytes, settings.max_body_bytes)
+                               for p in ("/v1/imports", "/app/import", "/app/import/commit")})
     app.add_middleware(MetricsMiddleware)  # outermost: it times everything, refusals included
     for router in ROUTERS:
         app.include_router(router)

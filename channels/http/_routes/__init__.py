@@ -9,6 +9,7 @@ from channels.http._routes import (
     events,
     exports,
     hosted,
+    imports,
     invoices,
     payments,
     work,
@@ -18,6 +19,6 @@ from channels.http._routes import (
 # Webhooks first: senders deliver in bursts, and a request is matched against the routes in this order.
 ROUTERS = [events.webhooks, clients.router, clients.amendments, work.router, invoices.router, audit.router,
            workspace.router, chat.router, documents.router, hosted.router, events.router, email.router, payments.router,
-           exports.router]
+           exports.router, imports.router]
 
 __all__ = ["ROUTERS"]
