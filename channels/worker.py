@@ -6,8 +6,9 @@ domain/services/jobs.py). The HTTP door wakes the embedded worker when an event 
 being processed a few milliseconds after it was stored; on PostgreSQL every worker also LISTENs for the NOTIFY
 that committing jobs sends, so other processes' events wake it too; otherwise workers poll every second.
 
-Fault injection for the crash tests: BILLABLE_FAULT_AT=after_drafting|after_issuing|before_outbox_mark kills the
-process with SIGKILL when it reaches that point (nothing else reads it).
+Fault injection for the crash tests: BILLABLE_FAULT_AT=after_drafting|after_issuing|before_outbox_mark (and the
+accounting sync's accounting_before_push|accounting_after_push|accounting_after_record) kills the process with
+SIGKILL when it reaches that point (nothing else reads it).
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ class Worker:
     def __init__(self, db: Database, send: Send, name: str | None = None, batch: int = jobs.BATCH,
                  poll: float = 1.0, tick_every: float = 60.0, step: Callable[[str], None] | None = None,
                  outbox_lease: float = outbox.LEASE.total_seconds(),
-                 observe: jobs.Observe | None = observe_event) -> None:
+                 observe: jobs.Observe | None = observe_event,
+                 accounting: Callable[[], int] | None = None) -> None:
         self.db, self.send, self.observe = db, send, observe
+        self.accounting = accounting  # the accounting sync's step (channels/accounting/sync.py), when configured
         self.lease = timedelta(seconds=outbox_lease)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.batch, self.poll, self.tick_every, self.step = batch, poll, tick_every, step
@@ -72,9 +75,13 @@ class Worker:
 
     @classmethod
     def for_settings(cls, db: Database, settings: Settings, **kw: object) -> Worker:
+        from channels.accounting.sync import sync_for_settings
         from channels.notify import make_sender
 
-        return cls(db, make_sender(settings, db), step=fault_step(), **kw)  # type: ignore[arg-type]
+        step = fault_step()
+        sync = sync_for_settings(db, settings, step=step)
+        return cls(db, make_sender(settings, db), step=step, accounting=sync.run_once if sync else None,
+                   **kw)  # type: ignore[arg-type]
 
     def wake(self) -> None:
         self._wake.set()
@@ -91,6 +98,11 @@ class Worker:
             self.tick()
         done = jobs.process_jobs(self.db.uow(), self.name, self.batch, self.step, self.observe)
         done += outbox.dispatch_outbox(self.db.uow(), self.send, step=self.step, lease=self.lease)
+        if self.accounting is not None:
+            try:
+                done += self.accounting()
+            except Exception:  # QuickBooks unreachable or refusing: its queue keeps the work; the rest goes on
+                log.exception("accounting sync round failed; its queue keeps the work")
         return done
 
     def run_until_idle(self) -> int:

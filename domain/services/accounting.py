@@ -11,7 +11,7 @@ reconnecting. While disconnected nothing is queued: connecting again pushes what
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -154,6 +154,8 @@ def save_connection(uow: UnitOfWork, actor: Actor, *, realm_id: str, company_nam
             uow.session.add(row)
         else:
             before = {"status": row.status, "realm_id": row.realm_id, "company_name": row.company_name}
+        if row.status == "disconnected":
+            row.backfilled_at = None  # nothing was queued while disconnected: look for what is missing there
         if row.realm_id and row.realm_id != realm_id:
             _forget_company(uow, provider)
             row.backfilled_at = None
@@ -466,12 +468,16 @@ def retry_dead(uow: UnitOfWork, actor: Actor, provider: str = acc.QUICKBOOKS) ->
     """Put dead sync work back in the queue (after fixing its cause, e.g. a mapping); how many."""
     require(actor, Perm.MANAGE_SETTINGS)
     with uow:
-        result = uow.session.execute(update(AccountingQueueRow).where(
+        rows = uow.session.execute(select(AccountingQueueRow).where(
             AccountingQueueRow.provider == provider, AccountingQueueRow.status == "dead")
-            .values(status="pending", attempts=0, run_after=uow.clock.now(), done_at=None))
-        uow.audit.record(actor, "accounting.retried", "accounting", provider)
+            .with_for_update()).scalars().all()
+        for r in rows:
+            # a new round: its writes get new requestids (the old ones would replay the refusal)
+            r.payload = {**(r.payload or {}), "round": int((r.payload or {}).get("round", 0)) + 1}
+            r.status, r.attempts, r.run_after, r.done_at = "pending", 0, uow.clock.now(), None
+        uow.audit.record(actor, "accounting.retried", "accounting", provider, after={"tasks": len(rows)})
         uow.commit()
-        return int(getattr(result, "rowcount", 0) or 0)
+        return len(rows)
 
 
 # ---- mappings ----------------------------------------------------------------------------------------------------
@@ -618,8 +624,12 @@ def unpushed(uow: UnitOfWork, actor: Actor, limit: int = 1000, provider: str = a
     with uow:
         mapped = select(AccountingMappingRow.local_id).where(
             AccountingMappingRow.provider == provider, AccountingMappingRow.kind.in_(("invoice", "credit_note")))
+        queued = select(AccountingQueueRow.ref_id).where(  # their own tasks push these, in order
+            AccountingQueueRow.provider == provider, AccountingQueueRow.status == "pending",
+            AccountingQueueRow.subject.in_(("invoice", "credit_note")))
         rows = uow.session.execute(select(InvoiceRow.id, InvoiceRow.kind).where(
-            InvoiceRow.number.is_not(None), InvoiceRow.id.not_in(mapped)).order_by(InvoiceRow.id).limit(limit)).all()
+            InvoiceRow.number.is_not(None), InvoiceRow.id.not_in(mapped), InvoiceRow.id.not_in(queued))
+            .order_by(InvoiceRow.id).limit(limit)).all()
         return [(int(i), str(k)) for i, k in rows]
 
 
@@ -632,8 +642,13 @@ def mark_backfilled(uow: UnitOfWork, actor: Actor, provider: str = acc.QUICKBOOK
         uow.commit()
 
 
-def invoice_states(uow: UnitOfWork, ids: Sequence[int]) -> dict[int, str]:
-    """Our status of these invoices (void ones are voided there after the push)."""
+def voided_unsynced(uow: UnitOfWork, actor: Actor, provider: str = acc.QUICKBOOKS) -> list[int]:
+    """Invoices void here whose copy there is not voided yet (pushed by the backfill as they were issued)."""
+    require(actor, Perm.MANAGE_SETTINGS)
     with uow:
-        return {int(i): str(s) for i, s in uow.session.execute(
-            select(InvoiceRow.id, InvoiceRow.status).where(InvoiceRow.id.in_(list(ids)))).all()}
+        return [int(i) for i in uow.session.execute(
+            select(InvoiceRow.id).join(AccountingMappingRow, (AccountingMappingRow.local_id == InvoiceRow.id)
+                                       & (AccountingMappingRow.provider == provider)
+                                       & (AccountingMappingRow.kind == "invoice"))
+            .where(InvoiceRow.status == "void", AccountingMappingRow.remote_status != "voided")
+            .order_by(InvoiceRow.id)).scalars()]

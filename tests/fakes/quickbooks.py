@@ -374,7 +374,9 @@ class FakeQuickBooks:
         if entity is None:
             raise _Fault(400, "4001", "Invalid query", f"QueryValidationError: Entity {m['entity']} not found")
         rows = sorted(company.objects[entity].values(), key=lambda o: int(o["Id"]))
-        for cond in re.split(r"\s+and\s+", m["where"] or "", flags=re.I) if m["where"] else []:
+        # conditions are joined by AND outside quotes ('Time and materials' is one value)
+        where = re.split(r"\s+and\s+(?=(?:[^']*'[^']*')*[^']*$)", m["where"], flags=re.I) if m["where"] else []
+        for cond in where:
             c = self._COND.match(cond)
             if c is None:
                 raise _Fault(400, "4000", "Error parsing query", f"QueryParserError: {cond}")
