@@ -18,6 +18,7 @@ from channels.cli.chat import ask, chat
 from channels.cli.evals import app as evals_app
 from channels.cli.events import events_app, pilot_app, rules_app, tick, worker
 from channels.cli.exports import app as export_app
+from channels.cli.imports import import_book
 from channels.cli.invoices import app as invoices_app
 from channels.cli.parties import clients_app, settings_app
 from channels.cli.payments import app as payments_app
@@ -42,6 +43,7 @@ app.add_typer(evals_app, name="evals")
 app.add_typer(events_app, name="events")
 app.add_typer(rules_app, name="rules")
 app.add_typer(pilot_app, name="pilot")
+app.command(name="import")(import_book)
 app.command()(tick)
 app.command()(worker)
 
