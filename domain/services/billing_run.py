@@ -20,7 +20,8 @@ from domain.model.roles import Actor, Perm
 from domain.services import _issuing
 from domain.services._auth import client_scope, require
 from domain.services._context import load_context
-from domain.services.invoicing import _store_drafts, new_draft
+from domain.services._issuing import _summary
+from domain.services.invoicing import new_draft
 from domain.store.tables import ClientRow, InvoiceRow
 from domain.store.uow import UnitOfWork
 
@@ -97,7 +98,7 @@ def _bill_batch(uow: UnitOfWork, actor: Actor, chunk: list[int], start: date, en
                 partial.nothing_to_bill += 1
                 continue
             drafts.append(built)
-        _store_drafts(uow, actor, drafts)
+        _store_drafts_once(uow, actor, drafts)
         partial.drafted = len(drafts)
         for inv, _ in drafts:
             by_invoice[inv.id] = ctx.clients[inv.client_id]
@@ -109,6 +110,31 @@ def _bill_batch(uow: UnitOfWork, actor: Actor, chunk: list[int], start: date, en
         setattr(report, name, getattr(report, name) + getattr(partial, name))
     report.invoice_ids.extend(partial.invoice_ids)
     report.errors.extend(partial.errors)
+
+
+def _store_drafts_once(uow: UnitOfWork, actor: Actor,
+                       drafts: list[tuple[InvoiceRow, list[tuple[str, int, str]]]]) -> None:
+    """Give the batch's drafts their ids and audit them now; write them (and claim their work) once, decided.
+
+    The drafts stay out of the ORM session: checking and issuing change them in memory, and at the next flush (the
+    commit, or the send-on-issue step) each invoice and line is inserted once in its final state with Core
+    executemany, then its work claimed. A claim already taken refuses the whole batch (`Conflict`), before the
+    transaction commits: the run redoes it client by client, as when the claims were taken first.
+    """
+    if not drafts:
+        return
+    uow.preassign_ids([inv for inv, _ in drafts])
+    uow.preassign_ids([ln for inv, _ in drafts for ln in inv.lines])
+    for inv, _ in drafts:
+        uow.audit.record(actor, "invoice.drafted", "invoice", inv.id, after=_summary(inv))
+
+    def write() -> None:
+        uow.invoices.insert_new([inv for inv, _ in drafts])
+        if not uow.claims.claim_many([(k, r, p, inv.id) for inv, keys in drafts for k, r, p in keys]):
+            raise Conflict("some of this work was billed by another invoice a moment ago; draft again",
+                           code="invoice.already_billed")
+
+    uow.write_before_flush(write)
 
 
 def _check_and_issue(uow: UnitOfWork, actor: Actor, invoices: list[InvoiceRow], clients: dict[int, ClientRow],

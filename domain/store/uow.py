@@ -19,6 +19,10 @@ from domain.store.audit_keys import keyring_for
 from domain.store.clock import Clock
 from domain.store.tables import AuditHeadRow, AuditRow, Base
 
+# SQLite tables declared with sqlite_autoincrement: their ids are never reused, even after a delete.
+_SQLITE_AUTOINCREMENT = frozenset(t.name for t in Base.metadata.tables.values()
+                                  if t.dialect_options["sqlite"].get("autoincrement"))
+
 
 def jsonable(value: Any) -> Any:
     """Round-trip through JSON so what we hash is exactly what the database will give back."""
@@ -76,6 +80,7 @@ class UnitOfWork:
         self.readonly = readonly
         self.audit = AuditBuffer()
         self._after_commit: list[Callable[[], None]] = []
+        self._writes: list[Callable[[], None]] = []
         self._depth = 0
 
     def __enter__(self) -> Self:
@@ -87,6 +92,7 @@ class UnitOfWork:
         if self.readonly:
             self.session.connection(execution_options={"readonly": True})
         self.audit.pending.clear()
+        self._writes.clear()
         self.clients = repos.Clients(self.session)
         self.users = repos.Users(self.session)
         self.arrangements = repos.Arrangements(self.session)
@@ -112,6 +118,7 @@ class UnitOfWork:
         self._depth -= 1
         if self._depth > 0:
             return
+        self._writes.clear()
         try:
             self.session.rollback()
         finally:
@@ -122,6 +129,7 @@ class UnitOfWork:
         self.audit.cause.update({k: v for k, v in cause.items() if v is not None})
 
     def flush(self) -> None:
+        self._run_writes()
         self.session.flush()
 
     def preassign_ids(self, rows: Sequence[Base]) -> None:
@@ -129,23 +137,49 @@ class UnitOfWork:
 
         Rows that arrive with their ids need no RETURNING, so the ORM writes them with one executemany (psycopg's
         pipeline, one short statement) instead of huge multi-row INSERT ... RETURNING statements that psycopg must
-        re-parse each time: most of a month-end run's time on PostgreSQL. SQLite has no sequences and is fast as is.
+        re-parse each time: most of a month-end run's time on PostgreSQL. SQLite has no sequences: a writer there
+        holds the database's write lock from its first statement (BEGIN IMMEDIATE), so the next ids are read from
+        the table (and from sqlite_sequence for AUTOINCREMENT tables, whose ids are never reused) and nobody can
+        take them meanwhile.
         """
-        if self.session.get_bind().dialect.name != "postgresql":
-            return
         by_table: dict[str, list[Base]] = {}
         for r in rows:
             if getattr(r, "id", None) is None:
                 by_table.setdefault(r.__tablename__, []).append(r)
+        if not by_table:
+            return
+        pg = self.session.get_bind().dialect.name == "postgresql"
         for table, todo in by_table.items():
-            ids = self.session.execute(
-                text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
-                {"t": table, "n": len(todo)}).scalars().all()
+            if pg:
+                ids = [int(i) for i in self.session.execute(
+                    text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+                    {"t": table, "n": len(todo)}).scalars().all()]
+            else:
+                if self.readonly:
+                    return  # no write lock: leave the ids to the database
+                last = int(self.session.execute(text(f'SELECT coalesce(max(id), 0) FROM "{table}"')).scalar_one())
+                if table in _SQLITE_AUTOINCREMENT:
+                    seq = self.session.execute(text("SELECT seq FROM sqlite_sequence WHERE name = :t"),
+                                               {"t": table}).scalar_one_or_none()
+                    last = max(last, int(seq or 0))
+                ids = list(range(last + 1, last + 1 + len(todo)))
             for r, i in zip(todo, ids, strict=True):
-                r.id = int(i)  # type: ignore[attr-defined]
+                r.id = i  # type: ignore[attr-defined]
+
+    def write_before_flush(self, write: Callable[[], None]) -> None:
+        """Run `write` (Core statements for rows kept out of the session) at the next `flush` or `commit`, once.
+
+        A month-end batch builds its drafts as plain rows, decides them, and writes each row once in its final
+        state; a step that needs them in the database earlier (sending on issue) calls `flush` first."""
+        self._writes.append(write)
+
+    def _run_writes(self) -> None:
+        while self._writes:
+            self._writes.pop(0)()
 
     def commit(self) -> None:
         """Chain and write the buffered audit entries, then commit, all in one transaction."""
+        self._run_writes()
         self.session.flush()
         if self._depth > 1:
             return
@@ -181,7 +215,7 @@ class UnitOfWork:
             prev = values["hash"]
             rows.append(values)
         # Plain executemany: a month-end run writes thousands of entries per commit.
-        self.session.execute(insert(AuditRow), rows)
+        self.session.execute(insert(repos.table_of(AuditRow)), rows)
         head.last_seq, head.last_hash = seq, prev
         self.audit.pending.clear()
         self.session.flush()
