@@ -438,7 +438,8 @@ def _kind_fields(kind: str) -> list[str]:
 
 
 def _new_arrangement(request: Request, ws: WebSession, client_id: int, kind: str, status: int = 200,
-                     values: dict[str, str] | None = None, error: dict[str, str] | None = None) -> Response:
+                     values: dict[str, str] | None = None, error: dict[str, str] | None = None,
+                     preview: contracts.Preview | None = None, previewed: str = "") -> Response:
     if not ws.actor.can(Perm.MANAGE_CLIENTS):
         raise _Refused(ws, 403, "Only owners and finance add arrangements.", "Not yours to change")
     db = _db(request)
@@ -450,7 +451,8 @@ def _new_arrangement(request: Request, ws: WebSession, client_id: int, kind: str
     fields = [{"name": f, "label": TERM_FIELDS[f][0], "widget": TERM_FIELDS[f][1], "hint": TERM_FIELDS[f][2]}
               for f in _kind_fields(kind)] if kind else []
     return _page(request, ws, "clients_arrangement.html", status=status, c=client, kind=kind, kinds=KIND_LABELS,
-                 fields=fields, v=values or {}, error=error, retainers=retainers, cycles=[c.value for c in Cycle])
+                 fields=fields, v=values or {}, error=error, retainers=retainers, cycles=[c.value for c in Cycle],
+                 preview=preview, previewed=previewed)
 
 
 @router.get("/clients/{client_id}/arrangements/new")
@@ -460,13 +462,16 @@ def new_arrangement_page(request: Request, client_id: Id, kind: str = "") -> Res
 
 @router.post("/clients/{client_id}/arrangements")
 async def add_arrangement(request: Request, client_id: Id) -> Response:
+    """Previewed first (the domain's dry run of adding it), added when that preview is confirmed unchanged."""
     ws, form = await _posted(request)
     kind = form.get("kind", "")
     if kind not in TERMS_BY_KIND:
         raise _Refused(ws, 422, f"kind: one of {', '.join(TERMS_BY_KIND)}")
-    values = {k: v for k, v in form.items() if k != "csrf_token"}
+    values = {k: v for k, v in form.items() if k not in ("csrf_token", "step", "previewed")}
+    fingerprint = _fingerprint(values)
+    saving = form.get("step") == "save" and form.get("previewed") == fingerprint
 
-    def add() -> ArrangementView:
+    def add() -> ArrangementView | contracts.Preview:
         data: dict[str, Any] = {"kind": kind}
         for k in ("name", "starts_on", "ends_on"):
             if values.get(k, "").strip():
@@ -475,15 +480,20 @@ async def add_arrangement(request: Request, client_id: Id) -> Response:
             text = values.get(f, "")
             if text.strip():
                 data[f] = _value(TERM_FIELDS[f][1], text, f)
+        if not saving:
+            return contracts.preview_arrangement(_db(request).uow(), ws.actor, client_id, data)
         return clients.add_arrangement(_db(request).uow(), ws.actor, client_id, data)
 
     try:
-        view = await run_in_threadpool(add)
+        done = await run_in_threadpool(add)
     except ValidationFailed as e:
         return await run_in_threadpool(_new_arrangement, request, ws, client_id, kind, 422, values, _field_error(e))
     except BillingError as e:
         raise _Refused(ws, e.status, e.message) from None
-    return _to_client(client_id, "arrangement_added", f"arr-{view.id}")
+    if isinstance(done, contracts.Preview):
+        return await run_in_threadpool(_new_arrangement, request, ws, client_id, kind, 200, values, None, done,
+                                       fingerprint)
+    return _to_client(client_id, "arrangement_added", f"arr-{done.id}")
 
 
 # ---- amend, end, reopen: preview first, then save ------------------------------------------------------------------

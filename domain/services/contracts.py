@@ -503,6 +503,26 @@ def seats_on(uow: UnitOfWork, a: ArrangementRow, day: date) -> int | None:
     return int(seats) if seats is not None else None
 
 
+def preview_arrangement(uow: UnitOfWork, actor: Actor, client_id: int, data: Mapping[str, Any]) -> Preview:
+    """What the next invoice will contain because of a new arrangement: `clients.add_arrangement` run as a dry run
+    (the same checks; nothing kept)."""
+    from domain.services import clients  # clients builds on this module
+
+    require(actor, Perm.MANAGE_CLIENTS)
+    with uow, _trial(uow, True):
+        view = clients.add_arrangement(uow, actor, client_id, dict(data))
+        a, client = _load_arrangement(uow, actor, view.id, client_id)
+        if a.kind == "milestone":
+            return Preview(currency=client.currency, note="each milestone bills on the next invoice once it is "
+                                                          "completed; nothing before")
+        p = _preview(uow, a, client, _versions(uow, a), [], a.starts_on or uow.clock.today())
+        first = date.fromisoformat(p.next_period.split("..")[0]) if p.next_period else None
+        if first is not None and a.starts_on is not None and a.starts_on < first:
+            p = p.model_copy(update={"note": f"it begins on {a.starts_on}: the periods before {first} bill too, "
+                                             "as they fall due (shown: the next one)"})
+        return p
+
+
 # ---- end, reopen ----------------------------------------------------------------------------------------------------
 
 

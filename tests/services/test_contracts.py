@@ -199,6 +199,23 @@ def test_a_dry_run_previews_exactly_what_the_change_will_do_and_keeps_nothing(wo
     assert [p.id for p in world.call(contracts.list_proposals, world.actor("finance"))] == []
 
 
+def test_a_new_arrangement_is_previewed_before_it_is_added(world: World) -> None:
+    c = world.client("New Ltd")
+    before = world.snapshot()
+    p = world.call(contracts.preview_arrangement, world.actor("finance"), c.id, {
+        "kind": "subscription", "product": "EDR", "seats": 10, "unit_price": "7.50", "starts_on": "2026-04-16"})
+    # half of April (15 of 30 days) for 10 seats at 7.50
+    assert (p.next_period, [ln.amount for ln in p.next_lines]) == ("2026-04-01..2026-04-30", ["37.50"])
+    back = world.call(contracts.preview_arrangement, world.actor("owner"), c.id, {
+        "kind": "retainer", "fee": "100.00", "starts_on": "2026-02-01"})
+    assert "the periods before 2026-04-01 bill too" in back.note
+    with pytest.raises(ValidationFailed) as e:
+        world.call(contracts.preview_arrangement, world.actor("finance"), c.id, {
+            "kind": "subscription", "product": "EDR", "seats": 0, "unit_price": "7.50"})
+    assert e.value.field == "seats"
+    assert world.snapshot() == before
+
+
 # ---- roles: owners and finance amend and end; an account manager proposes for own clients ------------------------
 
 

@@ -105,6 +105,8 @@ MATRIX: list[tuple[str, str, Op]] = [
                                                         {"effective_on": "2025-03-10", "terms": {"seats": 12}})),
     ("decide_amendment", "OF", lambda w, a, s: w.call(contracts.decide_amendment, a, s.proposal, True)),
     ("list_proposals", "OFAV", lambda w, a, s: w.call(contracts.list_proposals, a)),
+    ("preview_arrangement", "OF", lambda w, a, s: w.call(contracts.preview_arrangement, a, s.client, {
+        "kind": "retainer", "fee": "100.00", "starts_on": "2025-01-01"})),
     ("list_versions", "OFAV", lambda w, a, s: w.call(contracts.list_versions, a, s.client, s.subscription)),
     ("end_arrangement", "OF", lambda w, a, s: w.call(contracts.end_arrangement, a, s.client, s.subscription,
                                                      {"ends_on": "2025-06-30"})),

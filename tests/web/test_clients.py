@@ -236,9 +236,15 @@ def test_add_end_reopen_and_cancel_over_the_forms(site: Site) -> None:
             "csrf_token": csrf, "kind": "subscription", "name": "Backup", "starts_on": "2026-03-01",
             "product": "Cloud backup", "seats": "10", "unit_price": "4.005", "cycle": "monthly"})
         assert r.status_code == 422 and 'id="err-unit_price"' in r.text  # GBP has 2 places
-        r = c.post(f"/app/clients/{harbour}/arrangements", data={
-            "csrf_token": csrf, "kind": "subscription", "name": "Backup", "starts_on": "2026-03-01",
-            "product": "Cloud backup", "seats": "10", "unit_price": "4.00", "cycle": "monthly"})
+        form = {"csrf_token": csrf, "kind": "subscription", "name": "Backup", "starts_on": "2026-03-01",
+                "product": "Cloud backup", "seats": "10", "unit_price": "4.00", "cycle": "monthly"}
+        before = _counts(site)
+        r = c.post(f"/app/clients/{harbour}/arrangements", data=form)
+        previewed = re.search(r'name="previewed" value="([^"]+)"', r.text)
+        assert r.status_code == 200 and previewed and 'id="preview"' in r.text and "£40.00" in r.text
+        assert _counts(site) == before
+        r = c.post(f"/app/clients/{harbour}/arrangements", data={**form, "step": "save",
+                                                                 "previewed": previewed.group(1)})
         assert r.status_code == 303
         backup = _arrangement_id(site, "Backup")
         base = f"/app/clients/{harbour}/arrangements/{backup}"
