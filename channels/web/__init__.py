@@ -5,7 +5,10 @@ cookie; every form carries the session's CSRF token. Roles apply exactly as in t
 is a call into `domain/services` as the signed-in person.
 """
 
-from channels.web import _clients  # noqa: F401  (registers the client and export pages on the router)
+from channels.web import (
+    _clients,  # noqa: F401  (registers the client and export pages on the router)
+    _imports,  # noqa: F401  (registers the book import page on the router)
+)
 from channels.web._routes import mount
 
 __all__ = ["mount"]

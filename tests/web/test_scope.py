@@ -98,6 +98,11 @@ ROUTES: list[tuple[str, str, str]] = [
     # the DATEV download (issue 16): Perm.EXPORT_BOOKS, as GET /v1/exports/datev
     ("GET", "/app/exports", "OF"),
     ("GET", "/app/exports/datev", "OF"),
+    # the book import (issue 13): as POST /v1/imports, owners and finance
+    ("GET", "/app/import", "OF"),
+    ("GET", "/app/import/template", "OF"),
+    ("POST", "/app/import", "OF"),
+    ("POST", "/app/import/commit", "OF"),
 ]
 # Sign-in and sign-out are for everyone (and tested in test_dashboard.py).
 OPEN = {("GET", "/app/login"), ("POST", "/app/login"), ("POST", "/app/logout")}
