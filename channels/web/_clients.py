@@ -253,8 +253,9 @@ def _managers(request: Request, ws: WebSession) -> list[Any] | None:
     """The account managers to choose from, for those who may see the users (owners); else None."""
     if not ws.actor.can(Perm.MANAGE_USERS):
         return None
+    # inactive ones too: unticking nobody must not drop a manager already assigned
     return [u for u in users.list_users(_db(request).uow(readonly=True), ws.actor)
-            if u.role == Role.ACCOUNT_MANAGER.value and u.active]
+            if u.role == Role.ACCOUNT_MANAGER.value]
 
 
 def _ids(values: list[str]) -> list[int]:
