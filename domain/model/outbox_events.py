@@ -137,27 +137,30 @@ class InvoiceVoided(InvoiceRef):
     released_items: int = 0
 
 
-class InvoiceCredited(InvoiceRef):
-    """A credit note corrects the invoice: `amount` (gross) is what it credits; `balance` what is left."""
+class BalanceChanged(InvoiceRef):
+    """What is owed on the invoice changed: `balance` is what is left after it."""
+
+    balance: str
+
+
+class InvoiceCredited(BalanceChanged):
+    """A credit note corrects the invoice: `amount` (gross) is what it credits."""
 
     topic: ClassVar[str] = "invoice.credited"
     credit_note_id: int
     credit_note_number: str
     amount: str
-    balance: str
     reason: str
 
 
-class InvoiceUncollectible(InvoiceRef):
+class InvoiceUncollectible(BalanceChanged):
     topic: ClassVar[str] = "invoice.uncollectible"
-    balance: str
     reason: str
 
 
-class PaymentRecorded(InvoiceRef):
+class PaymentRecorded(BalanceChanged):
     topic: ClassVar[str] = "payment.recorded"
     amount: str
-    balance: str
     received_on: dt.date
     reference: str = ""
 
@@ -180,19 +183,23 @@ class PaymentParked(BookEvent):
     reference: str = ""
 
 
-class InvoiceEmail(BookEvent):
-    """Work order for the mailer: send the invoice under this Message-ID (see domain.services.delivery)."""
+class MailOrder(BookEvent):
+    """Work order for the mailer about one invoice (see domain.services.delivery)."""
+
+    invoice_id: int
+
+
+class InvoiceEmail(MailOrder):
+    """Send the invoice under this Message-ID."""
 
     topic: ClassVar[str] = "invoice.email"
-    invoice_id: int
     message_id: str
 
 
-class InvoiceReminder(BookEvent):
-    """Work order for the mailer: the reminder of this dunning step (days from the due date)."""
+class InvoiceReminder(MailOrder):
+    """Send the reminder of this dunning step (days from the due date)."""
 
     topic: ClassVar[str] = "invoice.reminder"
-    invoice_id: int
     step: int
 
 

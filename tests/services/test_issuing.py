@@ -141,6 +141,15 @@ def test_the_catalogue_reads_old_topics_and_refuses_nothing_it_does_not_know() -
     assert len(ev.CATALOGUE) == len({m.topic for m in ev.CATALOGUE.values()})
     sample: dict[str, Any] = {"invoice_id": 1, "message_id": "<m@x>"}
     assert ev.parse("invoice.email", sample) == ev.InvoiceEmail(invoice_id=1, message_id="<m@x>", schema_version=1)
+    # the shared bases (what is owed after a change, the mailer's work orders) keep each payload's fields
+    ref = {"schema_version", "invoice_id", "number", "kind", "status", "client_id", "client_name", "currency", "total"}
+    topics = ("invoice.credited", "invoice.uncollectible", "payment.recorded", "invoice.email", "invoice.reminder")
+    assert {t: set(ev.CATALOGUE[t].model_fields) for t in topics} == {
+        "invoice.credited": ref | {"credit_note_id", "credit_note_number", "amount", "balance", "reason"},
+        "invoice.uncollectible": ref | {"balance", "reason"},
+        "payment.recorded": ref | {"amount", "balance", "received_on", "reference"},
+        "invoice.email": {"schema_version", "invoice_id", "message_id"},
+        "invoice.reminder": {"schema_version", "invoice_id", "step"}}
 
 
 def test_send_on_issue_follows_the_one_step_on_every_path(world: World) -> None:
