@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None  # xapp-...: Socket Mode, for workspaces that cannot expose a URL
 
     # QuickBooks Online (issue 16). The Intuit app's keys (developer.intuit.com > your app > Keys & credentials);
-    # the redirect URI registered there (unset: <public_url>/accounting/quickbooks/callback). The environment is
+    # the redirect URI registered there (unset: <public_url>/app/accounting/quickbooks/callback). The environment is
     # sandbox, production, or the URL of an OpenID discovery document (tests point it at a local server); the API
     # base URL follows the environment unless set. Tokens are stored encrypted with accounting_token_key (a Fernet
     # key: `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`).
@@ -107,7 +107,7 @@ class Settings(BaseSettings):
 
     def quickbooks_redirect(self) -> str:
         """The OAuth redirect URI (registered in the Intuit app)."""
-        return self.quickbooks_redirect_uri or self.public_url.rstrip("/") + "/accounting/quickbooks/callback"
+        return self.quickbooks_redirect_uri or self.public_url.rstrip("/") + "/app/accounting/quickbooks/callback"
 
     def quickbooks_base_url(self) -> str:
         """The v3 API's base (without /v3)."""

@@ -130,6 +130,7 @@ def _nav(ws: WebSession) -> list[tuple[str, str]]:
         items.append(("/app/time", "Time"))
     if a.can(Perm.EXPORT_BOOKS):
         items.append(("/app/exports", "Exports"))
+        items.append(("/app/accounting", "Accounting"))
     if a.can(Perm.MANAGE_CLIENTS):
         items.append(("/app/import", "Import"))
     if a.can(Perm.MANAGE_SETTINGS):

@@ -33,7 +33,7 @@ def qbo_settings(qbo_server: FakeQuickBooks) -> Settings:
     return Settings(env="test", database_url="sqlite://", quickbooks_client_id=CLIENT_ID,
                     quickbooks_client_secret=CLIENT_SECRET, quickbooks_environment=qbo_server.discovery_url,
                     quickbooks_api_url=qbo_server.base_url, quickbooks_webhook_verifier_token=VERIFIER_TOKEN,
-                    quickbooks_redirect_uri="http://127.0.0.1:8000/accounting/quickbooks/callback",
+                    quickbooks_redirect_uri="http://127.0.0.1:8000/app/accounting/quickbooks/callback",
                     accounting_token_key=TOKEN_KEY, quickbooks_max_wait_seconds=0.05)
 
 
