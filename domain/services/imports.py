@@ -230,6 +230,7 @@ class _Run:
 
     uow: UnitOfWork
     actor: Actor
+    dry_run: bool = True  # a dry run is rolled back: it records no audit entries (nothing would keep them)
     problems: list[ImportProblem] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=lambda: {f: {"rows": 0, "new": 0, "unchanged": 0}
                                                                           for f in FILES})
@@ -404,7 +405,7 @@ def import_book(uow: UnitOfWork, actor: Actor, files: ImportFiles | Mapping[str,
     digest = _digest(files)
     tell = progress or (lambda _label, _done, _total: None)
     with uow:
-        run = _Run(uow, actor)
+        run = _Run(uow, actor, dry_run)
         rows = {f: _read(run, f, getattr(files, f)) for f in FILES}
         total = sum(len(r) for r in rows.values())
         for f in FILES:
@@ -578,8 +579,9 @@ def _clients(run: _Run, rows: list[_Row], step: Callable[[str, int], None]) -> d
     run.counts["clients"]["new"] = len(new)
     for row, c in new:
         run.new_keys.append(("client", row.external_id, c, row.values))
-        uow.audit.record(run.actor, "client.created", "client", c.id,
-                         after=ClientView.of(c).model_dump(mode="json"))
+        if not run.dry_run:
+            uow.audit.record(run.actor, "client.created", "client", c.id,
+                             after=ClientView.of(c).model_dump(mode="json"))
     return {**_imported(run, "client", ClientRow), **out}
 
 
@@ -695,7 +697,7 @@ def _write_arrangements(run: _Run, batch: list[tuple[_Row, ArrangementRow, Terms
     milestones = {id(a): new_milestone_rows(a, client, terms) for _, a, terms, client in batch}
     versions = [version_one(uow, a, run.actor) for _, a, terms, _ in batch if terms.kind != "milestone"]
     _add(uow, [m for ms in milestones.values() for m in ms] + versions)
-    for _, a, _, _ in batch:
+    for _, a, _, _ in batch if not run.dry_run else ():
         view = ArrangementView.of(a, [MilestoneView.of(m) for m in milestones[id(a)]])
         uow.audit.record(run.actor, "arrangement.created", "arrangement", a.id, after=view.model_dump(mode="json"))
 
@@ -754,8 +756,9 @@ def _time(run: _Run, rows: list[_Row], clients: Mapping[str, ClientRow], arrange
     run.counts["time"]["new"] = len(made)
     for row, t in made:
         run.new_keys.append(("time", row.external_id, t, row.values))
-        uow.audit.record(run.actor, "time.logged", "time_entry", t.id,
-                         after=TimeEntryView.of(t).model_dump(mode="json"))
+        if not run.dry_run:
+            uow.audit.record(run.actor, "time.logged", "time_entry", t.id,
+                             after=TimeEntryView.of(t).model_dump(mode="json"))
     return len(made)
 
 
