@@ -309,3 +309,7 @@ def test_client_pages_have_labels_and_headings_in_order(site: Site, page: Page) 
           return out;
         }""")
         assert problems == [], (path, problems)
+    sign_in(page, site.emails[Role.VIEWER], next_path=f"/app/clients/{nordwerk}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Nordwerk Maschinenbau GmbH")
+    expect(page.locator("main form")).to_have_count(0)  # a viewer reads, and changes nothing
+    expect(page.locator("main a", has_text="Amend")).to_have_count(0)
