@@ -26,7 +26,7 @@ from prompts import render
 from tools import CAN_CONFIRM, ToolContext, ToolSpec
 
 MAX_MODEL_CALLS = 12  # per turn, confirmations included (the run counter survives a resume)
-MAX_TOOL_CALLS = 16
+MAX_TOOL_CALLS = 20  # every write tool (15) and a few reads fit in one turn: one proposal, one yes
 
 
 def system_prompt(specs: tuple[ToolSpec, ...], every_write: bool = True) -> AgentMiddleware[Any, ToolContext]:

@@ -95,7 +95,8 @@ GOALS: dict[str, str | None] = {
     "approve": "approve_invoice", "reject": "reject_invoice", "void": "void_invoice", "credit": "credit_note",
     "payment": "record_payment", "log_time": "log_time", "milestone": "complete_milestone",
     "my_time": "my_time_entries", "parked": "parked_payments", "help": None, "send": "send_invoice",
-    "einvoice_format": "client_einvoice_format",
+    "einvoice_format": "client_einvoice_format", "amend": "amend_arrangement", "end_contract": "end_arrangement",
+    "contract": "client_arrangements",
 }
 # What each goal tool is, for a refusal ("you can't approve invoices").
 _WHAT = {"log_time": "log time", "draft_invoice": "draft invoices", "issue_invoice": "issue invoices",
@@ -104,7 +105,9 @@ _WHAT = {"log_time": "log time", "draft_invoice": "draft invoices", "issue_invoi
          "complete_milestone": "complete milestones", "explain_invoice": "read invoices",
          "invoice_status": "read invoices", "list_invoices": "read invoices", "pending_approvals": "read invoices",
          "unbilled_work": "read the books", "my_time_entries": "see time entries",
-         "parked_payments": "see parked payments", "client_einvoice_format": "read the books"}
+         "parked_payments": "see parked payments", "client_einvoice_format": "read the books",
+         "amend_arrangement": "change contracts", "end_arrangement": "end contracts",
+         "client_arrangements": "read the books"}
 _OPEN = ("issued", "sent", "viewed", "partially_paid", "uncollectible")
 # The states an action needs, to pick the client's invoice it is about.
 _WANTS: dict[str, tuple[str, ...]] = {
@@ -403,6 +406,157 @@ def plan_einvoice_format(u: Understanding, ids: dict[str, int], t: Turn) -> Plan
     return render("replies/einvoice_format", e=r.data)
 
 
+# ---- contracts: amend, end, read their terms ----------------------------------------------------------------------
+
+_KIND_WORDS = {"retainer": "retainer", "time_and_materials": "time and materials", "subscription": "subscription",
+               "pass_through": "pass-through", "sla_credit": "SLA credit", "milestone": "milestone"}
+# the terms each kind has, for a change that names a term but no kind
+_TERMS_OF = {"seats": ("subscription",), "unit_price": ("subscription",), "fee": ("retainer",),
+             "included_hours": ("retainer",), "default_rate": ("time_and_materials",),
+             "role_rate": ("time_and_materials",), "cap": ("time_and_materials",), "markup_pct": ("pass_through",),
+             "cycle": ("retainer", "subscription"), "billing": ("retainer",)}
+
+
+def _contract_name(a: dict[str, Any]) -> str:
+    kind = _KIND_WORDS.get(str(a["kind"]), str(a["kind"]))
+    name = str(a.get("name") or "")
+    return f"{name} ({kind})" if name and name.lower() != kind else kind
+
+
+def _term(change: str | None) -> str | None:
+    return re.split(r"[+=:\-]", change, maxsplit=1)[0] if change else None
+
+
+def pick_arrangement(u: Understanding, arrangements: list[dict[str, Any]], today: date,
+                     ) -> dict[str, Any] | list[dict[str, Any]]:
+    """The contract a request is about: the one the person chose, else the client's live contracts narrowed by
+    kind, by the term the change names, and by the words naming it ("EDR"); a list when that leaves several or
+    none."""
+    live = [a for a in arrangements if a["active"] and a["kind"] != "milestone"
+            and (u.intent != "end_contract" or not a.get("ends_on") or str(a["ends_on"]) >= today.isoformat())]
+    if u.label:
+        chosen = [a for a in live if _contract_name(a) == u.label]
+        if len(chosen) == 1:
+            return chosen[0]
+    fit = live
+    kinds = _TERMS_OF.get(_term(u.change) or "", ())
+    if kinds:
+        fit = [a for a in fit if a["kind"] in kinds]
+    if u.arrangement and len(fit) > 1:
+        fit = [a for a in fit if a["kind"] == u.arrangement] or fit
+    elif u.arrangement and not kinds:
+        fit = [a for a in fit if a["kind"] == u.arrangement]
+    if u.label and len(fit) > 1:
+        texts = [f"{a.get('name') or ''} {(a.get('terms') or {}).get('product') or ''}" for a in fit]
+        scored = process.extract(u.label, texts, scorer=fuzz.partial_ratio, score_cutoff=80, limit=len(texts))
+        best = [s for s in scored if s[1] == scored[0][1]] if scored else []
+        if len(best) == 1:
+            return fit[best[0][2]]
+    return fit[0] if len(fit) == 1 else (fit or [])
+
+
+def _which(u: Understanding, found: list[dict[str, Any]], all_live: list[dict[str, Any]]) -> str | Ask:
+    """None fits: say so; several: ask which, naming them."""
+    if not found:
+        what = _KIND_WORDS.get(u.arrangement or "", "") or "matching"
+        listed = ", ".join(_contract_name(a) for a in all_live) or "none"
+        return render("replies/failed", what=f"find {u.client}'s {what} contract",
+                      reason=f"{u.client} has no such contract in force (its contracts: {listed}). Nothing was done.")
+    names = tuple(_contract_name(a) for a in found)
+    return _ask(replace(u, ask="arrangement", choices=names, label=None), contracts=names)
+
+
+def _new_terms(change: str, current: dict[str, Any]) -> dict[str, Any]:
+    """The terms to send: the change applied to the terms in force on its day ("seats+4" on 48 seats: 52)."""
+    m = re.fullmatch(r"(?P<term>[a-z_]+)(?::(?P<name>[^=]+))?(?P<op>[+=\-])(?P<value>.+)", change)
+    assert m is not None, change
+    term, name, op, value = m["term"], m["name"], m["op"], m["value"]
+    if term == "seats":
+        now = int(current.get("seats") or 0)
+        return {"seats": now + int(value) if op == "+" else now - int(value) if op == "-" else int(value)}
+    if term == "role_rate":
+        rates = dict(current.get("role_rates") or {})
+        key = next((k for k in rates if k.casefold() == str(name).casefold()), str(name))
+        return {"role_rates": {key: value}}
+    if term in ("cycle", "billing"):
+        return {term: value}
+    was = str(current.get(term) or "")
+    new = Decimal(value)
+    if op in "+-":
+        new = Decimal(was or 0) + new if op == "+" else Decimal(was or 0) - new
+    if re.fullmatch(r"-?\d+\.\d+", was) and term != "markup_pct":  # written as the terms write it: 5500 -> 5500.00
+        new = new.quantize(Decimal(was))
+    return {term: format(new, "f")}
+
+
+def _in_force(versions: list[dict[str, Any]], day: date) -> dict[str, Any]:
+    live = [v for v in versions if v["status"] == "active" and v["terms"] is not None]
+    before = [v for v in live if str(v["effective_on"]) <= day.isoformat()]
+    chosen = before[-1] if before else (live[0] if live else {"terms": {}})
+    return dict(chosen["terms"] or {})
+
+
+def _contracts_of(u: Understanding, ids: dict[str, int]) -> Generator[Call, Result, list[dict[str, Any]] | str]:
+    assert u.client is not None
+    r = yield Call("client_arrangements", {"client_id": ids[u.client]})
+    if not r.ok:
+        return _failed(r, f"read {u.client}'s contracts")
+    rows: list[dict[str, Any]] = r.data["arrangements"]
+    return rows
+
+
+def plan_amend(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    assert u.client is not None and u.change is not None and u.day is not None
+    rows = yield from _contracts_of(u, ids)
+    if isinstance(rows, str):
+        return rows
+    a = pick_arrangement(u, rows, t.today)
+    if isinstance(a, list):
+        return _which(u, a, [x for x in rows if x["active"] and x["kind"] != "milestone"])
+    args = {"client_id": ids[u.client], "arrangement_id": a["id"]}
+    r = yield Call("arrangement_versions", args)
+    if not r.ok:
+        return _failed(r, f"read the versions of {_contract_name(a)}")
+    terms = _new_terms(u.change, _in_force(r.data["versions"], u.day))
+    r = yield Call("amend_arrangement", {**args, "effective_on": u.day.isoformat(), "terms": terms,
+                                         **({"reason": u.reason} if u.reason else {})})
+    if not r.ok:
+        return _failed(r, f"amend {_contract_name(a)} of {u.client}")
+    return render("replies/amended", d=r.data, client=u.client)
+
+
+def plan_end(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    assert u.client is not None and u.day is not None
+    rows = yield from _contracts_of(u, ids)
+    if isinstance(rows, str):
+        return rows
+    a = pick_arrangement(u, rows, t.today)
+    if isinstance(a, list):
+        return _which(u, a, [x for x in rows if x["active"] and x["kind"] != "milestone"])
+    r = yield Call("end_arrangement", {"client_id": ids[u.client], "arrangement_id": a["id"],
+                                       "ends_on": u.day.isoformat(), **({"reason": u.reason} if u.reason else {})})
+    if not r.ok:
+        return _failed(r, f"end {_contract_name(a)} of {u.client}")
+    return render("replies/ended", d=r.data, client=u.client)
+
+
+def plan_contract(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    rows = yield from _contracts_of(u, ids)
+    if isinstance(rows, str):
+        return rows
+    assert u.client is not None
+    picked = pick_arrangement(u, rows, t.today) if (u.arrangement or u.label) else None
+    chosen = [picked] if isinstance(picked, dict) else [a for a in rows if a["kind"] != "milestone"]
+    shown = []
+    for a in chosen[:6]:
+        r = yield Call("arrangement_versions", {"client_id": ids[u.client], "arrangement_id": a["id"]})
+        if not r.ok:
+            return _failed(r, f"read the versions of {_contract_name(a)}")
+        shown.append({**r.data, "title": _contract_name(a)})
+    milestones = [a for a in rows if a["kind"] == "milestone"] if not isinstance(picked, dict) else []
+    return render("replies/contract", client=u.client, contracts=shown, milestones=milestones)
+
+
 def plan_my_time(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
     args: dict[str, Any] = {"limit": 20}
     if u.client and u.client in ids:
@@ -431,6 +585,7 @@ PLANS: dict[str, Callable[[Understanding, dict[str, int], Turn], Plan]] = {
     "issue": plan_issue, "approve": plan_approve, "reject": plan_reject, "void": plan_void, "credit": plan_credit,
     "payment": plan_payment, "log_time": plan_log, "milestone": plan_milestone, "my_time": plan_my_time,
     "parked": plan_parked, "help": plan_help, "send": plan_send, "einvoice_format": plan_einvoice_format,
+    "amend": plan_amend, "end_contract": plan_end, "contract": plan_contract,
 }
 
 
@@ -446,11 +601,13 @@ def _new_request(text: str, t: Turn, asked: Understanding) -> bool:
         return False
     if asked.ask in FREE_TEXT:  # "the client cancelled" answers "why?"; "what's overdue?" is a new request
         return fresh.intent in _NO_TARGET or fresh.invoice is not None
+    if asked.ask in ("change", "day", "arrangement") and fresh.intent == asked.intent:
+        return False  # "4 more seats" answers "what changes?"
     return not (fresh.intent == "status" and fresh.invoice is not None and asked.ask == "invoice")
 
 
 _CARRIED = frozenset({"status", "overdue", "list_invoices", "explain", "history", "unbilled", "my_time",
-                      "einvoice_format"})
+                      "einvoice_format", "contract"})
 _ELLIPSIS = re.compile(r"^\W*(?:and|what about|how about|same for|also|now)\b", re.I)
 
 
@@ -474,7 +631,8 @@ def converse(text: str, asked: Understanding | None, t: Turn, before: str = "") 
     ids: dict[str, int] = {}
     # The clients, to match the name the person used; not needed when they named the invoice itself.
     named_invoice = not follow and first.invoice is not None
-    must = intent in ("unbilled", "draft", "log_time", "milestone", "einvoice_format") or (
+    must = intent in ("unbilled", "draft", "log_time", "milestone", "einvoice_format", "amend", "end_contract",
+                      "contract") or (
         follow and asked is not None and (asked.client is not None or asked.ask in ("client", "invoice")))
     if "client" in SLOTS[intent] and "find_client" in t.bound and not named_invoice and (
             must or names_something(text)):

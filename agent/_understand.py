@@ -49,6 +49,9 @@ SLOTS: dict[str, tuple[str, ...]] = {
     "help": (),
     "send": ("client", "invoice", "period"),
     "einvoice_format": ("client",),
+    "amend": ("client", "arrangement", "label", "change", "day", "reason"),
+    "end_contract": ("client", "arrangement", "label", "day", "reason"),
+    "contract": ("client", "arrangement", "label"),
 }
 # What must be known before acting, in the order it is asked for ("target": an invoice or a client).
 _NEEDS: dict[str, tuple[str, ...]] = {
@@ -56,7 +59,8 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "send": ("target",), "reject": ("target", "reason"), "void": ("target", "reason"),
     "credit": ("target", "amount", "reason"), "payment": ("target", "amount"), "unbilled": ("client",),
     "draft": ("client", "period"), "log_time": ("client", "hours", "role"), "milestone": ("client", "milestone"),
-    "einvoice_format": ("client",),
+    "einvoice_format": ("client",), "amend": ("client", "change", "day"), "end_contract": ("client", "day"),
+    "contract": ("client",),
 }
 FREE_TEXT = frozenset({"reason", "note", "role", "description", "milestone", "reference"})
 
@@ -79,6 +83,9 @@ class Understanding:
     description: str | None = None
     milestone: str | None = None
     reference: str | None = None
+    arrangement: str | None = None    # the kind of contract meant: "subscription", "retainer", "time_and_materials"...
+    label: str | None = None          # words naming it ("EDR"), or the arrangement's name once the person chose
+    change: str | None = None         # "seats+4", "seats=52", "fee=5500", "fee+500", "role_rate:Engineer=150"...
     open_only: bool = False           # "who owes": every open balance, not only the overdue ones
     paying: bool = False              # a status question about payment: the invoice meant is an issued one
     client_text: str | None = None    # words that name a client the books do not know
@@ -89,6 +96,8 @@ class Understanding:
         """The details the intent uses, as plain data (what the corpus compares)."""
         out: dict[str, Any] = {}
         for key in SLOTS.get(self.intent or "", ()):
+            if key == "label":
+                continue  # a hint for picking among the client's contracts, not a detail to score
             value = getattr(self, key)
             if value is not None:
                 out[key] = value.isoformat() if isinstance(value, date) else value
@@ -140,6 +149,10 @@ entry parked unmatched unapplied unallocated suspense match matched allocate str
 examples explain why breakdown break down reason increase higher lower change changed changes different expensive
 jumped driving history audit trail timeline happened activity touched who when what list show all every
 einvoice einvoices e-invoice e-invoices format formats xrechnung peppol facturx factur-x zugferd ubl receive
+seat seats licence licences license licenses retainer retainers fee fees rate rates price markup quarterly monthly
+yearly annually arrears advance contract contracts terms arrangement arrangements amend amended amendment
+amendments terminate terminated subscription subscriptions versions version included raise lower bump increase
+reduce drop dropping switch end ends ending stop stops leaving renew wrap close cancels hourly support
 """)
 _STOP = _words_of("""
 a an the and or of on for to from in at by with about as is are was were be been being it its it's this that these
@@ -150,7 +163,7 @@ wont won't lets let's just also too still yet again now today yesterday tomorrow
 previous ago since how much many more most less what which who whom whose when where why out up over into off back
 here go ahead get got give make made need needs want like look looking looks know news check one ones thing stuff
 hey hi hello good great cool lol sure right then than so very really about around per via new old full amount
-partial part same due out mark marked as via is be gone went go came come money
+partial part same due out mark marked as via is be gone went go came come money contact contacts
 """)
 _VOCAB = frozenset(_KEYWORDS) | frozenset(_STOP) | frozenset(_MONTH_WORDS) | frozenset(_WEEKDAYS)
 _FIX_TARGETS = sorted({w for w in _KEYWORDS if len(w) >= 5})
@@ -466,6 +479,9 @@ _CUES: list[tuple[str | None, re.Pattern[str]]] = [(i, re.compile(p, re.I)) for 
     ("einvoice_format", r"\be-?invoic\w*\s+format\b|\bformat\b.*\b(?:receive|get|use|need|want)s?\b"
                         r"|\bkind\s+of\s+e-?invoice\b|\b(?:xrechnung|peppol|factur-?x|zugferd|ubl)\b"
                         r"|\be-?invoices?\b.*\b(?:does|do|will)\b.*\b(?:get|receive|use|need)\b"),
+    ("contract", r"\bwhen\s+did\b.*\b(?:seats?|licen[cs]es|rates?|fee|retainer|price|terms|contract)\b"
+                 r"|\bcontract\s+history\b|\b(?:history|versions?)\s+of\s+(?:the\s+)?(?:\w+\s+)?(?:contract|terms"
+                 r"|retainer|t\s*&\s*m|subscription)\b"),
     ("history", r"\bwho\s+(?:approved|touched|drafted|voided|issued|sent|changed|credited|rejected|did|cancelled"
                 r"|created|made|raised|added|edited|paid)\b"
                 r"|\bwhen\s+(?:did|was|were)\b|\bhistory\b|\baudit\b|\btimeline\b|\bwhat\s+happened\b|\bactivity\b"
@@ -479,6 +495,29 @@ _CUES: list[tuple[str | None, re.Pattern[str]]] = [(i, re.compile(p, re.I)) for 
                  r"|\bforgot\s+to\s+bill\b"),
     ("credit", r"\bcredit(?:ed)?\b|\brefund\b|\bknock\b.*\boff\b"),
     ("reject", r"\breject(?:ed)?\b|\bdecline\b|\bsend\b.*\bback\b|\bkick\s*back\b|\bdon.?t\s+approve\b"),
+    ("end_contract", r"^(?!.*__INVOICE__)(?!.*\bmilestones?\b)(?:.*\b(?:end|ends|ending|terminate|terminating|cancel|cancels|cancell?ing|stop|stopping|kill|close"
+                     r"(?:\s+out)?|wrap\s+up|wind\s+down|discontinue)\b(?!\s+of\b).*\b(?:contract|contracts|retainer"
+                     r"|t\s*&\s*m|tm|time\s+and\s+materials|subscription|seats|licen[cs]es|arrangement|agreement|support"
+                     r"|engagement|project\s+work|endpoint\s+protection|edr|everything|it)\b"
+                     r"|.*\b(?:contract|retainer|t\s*&\s*m|subscription)\b.*\b(?:ends|should\s+(?:end|stop)|stops"
+                     r"|terminates)\b(?!\s+of\b)|.*\bstop\s+billing\b|.*\blast\s+day\s+(?:for|of)\b"
+                     r"|.*\bwo\s*n.?t\s+renew\b|.*\bwont\s+renew\b)"),
+    ("amend", r"^(?!.*\b(?:why|explain|how\s+come)\b)(?:"
+              r".*\b(?:add|adds|adding|another|extra|additional|more|fewer|remove|drop|dropping|minus|take)\b.*"
+              r"\b(?:seats?|licen[cs]es?)\b|.*\b\d+\s+(?:more|extra|additional|fewer|less)\b"
+              r"|.*\b(?:seats?|licen[cs]es?)\s+(?:to|down\s+to|up\s+to)\b|.*\bdown\s+to\s+\d+\s+(?:\w+\s+)?seats\b"
+              r"|.*\b(?:raise|raising|increase|increasing|bump|lower|lowering|reduce|cut|change|amend|update|switch"
+              r"|move|set)\b.*\b(?:retainer|fee|rate|rates|price|markup|cap|seats?|licen[cs]es?|cycle|quarterly"
+              r"|monthly|yearly|annually|arrears|advance|included\s+hours|t\s*&\s*m|contract|terms)\b"
+              r"|.*\b(?:retainer|fee|rate|price(?:\s+per\s+seat)?|markup|cap|included\s+hours)\b.*\b(?:goes|go|going"
+              r"|is|are|now|becomes?|up|down)\b[^_]*(?:\bto\b|\bby\b|\d)"
+              r"|.*\bnew\s+rate\b|.*\d\s*/\s*h\b|.*\bper\s+seat\b|.*\brate\s+\d)"),
+    ("contract", r"^(?!.*\b(?:why|explain|how\s+come|invoices?|bills?)\b)(?!.*__INVOICE__)"
+                 r"(?:.*\b(?:contract|contracts|arrangements?|amendments|versions?"
+                 r"|terms)\b|.*\bhow\s+many\s+(?:\w+\s+)?(?:seats|licen[cs]es)\b|.*\b(?:seats|licen[cs]es)\s+(?:for|of|at)\b"
+                 r"|.*\b(?:what|whats|which|show|list)\b.*\b(?:rates?|fee|retainer|seats|markup|cap|cycle)\b(?!.*\binvoice)"
+                 r"|.*\bwhat\s+changed\s+(?:in|on|with)\b.*\b(?:retainer|contract|terms|rates?|fee|seats|subscription"
+                 r"|t\s*&\s*m)\b)"),
     ("void", r"\bvoid\b|\bcancel\b|\bscrap\b|\bkill\b"),
     ("payment", r"\b(?:record|log|add|enter)\s+(?:a\s+|the\s+)?payment\b|\bpayment\s+(?:of|in|received|for)\b"
                 r"|\bmark(?:ed)?\b.*\b(?:as\s+)?paid\b|^(?!.*\b(?:did|has|have|is|was)\b).*\bpaid\b.*\bin\s+full\b"
@@ -632,6 +671,270 @@ def _milestone_name(masked: str, original: str) -> str | None:
         return None
     name = original[spans[0][0]:spans[-1][1]].strip(" '\"-")
     return name or None
+
+
+# ---- contracts: the change, the date it takes effect or ends, which contract ---------------------------------
+
+_NUM = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten)"
+
+
+def _mn(i: int) -> str:
+    """An amount in a change ("5,500", "6k", "€140"), its groups numbered (a pattern may hold several)."""
+    return (rf"(?:[€£$]\s*)?(?P<v{i}>\d{{1,3}}(?:[.,' ]\d{{3}})+(?:[.,]\d{{1,2}})?|\d+(?:[.,]\d{{1,2}})?)"
+            rf"(?P<k{i}>\s?k\b)?")
+
+
+_SEATS = r"(?:[a-z0-9][\w\-]*\s+){0,3}?(?:seats?|licen[cs]es?|users?)\b"
+_CHANGES: list[tuple[str, re.Pattern[str]]] = [(k, re.compile(p, re.I)) for k, p in [
+    ("seats+", rf"\b(?:add|adds|adding|plus|another|extra|\+)\s*(?P<n>{_NUM})\s+"
+               rf"(?:more\s+|extra\s+|additional\s+|new\s+)?{_SEATS}|\b(?P<n2>{_NUM})\s+(?:more|extra|additional|new)\s+{_SEATS}"
+               rf"|\b(?:up|increase|raise|bump)\w*\s+(?:the\s+)?(?:\w+\s+)?(?:seats?|licen[cs]es?)\s+by\s+(?P<n3>\d+)"),
+    ("seats-", rf"\b(?:remove|removing|drop|dropping|drops|minus|cut|cutting|take\s+off|reduce\w*\s+by|lose|losing)\s*"
+               rf"(?P<n>{_NUM})\s+{_SEATS}|\b(?P<n2>{_NUM})\s+(?:fewer|less)\s+{_SEATS}"),
+    ("seats=", rf"\b(?:seats?|licen[cs]es?)\s+(?:to|down\s+to|up\s+to|=|at|is|are|now)\s+(?P<n>\d+)\b"
+               rf"|\b(?:to|at|now|has|have|of)\s+(?P<n2>\d+)\s+{_SEATS}|\b(?P<n3>\d+)\s+{_SEATS}"),
+    ("role_rate", rf"\b(?P<role>senior\s+engineer|engineer|architect|consultant|developer|technician|project\s+manager"
+                  rf"|service\s+desk)s?(?:'s)?\s+(?:hourly\s+)?rate\s+(?:to\s+|of\s+|is\s+|=\s*|at\s+)?{_mn(1)}"
+                  rf"|\brate\s+(?:of\s+)?{_mn(2)}\s*(?:/\s*h\b|an?\s+hour|per\s+hour)?\s+for\s+(?:the\s+|our\s+)?"
+                  rf"(?P<role2>senior\s+engineer|engineer|architect|consultant|developer|technician|project\s+manager)s?"),
+    ("unit_price", rf"\b(?:price|unit\s+price|cost)\s+(?:per|a|/)\s*(?:seat|licen[cs]e|user)\b.*?"
+                   rf"\b(?:to|is|of|at|=)?\s*{_mn(3)}|{_mn(4)}\s*(?:per|a|/)\s*(?:seat|licen[cs]e|user)\b"),
+    ("markup_pct", r"\bmark-?up\b.*?(?P<v>\d+(?:[.,]\d+)?)\s*%"),
+    ("included_hours", r"\bincluded\s+hours\b.*?\b(?:to|=|at|is)\s+(?P<v>\d+(?:[.,]\d+)?)\b"
+                       r"|\b(?P<v2>\d+(?:[.,]\d+)?)\s+(?:hours|h)\s+included\b"),
+    ("cap", rf"\bcap\b.*?\b(?:to|at|of|=)\s+{_mn(5)}"),
+    ("cycle", r"\b(?P<c>quarterly|monthly|yearly|annually|annual)\b"),
+    ("billing", r"\b(?:in\s+)?(?P<b>arrears|advance)\b"),
+    ("fee", rf"\b(?:retainer|fee)\b.*?\b(?:to|=|at|is|of|now)\s+{_mn(6)}|\bnew\s+(?:retainer|fee)\s+(?:of\s+)?"
+            rf"{_mn(7)}|\b(?:retainer|fee)\s+{_mn(8)}"),
+    ("fee+-", rf"\b(?:retainer|fee)\b.*?\b(?P<dir>up|down)\s+by\s+{_mn(9)}"
+              rf"|\b(?P<dir2>raise|increase|bump|lower|reduce|cut)\w*\s+(?:\w+\s+){{0,3}}?(?:retainer|fee)\s+by\s+"
+              rf"{_mn(10)}"),
+    ("default_rate", rf"\brate\b.*?\b(?:to|=|at|is|of|now)\s+{_mn(11)}|\brate\s+{_mn(12)}|{_mn(13)}\s*/\s*h\b"
+                     rf"|{_mn(14)}\s+(?:an|per)\s+hour\b"),
+]]
+_KINDS = [("subscription", re.compile(r"\b(?:seats?|licen[cs]es?|subscriptions?|edr|endpoint\s+protection|per\s+seat"
+                                       r"|users)\b", re.I)),
+          ("retainer", re.compile(r"\b(?:retainers?|fee|included\s+hours|managed\s+(?:it|services))\b", re.I)),
+          ("time_and_materials", re.compile(r"\b(?:t\s*&\s*m|tm|time\s+and\s+materials?|hourly|rates?|cap|/\s*h)\b",
+                                            re.I)),
+          ("pass_through", re.compile(r"\b(?:mark-?up|hardware|expenses|pass[- ]through)\b", re.I))]
+_CHANGE_KIND = {"seats": "subscription", "unit_price": "subscription", "fee": "retainer", "included_hours": "retainer",
+                "default_rate": "time_and_materials", "role_rate": "time_and_materials", "cap": "time_and_materials",
+                "markup_pct": "pass_through"}
+_NON_LABELS = _words_of("more extra additional new another edr the our their more seats seat")
+
+
+def _number(word: str) -> int:
+    return int(word) if word.isdigit() else _NUMBER_WORDS.get(word.lower(), 0)
+
+
+def _money_value(m: re.Match[str]) -> str | None:
+    """The amount of the alternative that matched: its v<i> group, times 1000 with its k<i>."""
+    groups = m.groupdict()
+    for key, raw in groups.items():
+        if re.fullmatch(r"v\d+", key) and raw:
+            value = parse_amount(raw)
+            if value is None:
+                return None
+            if groups.get("k" + key[1:]):
+                value *= 1000
+            return _plain(value)
+    return None
+
+
+def contract_change(text: str) -> tuple[str | None, int, int]:
+    """The term a request changes, as "seats+4", "seats=52", "fee=5500", "fee+500", "default_rate=140",
+    "role_rate:Engineer=150", "unit_price=8.00", "markup_pct=15", "cycle=quarterly"; with where it was read."""
+    for key, rx in _CHANGES:
+        m = rx.search(text)
+        if not m:
+            continue
+        groups = {k: v for k, v in m.groupdict().items() if v}
+        if key.startswith("seats"):
+            n = _number(groups.get("n") or groups.get("n2") or groups.get("n3") or "0")
+            if n <= 0:
+                continue
+            return f"seats{key[-1]}{n}", m.start(), m.end()
+        if key == "role_rate":
+            v = _money_value(m)
+            role = (groups.get("role") or groups.get("role2") or "").strip()
+            return (f"role_rate:{role[:1].upper()}{role[1:].lower()}={v}" if v else None), m.start(), m.end()
+        if key in ("cycle", "billing"):
+            word = (groups.get("c") or groups.get("b") or "").lower()
+            word = {"annually": "yearly", "annual": "yearly"}.get(word, word)
+            if key == "cycle" and not re.search(r"\b(?:to|switch|move|go|goes|make|bill|billed|become)\b", text, re.I):
+                continue
+            return f"{key}={word}", m.start(), m.end()
+        if key == "fee+-":
+            v = _money_value(m)
+            down = (groups.get("dir") or groups.get("dir2") or "").lower() in ("down", "lower", "reduce", "cut")
+            return (f"fee{'-' if down else '+'}{v}" if v else None), m.start(), m.end()
+        if key in ("markup_pct", "included_hours"):
+            raw = groups.get("v") or groups.get("v2") or ""
+            value = parse_amount(raw)
+            return (f"{key}={_plain(value)}" if value is not None else None), m.start(), m.end()
+        v = _money_value(m)
+        if v is not None:
+            return f"{key}={v}", m.start(), m.end()
+    return None, 0, 0
+
+
+def contract_kind(text: str, change: str | None) -> str | None:
+    """The kind of contract meant: from the term changed, else from the words ("T&M", "retainer", "seats")."""
+    if change:
+        term = re.split(r"[+=:\-]", change, maxsplit=1)[0]
+        if term in _CHANGE_KIND:
+            return _CHANGE_KIND[term]
+        if term == "cycle" or term == "billing":
+            return "retainer" if re.search(r"\bretainer\b", text, re.I) else None
+    for kind, rx in _KINDS:
+        if rx.search(text):
+            return kind
+    return None
+
+
+def _nearest(month: int, day: int, today: date, year: int | None = None) -> date | None:
+    """A day and month without a year: the nearest such date to today, before or after (a contract change is
+    as often ahead as behind)."""
+    years = [year] if year else [today.year - 1, today.year, today.year + 1]
+    out = []
+    for y in years:
+        try:
+            out.append(date(y, month, min(day, calendar.monthrange(y, month)[1])))
+        except ValueError:
+            continue
+    return min(out, key=lambda d: (abs((d - today).days), d < today)) if out else None
+
+
+def _month_end(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _next_month(today: date) -> date:
+    return (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+_MONTH_RX = rf"(?P<mon>{_PERIOD_WORDS})\.?(?:\s+(?P<y>\d{{4}}))?"
+_END_OF = re.compile(
+    r"\b(?:(?:at|by|on|from|as\s+of)\s+)?(?:the\s+)?(?:"
+    r"end\s+of\s+(?:the\s+|this\s+)?(?P<this>month)\b|end\s+of\s+(?P<next>next\s+month)\b"
+    r"|end\s+of\s+(?:the\s+|this\s+)?(?P<year>year)\b|end\s+of\s+q(?P<q>[1-4])\b"
+    rf"|end\s+of\s+{_MONTH_RX}\b|(?P<me>month[- ]end)\b|after\s+(?P<after>this\s+month)\b)", re.I)
+_FROM_MONTH = re.compile(
+    r"\b(?:from|as\s+of|starting(?:\s+(?:from|in))?|effective(?:\s+from)?|beginning(?:\s+of)?|in)\s+"
+    rf"(?:the\s+(?:1st|first)\s+of\s+)?(?:(?P<nextm>next\s+month)|{_MONTH_RX})\b(?!\s*\d)", re.I)
+_FROM_WORD = re.compile(r"\b(?P<w>from|as\s+of|starting|effective|beginning)\b\s*$", re.I)
+
+
+def contract_day(text: str, today: date, ending: bool) -> tuple[date | None, int, int]:
+    """The day a change takes effect (`ending`: the last day a contract runs) as people say it: "from the 10th",
+    "from 1 May", "from next month", "at the end of the month", "end of next month", "end of Q4", "on friday".
+    Days without a year are the nearest such day, before or after today. An end "from" a day ends the day before."""
+    m = _END_OF.search(text)
+    if m:
+        d: date | None
+        if m["this"] or m["me"] or m["after"]:
+            d = _month_end(today.year, today.month)
+        elif m["next"]:
+            n = _next_month(today)
+            d = _month_end(n.year, n.month)
+        elif m["year"]:
+            d = date(today.year, 12, 31)
+        elif m["q"]:
+            d = _month_end(today.year, int(m["q"]) * 3)
+        else:
+            month = _MONTH_WORDS[m["mon"].lower()]
+            first = _nearest(month, 1, today, int(m["y"]) if m["y"] else None)
+            d = _month_end(first.year, month) if first else None
+        return d, m.start(), m.end()
+    day: date | None = None
+    span = (0, 0)
+    m2 = _FROM_MONTH.search(text)
+    if m2:
+        day = _next_month(today) if m2["nextm"] else _nearest(_MONTH_WORDS[m2["mon"].lower()], 1, today,
+                                                               int(m2["y"]) if m2["y"] else None)
+        span = (m2.start(), m2.end())
+    else:
+        if tm := re.search(r"\btomorrow\b", text, re.I):
+            day, span = today + timedelta(days=1), (tm.start(), tm.end())
+        for m3 in _DAY.finditer(text):
+            if tm:
+                break
+            day = _contract_day_of(m3, today)
+            if day is not None:
+                span = (m3.start(), m3.end())
+                break
+    if day is None:
+        return None, 0, 0
+    if ending and m2 is not None and re.match(r"in\b", m2[0], re.I):
+        day = _month_end(day.year, day.month)  # "end it in December": its last day
+    elif ending and (m2 is not None or _FROM_WORD.search(text[:span[0]])):
+        day -= timedelta(days=1)  # "stop it from 1 December": 30 November is its last day
+    return day, span[0], span[1]
+
+
+def _contract_day_of(m: re.Match[str], today: date) -> date | None:
+    if m["nth"]:
+        n = int(m["nth"])
+        if not 1 <= n <= 31:
+            return None
+        prev = today.replace(day=1) - timedelta(days=1)
+        nxt = _next_month(today)
+        options = [date(y, mo, min(n, calendar.monthrange(y, mo)[1])) for y, mo in
+                   ((prev.year, prev.month), (today.year, today.month), (nxt.year, nxt.month))]
+        return min(options, key=lambda d: (abs((d - today).days), d < today))
+    if m["wd"]:
+        name = m["wd"].lower().split()[-1]
+        ahead = (_WEEKDAYS.index(name) - today.weekday()) % 7
+        return today + timedelta(days=ahead)
+    if m["dm"] or m["md"]:
+        phrase = (m["dm"] or m["md"]).lower()
+        mon = re.search(_PERIOD_WORDS, phrase)
+        num = re.search(r"\b(\d{1,2})(?:st|nd|rd|th)?\b(?!\d)", phrase)
+        year = re.search(r"\b(\d{4})\b", phrase)
+        if mon and num:
+            return _nearest(_MONTH_WORDS[mon[0]], int(num[1]), today, int(year[1]) if year else None)
+    return day_of(m, today)
+
+
+def _label(text: str) -> str | None:
+    """Words that name the contract beside its kind: "4 EDR seats" -> "EDR"."""
+    m = re.search(r"\b(?:\d+|more|extra|additional)\s+(?P<w>(?:[a-z0-9][\w\-]*\s+){1,3}?)(?:seats?|licen[cs]es?)\b",
+                  text, re.I)
+    if not m:
+        return None
+    words = [w for w in m["w"].split() if w.lower() not in _NON_LABELS and w.lower() not in _VOCAB]
+    return " ".join(words) or None
+
+
+def _contract(values: dict[str, Any], original: str, client_masked: str, intent: str, today: date) -> None:
+    """The details of a request about a contract, read from the text with the client's name masked."""
+    text = client_masked
+    if intent == "amend":
+        change, s0, e0 = contract_change(text)
+        if change:
+            values["change"] = change
+        # the change's own numbers are not a date ("52 seats", "to 5,500")
+        dated = _mask(text, s0, e0) if change else text
+    else:
+        change, dated = None, text
+    if intent in ("amend", "end_contract"):
+        day, s1, e1 = contract_day(dated, today, ending=intent == "end_contract")
+        values.pop("day", None)
+        if day is not None:
+            values["day"] = day
+            text = _mask(text, s1, e1)
+        because = _BECAUSE.search(original)
+        reason = _tidy(re.sub(r"^of\s+", "", because["r"], flags=re.I)) if because else ""  # "because of the move"
+        if reason:
+            values["reason"] = reason
+    kind = contract_kind(text, change)
+    if kind:
+        values["arrangement"] = kind
+    label = _label(text)
+    if label:
+        values["label"] = label
 
 
 # ---- putting it together ---------------------------------------------------------------------------------------
@@ -795,6 +1098,7 @@ def understand(text: str, today: date, clients: Sequence[str] | None = None, car
         intent = carry
     if intent is None:
         return Understanding(None)
+    client_masked = _mask(original, hit.start, hit.end) if hit is not None else original
     if intent in ("payment", "credit"):
         scan.found.pop("amount", None)
         scan.found.pop("currency", None)
@@ -846,7 +1150,16 @@ def understand(text: str, today: date, clients: Sequence[str] | None = None, car
         name = _milestone_name(scan.masked, original)
         if name:
             values["milestone"] = name
+    elif intent in ("amend", "end_contract", "contract"):
+        if "client_text" in values:
+            client_masked = _mask(client_masked, *_span_of(original, values["client_text"]))
+        _contract(values, original, client_masked, intent, today)
     return _ask(replace(Understanding(intent), **values), clients is not None)
+
+
+def _span_of(text: str, part: str) -> tuple[int, int]:
+    i = text.find(part)
+    return (i, i + len(part)) if i >= 0 else (0, 0)
 
 
 def _ask(u: Understanding, looked_up: bool) -> Understanding:
@@ -939,6 +1252,18 @@ def answer(u: Understanding, text: str, today: date, clients: Sequence[str] | No
         if not hours:
             return None
         return _ask(replace(u, hours=_plain(hours), ask=None), clients is not None)
+    if slot == "day":
+        on, _s, _e = contract_day(original, today, ending=u.intent == "end_contract")
+        return _ask(replace(u, day=on, ask=None), clients is not None) if on else None
+    if slot == "change":
+        change, _s, _e = contract_change(original)
+        if change is None:
+            return None
+        kind = contract_kind(original, change) or u.arrangement
+        return _ask(replace(u, change=change, arrangement=kind, ask=None), clients is not None)
+    if slot == "arrangement":
+        picked = pick(original, u.choices) if u.choices else None
+        return _ask(replace(u, label=picked, choices=(), ask=None), clients is not None) if picked else None
     if slot in FREE_TEXT:
         value = re.sub(r"^(?:as\s+(?:an?\s+)?|role:?\s+|because\s+|reason:?\s+|it'?s\s+)", "", original, flags=re.I)
         value = _tidy(value)

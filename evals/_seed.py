@@ -161,5 +161,39 @@ def twins(db: Database, clock: FixedClock) -> Seeded:
     return s
 
 
+def contracts(db: Database, clock: FixedClock) -> Seeded:
+    """The standard books plus contracts that change (issue 13): Nordwerk Maschinenbau GmbH with 48 EDR seats at
+    7.50 EUR a month from March (March invoiced: 360.00 net), and Van Dijk Logistiek B.V. with a time and materials
+    arrangement, "Azure migration", at 110.00 an hour (5 h in March, not invoiced yet)."""
+    s = standard(db, clock)
+    system = Actor.system("seed")
+    fin, fin2 = s.actor("finance"), s.actor("finance2")
+
+    def client(key: str, name: str) -> int:
+        c = clients.create_client(db.uow(), system, clients.ClientIn.model_validate({
+            "name": name, "currency": "EUR", "billing_emails": [f"ap@{key}.example"],
+            "tax_profile": {"mode": "standard", "rate": "19"}}))
+        s.ids[key] = c.id
+        return c.id
+
+    nordwerk = client("nordwerk", "Nordwerk Maschinenbau GmbH")
+    s.ids["nordwerk_edr"] = clients.add_arrangement(db.uow(), system, nordwerk, {
+        "kind": "subscription", "name": "Endpoint protection", "product": "Managed endpoint protection (EDR)",
+        "seats": 48, "unit_price": "7.50", "cycle": "monthly", "starts_on": "2026-03-01"}).id
+    draft = invoicing.draft_invoice(db.uow(), system, nordwerk, date(2026, 3, 1), date(2026, 3, 31))
+    inv = invoicing.issue_invoice(db.uow(), fin, draft.id)
+    if inv.status == "pending_approval":
+        inv = invoicing.approve_invoice(db.uow(), fin2, inv.id, note="first invoice, checked")
+    s.ids["nordwerk_march"] = inv.id
+    vandijk = client("vandijk", "Van Dijk Logistiek B.V.")
+    s.ids["vandijk_tm"] = clients.add_arrangement(db.uow(), system, vandijk, {
+        "kind": "time_and_materials", "name": "Azure migration", "default_rate": "110.00",
+        "starts_on": "2026-01-01"}).id
+    work.log_time(db.uow(), system, {"client_id": vandijk, "person": "jonas@books.example", "role": "Engineer",
+                                     "date": date(2026, 3, 20), "hours": "5", "description": "Landing zone"})
+    clock.set(NOW)
+    return s
+
+
 SEEDS: dict[str, Callable[[Database, FixedClock], Seeded]] = {"standard": standard, "injection": injection,
-                                                              "twins": twins}
+                                                              "twins": twins, "contracts": contracts}

@@ -17,6 +17,7 @@ from typing import Any
 from langchain_core.tools import BaseTool
 
 from domain.model.roles import PERMISSIONS, Perm, Role
+from tools import _contracts as c
 from tools import _read as r
 from tools import _write as w
 from tools._common import as_json, month_window, refusal
@@ -67,6 +68,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     _spec(r.audit_history, R, Perm.VIEW_BOOKS),
     _spec(r.my_time_entries, R, Perm.LOG_TIME),
     _spec(r.parked_payments, R, Perm.PAYMENTS),
+    _spec(c.arrangement_versions, R, Perm.VIEW_BOOKS),
     _spec(w.draft_invoice, W, Perm.DRAFT, preview=w.preview_draft),
     _spec(w.add_manual_line, W, Perm.DRAFT, preview=w.preview_manual_line),
     _spec(w.log_time, W, Perm.LOG_TIME, preview=w.preview_log_time),
@@ -80,6 +82,10 @@ TOOLS: tuple[ToolSpec, ...] = (
     _spec(w.send_invoice, W, Perm.ISSUE, preview=w.preview_send, money=True),
     _spec(w.apply_parked_payment, W, Perm.PAYMENTS, preview=w.preview_apply_parked, money=True),
     _spec(w.dismiss_parked_payment, W, Perm.PAYMENTS, preview=w.preview_dismiss_parked, money=True),
+    # contracts: they change what every later invoice bills, so they wait for a yes on every chat (account
+    # managers may propose an amendment, which then waits for finance)
+    _spec(c.amend_arrangement, W, Perm.MANAGE_CLIENTS, Perm.RECORD_WORK, preview=c.preview_amend, money=True),
+    _spec(c.end_arrangement, W, Perm.MANAGE_CLIENTS, preview=c.preview_end, money=True),
 )
 BY_NAME: dict[str, ToolSpec] = {s.name: s for s in TOOLS}
 

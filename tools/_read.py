@@ -126,6 +126,7 @@ def client_arrangements(runtime: Runtime, client_id: int) -> str:
         rows = clients.list_arrangements(ctx.reader(), ctx.agent, client_id)
     return as_json({"arrangements": [
         {"id": a.id, "kind": a.kind, "name": a.name, "active": a.active, "terms": a.terms,
+         "starts_on": a.starts_on, "ends_on": a.ends_on,
          "milestones": [{"id": m.id, "name": m.name, "amount": m.amount, "currency": m.currency,
                          "completed_on": m.completed_on, "invoice_id": m.invoice_id} for m in a.milestones]}
         for a in rows]})

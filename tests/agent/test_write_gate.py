@@ -32,7 +32,7 @@ from tools import Kind, tools_for
 SYSTEM = Actor.system("tests")
 WRITES = {"draft_invoice", "add_manual_line", "log_time", "complete_milestone", "reject_invoice", "issue_invoice",
           "approve_invoice", "void_invoice", "credit_note", "record_payment", "send_invoice", "apply_parked_payment",
-          "dismiss_parked_payment"}
+          "dismiss_parked_payment", "amend_arrangement", "end_arrangement"}
 
 
 def _settings(srv: ScriptedOpenAI) -> Settings:
@@ -63,6 +63,11 @@ def _targets(books: Seeded) -> dict[str, int]:
         "kind": "milestone", "name": "Migration", "milestones": [{"name": "Go-live", "amount": "8000.00"}]})
     out["milestone"] = next(a for a in clients.list_arrangements(db.uow(), books.actor("owner"), ids["acme"])
                             if a.id == arr.id).milestones[0].id
+    owner = books.actor("owner")
+    out["acme_retainer"] = next(a.id for a in clients.list_arrangements(db.uow(), owner, ids["acme"])
+                                if a.kind == "retainer")
+    out["globex_tm"] = next(a.id for a in clients.list_arrangements(db.uow(), owner, ids["globex"])
+                            if a.kind == "time_and_materials")
     for key in ("parked_apply", "parked_dismiss"):
         out[key] = payments_parked.park(db.uow(), SYSTEM, amount=Decimal("50.00"), currency="EUR",
                                         received_on=date(2026, 3, 30), reason=Reason.UNKNOWN_INVOICE,
@@ -92,6 +97,9 @@ def _everything(books: Seeded, t: dict[str, int]) -> list[tuple[str, dict[str, A
         ("send_invoice", {"invoice_id": ids["globex_march"]}),
         ("apply_parked_payment", {"parked_payment_id": t["parked_apply"], "invoice_id": ids["initech_january"]}),
         ("dismiss_parked_payment", {"parked_payment_id": t["parked_dismiss"], "reason": "refunded"}),
+        ("amend_arrangement", {"client_id": ids["acme"], "arrangement_id": t["acme_retainer"],
+                               "effective_on": "2026-05-01", "terms": {"fee": "5500.00"}}),
+        ("end_arrangement", {"client_id": ids["globex"], "arrangement_id": t["globex_tm"], "ends_on": "2026-04-30"}),
     ]
 
 
@@ -126,15 +134,16 @@ def _last_seq(db: Database) -> int:
 # What each role's "yes" does, per call (by position in _everything): done, refused by the domain, or not a tool
 # of that role's agent (so never proposed).
 DONE, REFUSED, ABSENT = "done", "refused", "absent"
-ALL_DONE = [DONE] * 15
+ALL_DONE = [DONE] * 17
 EXPECTED: dict[str, list[str]] = {
     "owner": ALL_DONE,
     "finance": ALL_DONE,
-    # Acme is theirs; Initech's draft is not (the domain answers "no invoice" for another's client).
-    "account_manager": [DONE, ABSENT, DONE, DONE, DONE, REFUSED, DONE] + [ABSENT] * 8,
+    # Acme is theirs; Initech's draft is not (the domain answers "no invoice" for another's client). Their
+    # amendment of Acme's retainer is a proposal for finance; ending a contract is not theirs to do.
+    "account_manager": [DONE, ABSENT, DONE, DONE, DONE, REFUSED, DONE] + [ABSENT] * 8 + [DONE, ABSENT],
     # Their own time only: logging someone else's is refused by the domain.
-    "contractor": [ABSENT, ABSENT, DONE, REFUSED] + [ABSENT] * 11,
-    "viewer": [DONE] + [ABSENT] * 14,
+    "contractor": [ABSENT, ABSENT, DONE, REFUSED] + [ABSENT] * 13,
+    "viewer": [DONE] + [ABSENT] * 16,
 }
 
 
@@ -171,7 +180,7 @@ def test_every_write_waits_and_no_changes_nothing(books: Seeded, targets: dict[s
         try:
             thread = chat.open_thread(person)
             asked = chat.send(person, thread, "pay, log, draft, add, complete, reject, issue, approve, void, "
-                                              "credit, send, apply and dismiss, all at once")
+                                              "credit, send, apply, dismiss, amend and end, all at once")
             if not proposed:  # nothing to wait for: the read ran, the writes are not this agent's tools
                 assert asked.pending is None and len(srv.requests) == 2
             else:
@@ -204,12 +213,13 @@ def test_every_write_waits_and_no_changes_nothing(books: Seeded, targets: dict[s
     elif who == "contractor":
         assert added == ["time.logged"]
     elif who == "account_manager":
-        assert sorted(added) == ["invoice.drafted", "milestone.completed", "time.logged", "time.logged"]
+        assert sorted(added) == ["arrangement.amendment_proposed", "invoice.drafted", "milestone.completed",
+                                 "time.logged", "time.logged"]
     else:
         assert {"invoice.payment_recorded", "time.logged", "invoice.drafted", "invoice.line_added",
                 "milestone.completed", "invoice.rejected", "invoice.approved", "invoice.voided",
                 "credit_note.issued", "invoice.delivery_queued", "payment.parked_applied",
-                "payment.parked_dismissed"} <= set(added)
+                "payment.parked_dismissed", "arrangement.amended", "arrangement.ended"} <= set(added)
         assert {"invoice.issued", "invoice.flagged"} & set(added)  # issued, or flagged for an approver
     assert audit.verify_chain(books.db.uow(), books.actor("owner")).ok
 
