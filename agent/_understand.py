@@ -495,7 +495,8 @@ _CUES: list[tuple[str | None, re.Pattern[str]]] = [(i, re.compile(p, re.I)) for 
                  r"|\bforgot\s+to\s+bill\b"),
     ("credit", r"\bcredit(?:ed)?\b|\brefund\b|\bknock\b.*\boff\b"),
     ("reject", r"\breject(?:ed)?\b|\bdecline\b|\bsend\b.*\bback\b|\bkick\s*back\b|\bdon.?t\s+approve\b"),
-    ("end_contract", r"^(?!.*__INVOICE__)(?!.*\bmilestones?\b)(?:.*\b(?:end|ends|ending|terminate|terminating|cancel|cancels|cancell?ing|stop|stopping|kill|close"
+    ("end_contract", r"^(?!.*__INVOICE__)(?!.*\bmilestones?\b)(?:.*\b(?:end|ends|ending|terminate|terminating|cancel"
+                     r"|cancels|cancell?ing|stop|stopping|kill|close"
                      r"(?:\s+out)?|wrap\s+up|wind\s+down|discontinue)\b(?!\s+of\b).*\b(?:contract|contracts|retainer"
                      r"|t\s*&\s*m|tm|time\s+and\s+materials|subscription|seats|licen[cs]es|arrangement|agreement|support"
                      r"|engagement|project\s+work|endpoint\s+protection|edr|everything|it)\b"
