@@ -87,7 +87,9 @@ def pending_approvals(runtime: Runtime) -> str:
 @tool("explain_invoice", args_schema=InvoiceRefIn)
 def explain_invoice(runtime: Runtime, invoice: str) -> str:
     """Why an invoice is what it is: each line with its source, the change from the client's previous invoice
-    part by part (amounts and hours), and the reasons the audit log holds (flags, notes, manual lines)."""
+    part by part (amounts and hours), the contract amendments that priced it and not the previous one (version,
+    effective date, what changed, who, the audit entry), and the reasons the audit log holds (flags, notes, manual
+    lines)."""
     ctx = runtime.context
     with refusals():
         x = insights.explain_invoice(ctx.reader(), ctx.agent, invoice)
@@ -95,6 +97,7 @@ def explain_invoice(runtime: Runtime, invoice: str) -> str:
         "invoice": brief(x.invoice), "previous": brief(x.previous) if x.previous else None,
         "total_change": x.total_change, "changes": [c.model_dump() for c in x.changes],
         "lines": [ln.model_dump() for ln in x.lines],
+        "amendments": [a.model_dump(mode="json") for a in x.amendments],
         "reasons": [{"seq": e.seq, "at": e.at.isoformat(timespec="minutes"), "who": e.who, "action": e.action,
                      "why": e.why} for e in x.reasons]})
 

@@ -72,6 +72,23 @@ class LineSource(_View):
     source: str
 
 
+class AmendmentCause(_View):
+    """A change of contract terms an invoice is priced with and its previous invoice was not: which arrangement,
+    which version, from when, what changed (field -> [before, after]), who made it (a person, the agent for one, an
+    event), who approved it, why; and the audit entry that records it."""
+
+    arrangement_id: int
+    arrangement: str
+    version: int
+    effective_on: date
+    changes: dict[str, Any]
+    by: str
+    decided_by: str
+    reason: str
+    seq: int | None
+    lines: list[int]  # positions of this invoice's lines it priced or adjusted
+
+
 class Explanation(_View):
     invoice: InvoiceView
     lines: list[LineSource]
@@ -79,6 +96,7 @@ class Explanation(_View):
     total_change: str | None
     changes: list[LineChange]
     reasons: list[TimelineEntry]
+    amendments: list[AmendmentCause] = []
 
 
 class UnbilledTime(_View):
@@ -195,6 +213,10 @@ def _source_text(src: dict[str, Any]) -> str:
         parts.append(f"cap {src['cap']}, billed before {src.get('billed_before')}")
     if src.get("manual"):
         parts.append("added by hand" + (f" by {src['by']}" if src.get("by") else ""))
+    if src.get("adjusts_period"):
+        parts.append(f"adjusts period {src['adjusts_period']} (an amendment)")
+    if int(src.get("terms_version") or 1) > 1:  # the first version goes without saying
+        parts.append(f"priced by version {src['terms_version']} of the terms")
     return ", ".join(parts)
 
 
@@ -258,7 +280,54 @@ def explain_invoice(uow: UnitOfWork, actor: Actor, ref: str | int) -> Explanatio
         return Explanation(invoice=_invoice_view(uow, inv), lines=lines,
                            previous=_invoice_view(uow, prev, detail=False) if prev else None,
                            total_change=_delta(inv.total_minor, prev.total_minor, cur) if prev else None,
-                           changes=changes, reasons=reasons)
+                           changes=changes, reasons=reasons, amendments=_amendments(uow, inv, prev))
+
+
+def _versions_named(inv: InvoiceRow) -> dict[tuple[int, int], list[int]]:
+    """(arrangement id, version number) -> positions of the lines that name it (priced by it or adjusting for it);
+    an adjustment names its version by id, kept as (arrangement id, -version id) until looked up."""
+    out: dict[tuple[int, int], list[int]] = {}
+    for ln in inv.lines:
+        src = dict(ln.source or {})
+        arr = src.get("arrangement_id") or ln.arrangement_id
+        if arr is None:
+            continue
+        if src.get("amendment_version_id"):
+            out.setdefault((int(arr), -int(src["amendment_version_id"])), []).append(ln.position)
+        elif src.get("terms_version"):
+            out.setdefault((int(arr), int(src["terms_version"])), []).append(ln.position)
+    return out
+
+
+def _amendments(uow: UnitOfWork, inv: InvoiceRow, prev: InvoiceRow | None) -> list[AmendmentCause]:
+    """The amendments behind a change: versions of the terms (other than the first) that price or adjust lines of
+    this invoice and priced none of the previous one's, each with the audit entry that recorded it."""
+    now = _versions_named(inv)
+    then = {(a, n) for a, n in _versions_named(prev)} if prev is not None else set()
+    arr_ids = sorted({a for a, _ in now})
+    rows = uow.arrangements.versions_for(arr_ids, ("active",)) if arr_ids else []
+    by_id = {v.id: v for v in rows}
+    by_number = {(v.arrangement_id, v.number): v for v in rows}
+    then_numbers = {(a, by_id[-n].number if n < 0 and -n in by_id else n) for a, n in then}
+    cited: dict[int, tuple[Any, list[int]]] = {}
+    for (arr, n), positions in sorted(now.items()):
+        v = by_id.get(-n) if n < 0 else by_number.get((arr, n))
+        if v is None or v.number <= 1 or not v.changes or (n > 0 and (arr, v.number) in then_numbers):
+            continue
+        cited.setdefault(v.id, (v, []))[1].extend(positions)
+    out = []
+    for v, positions in sorted(cited.values(), key=lambda x: (x[0].arrangement_id, x[0].number)):
+        a = uow.arrangements.get(v.arrangement_id)
+        entry = next((e for e in uow.audit_log.for_subject("arrangement", str(v.arrangement_id), limit=500)
+                      if e.action in ("arrangement.amended", "arrangement.amendment_approved")
+                      and ((e.after or {}).get("version") or {}).get("number") == v.number), None)
+        out.append(AmendmentCause(
+            arrangement_id=v.arrangement_id, arrangement=(a.name or a.kind.replace("_", " ")) if a else "?",
+            version=v.number, effective_on=v.effective_on,
+            changes={k: val for k, val in dict(v.changes).items() if k not in ("ended", "reopened")},
+            by=entry.actor_label if entry is not None else v.created_by, decided_by=v.decided_by, reason=v.reason,
+            seq=entry.seq if entry is not None else None, lines=sorted(set(positions))))
+    return out
 
 
 # ---- work not billed yet -----------------------------------------------------------------------------------

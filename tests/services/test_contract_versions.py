@@ -149,3 +149,31 @@ def test_the_scheduler_uses_the_cycle_of_the_version_in_force(world: World) -> N
     assert isinstance(clock, FixedClock)
     clock.set(datetime(2026, 5, 1, 6, 0, tzinfo=UTC))
     assert f"period:{a.id}:2026-05-01..2026-05-31" in schedules.tick(world.db.uow(), world.system).emitted
+
+
+def test_the_explanation_of_a_rise_cites_the_amendment(world: World) -> None:
+    from domain.services import insights
+
+    c = world.client("Nordwerk GmbH")
+    a = world.arrangement(c.id, "subscription", name="Endpoint protection", product="Managed EDR", seats=48,
+                          unit_price="7.50", starts_on="2026-01-01")
+    world.issued(c.id, MARCH)
+    result = world.call(contracts.amend_arrangement, world.actor("finance"), c.id, a.id,
+                        {"effective_on": "2026-03-10", "terms": {"seats": 52}, "reason": "4 new laptops"})
+    april = world.draft(c.id, APRIL)
+    x = world.call(insights.explain_invoice, world.system, april.id)
+    assert x.total_change is not None and x.total_change.startswith("+")
+    [cause] = x.amendments
+    assert (cause.arrangement, cause.version, cause.effective_on, cause.changes) == (
+        "Endpoint protection", 2, date(2026, 3, 10), {"seats": [48, 52]})
+    assert cause.by == "fin@books.example" and cause.reason == "4 new laptops" and cause.lines == [1, 2]
+    assert cause.seq is not None
+    with world.db.uow() as uow:
+        [recorded] = [e for e in uow.audit_log.for_subject("arrangement", str(a.id)) if e.seq == cause.seq]
+        assert recorded.action == "arrangement.amended"
+    assert result.version is not None
+    sources = [ln.source for ln in x.lines]
+    assert "priced by version 2 of the terms" in sources[0] and "adjusts period 2026-03-01..2026-03-31" in sources[1]
+    # March, priced before the amendment and explained against nothing, cites none
+    march = world.call(invoicing.list_invoices, world.system, client_id=c.id, status="issued")[0]
+    assert world.call(insights.explain_invoice, world.system, march.id).amendments == []
