@@ -23,8 +23,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 
-from domain.errors import BillingError, ValidationFailed
+from domain.errors import BillingError, Conflict, ValidationFailed
 from domain.model.arrangements import TERMS_BY_KIND, Terms
 from domain.model.roles import Actor, Perm
 from domain.services._auth import require
@@ -403,7 +404,18 @@ def import_book(uow: UnitOfWork, actor: Actor, files: ImportFiles | Mapping[str,
         raise ValidationFailed("give at least one file: clients, arrangements or time (CSV with a header row)",
                                code="import.empty", field="clients")
     digest = _digest(files)
-    tell = progress or (lambda _label, _done, _total: None)
+    try:
+        return _import(uow, actor, files, dry_run, digest, progress or (lambda _label, _done, _total: None))
+    except IntegrityError:
+        # Two imports of the same rows at once (a second click on Commit): the one that finished first keeps them;
+        # this one is rolled back whole, and its dry run now shows them as imported.
+        raise Conflict("another import of some of these rows finished first, so nothing of this one was kept: run "
+                       "the dry run again (rows imported since are shown as unchanged)", code="import.conflict",
+                       field="external_id") from None
+
+
+def _import(uow: UnitOfWork, actor: Actor, files: ImportFiles, dry_run: bool, digest: str, tell: Progress,
+            ) -> ImportReport:
     with uow:
         run = _Run(uow, actor, dry_run)
         rows = {f: _read(run, f, getattr(files, f)) for f in FILES}

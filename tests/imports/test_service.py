@@ -149,3 +149,24 @@ def test_nothing_to_import_is_refused(db: Database, owner: Actor) -> None:
     with pytest.raises(ValidationFailed) as e:
         imports.import_book(db.uow(), owner, {"clients": "  "})
     assert e.value.code == "import.empty"
+
+
+def test_two_commits_of_the_same_files_at_once_import_them_once(db: Database, owner: Actor) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from domain.errors import Conflict
+
+    files = small_book(5)
+
+    def commit() -> str:
+        try:
+            r = imports.import_book(db.uow(), owner, files, dry_run=False)
+        except Conflict as e:
+            assert e.code == "import.conflict" and e.status == 409
+            return "conflict"
+        return "new" if r.clients.new == 5 else "unchanged" if r.clients.unchanged == 5 else "half"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(lambda _: commit(), range(2)))
+    assert outcomes in (["conflict", "new"], ["new", "unchanged"])
+    assert counts(db)["clients"] == 5 and counts(db)["import_keys"] == 5 + 10 + 5
