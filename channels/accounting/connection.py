@@ -106,6 +106,9 @@ def finish_connect(db: Database, settings: Settings, actor: Actor, code: str, st
     except Exception as e:  # the company's name is a nicety: the connection stands without it
         log.warning("QuickBooks company info failed: %s", e)
         name = ""
+    finally:
+        if http is None:
+            api.close()
     access_at, refresh_at = _expiries(db, tokens)
     return accounting.save_connection(
         db.uow(), actor, realm_id=realm_id, company_name=name, access_token=cipher.encrypt(tokens.access_token),
@@ -131,6 +134,7 @@ class Connection:
                  http: httpx.Client | None = None, throttle: Throttle | None = None) -> None:
         self.db, self.settings = db, settings
         self.actor = actor or Actor.system("accounting sync")
+        self._own_http = http is None
         self.http = http or httpx.Client(timeout=30.0)
         self.throttle = throttle
         self._api: QuickBooksApi | None = None
@@ -168,6 +172,10 @@ class Connection:
                                       self.settings.quickbooks_minor_version, http=self.http, throttle=self.throttle)
         self._api.access_token = access
         return self._api
+
+    def close(self) -> None:
+        if self._own_http:
+            self.http.close()
 
 
 __all__ = ["QUICKBOOKS", "Connection", "NotConfigured", "check_state", "disconnect", "finish_connect",

@@ -296,7 +296,11 @@ class QuickBooksAuth:
     def authorization_url(self, state: str) -> str:
         from intuitlib.enums import Scopes
 
-        return str(self._client().get_authorization_url([Scopes.ACCOUNTING], state_token=state))
+        client = self._client()
+        try:
+            return str(client.get_authorization_url([Scopes.ACCOUNTING], state_token=state))
+        finally:
+            client.close()  # AuthClient is a requests.Session: its pooled connection would linger
 
     def _tokens(self, client: Any) -> Tokens:
         refresh_in = getattr(client, "x_refresh_token_expires_in", None)
@@ -311,6 +315,8 @@ class QuickBooksAuth:
             client.get_bearer_token(code, realm_id=realm_id)
         except AuthClientError as e:
             raise OAuthError(f"QuickBooks refused the authorization code ({e.status_code}): {e.content!r}") from e
+        finally:
+            client.close()
         return self._tokens(client)
 
     def refresh(self, refresh_token: str) -> Tokens:
@@ -321,12 +327,17 @@ class QuickBooksAuth:
             client.refresh(refresh_token=refresh_token)
         except AuthClientError as e:
             raise OAuthError(f"QuickBooks refused the refresh token ({e.status_code}): {e.content!r}") from e
+        finally:
+            client.close()
         return self._tokens(client)
 
     def revoke(self, token: str) -> bool:
         from intuitlib.exceptions import AuthClientError
 
+        client = self._client()
         try:
-            return bool(self._client().revoke(token=token))
+            return bool(client.revoke(token=token))
         except AuthClientError:
             return False
+        finally:
+            client.close()

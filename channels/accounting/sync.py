@@ -69,6 +69,9 @@ class QuickBooksSync:
         self._income_account: str | None = None
         self.stats = {"calls": 0, "rate_limited": 0, "server_errors": 0, "stale": 0}
 
+    def close(self) -> None:
+        self.link.close()
+
     def _step(self, name: str) -> None:
         if self.step is not None:
             self.step(name)

@@ -73,7 +73,11 @@ def sync(as_email: str = AS_OPTION) -> None:
     db = open_db(s)
     try:
         accounting.may_connect(reader(db, as_email))
-        done = QuickBooksSync(db, s, name="cli").run_until_idle()
+        pusher = QuickBooksSync(db, s, name="cli")
+        try:
+            done = pusher.run_until_idle()
+        finally:
+            pusher.close()
         view = accounting.connection_status(db.uow(), reader(db, as_email))
     finally:
         db.dispose()

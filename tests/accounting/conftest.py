@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 
@@ -35,6 +36,13 @@ def qbo_settings(qbo_server: FakeQuickBooks) -> Settings:
                     quickbooks_api_url=qbo_server.base_url, quickbooks_webhook_verifier_token=VERIFIER_TOKEN,
                     quickbooks_redirect_uri="http://127.0.0.1:8000/app/accounting/quickbooks/callback",
                     accounting_token_key=TOKEN_KEY, quickbooks_max_wait_seconds=0.05)
+
+
+@pytest.fixture(scope="session")
+def qbo_http() -> Iterator[httpx.Client]:
+    """One HTTP client for the tests' API clients (closed at the end: no socket left open)."""
+    with httpx.Client(timeout=30.0) as client:
+        yield client
 
 
 @pytest.fixture

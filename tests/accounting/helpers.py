@@ -24,6 +24,7 @@ def tokens(settings: Settings, state: str = "s1") -> Tokens:
     return auth.exchange(q["code"], q["realmId"])
 
 
-def api(settings: Settings, throttle: Throttle | None = None) -> QuickBooksApi:
+def api(settings: Settings, http: httpx.Client, throttle: Throttle | None = None) -> QuickBooksApi:
     t = tokens(settings)
-    return QuickBooksApi(settings.quickbooks_base_url(), t.realm_id, t.access_token, throttle=throttle or Throttle())
+    return QuickBooksApi(settings.quickbooks_base_url(), t.realm_id, t.access_token, http=http,
+                         throttle=throttle or Throttle())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -47,7 +48,7 @@ def test_token_cipher_round_trip_and_refusals(qbo_settings: Settings) -> None:
 
 
 def test_connect_refresh_pause_resume_disconnect(db: Database, qbo: FakeQuickBooks, qbo_settings: Settings,
-                                                 clock: FixedClock) -> None:
+                                                 clock: FixedClock, qbo_http: httpx.Client) -> None:
     with pytest.raises(Forbidden):
         conn.start_connect(db, qbo_settings, FINANCE)
     with pytest.raises(TokenKeyError):
@@ -68,7 +69,7 @@ def test_connect_refresh_pause_resume_disconnect(db: Database, qbo: FakeQuickBoo
         stored_access, stored_refresh = row.access_token, row.refresh_token
     cipher = TokenCipher(qbo_settings)
     assert stored_access.startswith("gAAAA") and cipher.decrypt(stored_access).startswith("eyJ")  # encrypted at rest
-    link = conn.Connection(db, qbo_settings)
+    link = conn.Connection(db, qbo_settings, http=qbo_http)
     api = link.api()
     assert api is not None and api.company_info()["Id"] == REALM
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 
 from channels.accounting.quickbooks import (
@@ -45,7 +46,8 @@ def _invoice(cust: dict[str, Any], item: dict[str, Any], doc: str = "INV-2026-00
                                               "UnitPrice": Decimal("500.00"), "TaxCodeRef": {"value": "TAX"}}}]}
 
 
-def test_oauth_with_intuit_oauth_code_refresh_revoke(qbo: FakeQuickBooks, qbo_settings: Settings) -> None:
+def test_oauth_with_intuit_oauth_code_refresh_revoke(qbo: FakeQuickBooks, qbo_settings: Settings,
+        qbo_http: httpx.Client) -> None:
     auth = QuickBooksAuth(qbo_settings)
     url = auth.authorization_url("state-1")
     assert url.startswith(qbo.root + "/oauth2/v1/authorize?") and "com.intuit.quickbooks.accounting" in url
@@ -66,8 +68,9 @@ def test_oauth_with_intuit_oauth_code_refresh_revoke(qbo: FakeQuickBooks, qbo_se
         auth.refresh(t2.refresh_token)
 
 
-def test_entities_sparse_update_stale_void_query(qbo: FakeQuickBooks, qbo_settings: Settings) -> None:
-    client = api(qbo_settings)
+def test_entities_sparse_update_stale_void_query(qbo: FakeQuickBooks, qbo_settings: Settings,
+        qbo_http: httpx.Client) -> None:
+    client = api(qbo_settings, qbo_http)
     assert client.company_info()["CompanyName"] == "Nordlicht Books Ltd"
     cust, item = _customer_and_item(client)
     with pytest.raises(Fault) as dup:
@@ -101,15 +104,17 @@ def test_entities_sparse_update_stale_void_query(qbo: FakeQuickBooks, qbo_settin
     assert voided["TotalAmt"] == 0 and voided["Balance"] == 0 and voided["PrivateNote"] == "Voided"
 
 
-def test_requestid_replays_the_first_answer(qbo: FakeQuickBooks, qbo_settings: Settings) -> None:
-    client = api(qbo_settings)
+def test_requestid_replays_the_first_answer(qbo: FakeQuickBooks, qbo_settings: Settings,
+        qbo_http: httpx.Client) -> None:
+    client = api(qbo_settings, qbo_http)
     first = client.create("Customer", {"DisplayName": "Van Dijk BV"}, request_id="rid-1")
     second = client.create("Customer", {"DisplayName": "Van Dijk BV"}, request_id="rid-1")
     assert first["Id"] == second["Id"] and len(qbo.find("Customer", DisplayName="Van Dijk BV")) == 1
 
 
-def test_batch_cdc_payment_made_in_quickbooks(qbo: FakeQuickBooks, qbo_settings: Settings) -> None:
-    client = api(qbo_settings)
+def test_batch_cdc_payment_made_in_quickbooks(qbo: FakeQuickBooks, qbo_settings: Settings,
+        qbo_http: httpx.Client) -> None:
+    client = api(qbo_settings, qbo_http)
     cust, item = _customer_and_item(client)
     items = [{"bId": str(i), "operation": "create", "Invoice": _invoice(cust, item, f"INV-{i}")} for i in range(29)]
     items.append({"bId": "q", "Query": "select * from Customer where DisplayName = 'Nordwerk GmbH'"})
@@ -135,8 +140,9 @@ def _recent() -> str:
     return (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
 
 
-def test_limits_and_injected_faults(qbo: FakeQuickBooks, qbo_settings: Settings) -> None:
-    client = api(qbo_settings)
+def test_limits_and_injected_faults(qbo: FakeQuickBooks, qbo_settings: Settings,
+        qbo_http: httpx.Client) -> None:
+    client = api(qbo_settings, qbo_http)
     qbo.inject(429, retry_after=7)
     with pytest.raises(RateLimited) as rl:
         client.company_info()
@@ -145,7 +151,7 @@ def test_limits_and_injected_faults(qbo: FakeQuickBooks, qbo_settings: Settings)
     with pytest.raises(ServerError):
         client.company_info()
     # Without our throttle the 11th call in a second is refused, as QuickBooks refuses it.
-    loose = api(qbo_settings, throttle=Throttle(per_second=1000, per_minute=100000))
+    loose = api(qbo_settings, qbo_http, throttle=Throttle(per_second=1000, per_minute=100000))
     qbo.company().calls.clear()
     statuses = []
     for _ in range(12):
@@ -158,7 +164,7 @@ def test_limits_and_injected_faults(qbo: FakeQuickBooks, qbo_settings: Settings)
     # Our throttle keeps under it: twelve calls, no 429 (it waits instead).
     qbo.company().calls.clear()
     t = Throttle()
-    fair = api(qbo_settings, throttle=t)
+    fair = api(qbo_settings, qbo_http, throttle=t)
     qbo.company().calls.clear()
     for _ in range(12):
         fair.company_info()
@@ -168,8 +174,9 @@ def test_limits_and_injected_faults(qbo: FakeQuickBooks, qbo_settings: Settings)
         fair.company_info()
 
 
-def test_minorversion_below_75_is_refused(qbo: FakeQuickBooks, qbo_settings: Settings) -> None:
-    client = api(qbo_settings)
+def test_minorversion_below_75_is_refused(qbo: FakeQuickBooks, qbo_settings: Settings,
+        qbo_http: httpx.Client) -> None:
+    client = api(qbo_settings, qbo_http)
     client.minor_version = 65
     with pytest.raises(Fault, match="75"):
         client.company_info()
@@ -213,11 +220,13 @@ def test_signed_webhooks_both_formats(qbo: FakeQuickBooks) -> None:
     assert cloud[0]["intuitaccountid"] == REALM and got[1][2] == "application/cloudevents-batch+json"
 
 
-def test_tokens_are_for_one_company(qbo: FakeQuickBooks, qbo_settings: Settings) -> None:
+def test_tokens_are_for_one_company(qbo: FakeQuickBooks, qbo_settings: Settings,
+        qbo_http: httpx.Client) -> None:
     qbo.add_company("123456", "Other Co")
     t = tokens(qbo_settings)
     from channels.accounting.quickbooks import QuickBooksApi
 
-    other = QuickBooksApi(qbo_settings.quickbooks_base_url(), "123456", t.access_token, throttle=Throttle())
+    other = QuickBooksApi(qbo_settings.quickbooks_base_url(), "123456", t.access_token, http=qbo_http,
+                          throttle=Throttle())
     with pytest.raises(AuthFailed):
         other.company_info()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -35,8 +36,9 @@ def connect(w: World, settings: Settings) -> None:
     assert conn.finish_connect(w.db, settings, owner, q["code"], q["state"], q["realmId"]).status == "connected"
 
 
-def sync(w: World, settings: Settings) -> QuickBooksSync:
-    return QuickBooksSync(w.db, settings, name="test")  # the process-wide throttle, as connecting used
+@pytest.fixture
+def pusher(world: World, qbo_settings: Settings, qbo_http: httpx.Client) -> QuickBooksSync:
+    return QuickBooksSync(world.db, qbo_settings, name="test", http=qbo_http)  # the process-wide throttle
 
 
 def queue(w: World) -> list[AccountingQueueRow]:
@@ -55,9 +57,9 @@ def mapping(w: World, kind: str, local_id: int) -> AccountingMappingRow:
 
 
 def test_push_customer_item_invoice_credit_memo_void(world: World, qbo: FakeQuickBooks, qbo_settings: Settings,
-                                                    clock: FixedClock) -> None:
+                                                    clock: FixedClock, pusher: QuickBooksSync) -> None:
     connect(world, qbo_settings)
-    s = sync(world, qbo_settings)
+    s = pusher
     cid = world.retainer_client("1000.00", name="Nordwerk GmbH")
     world.arrangement(cid, "time_and_materials", default_rate="120.00")
     world.log(cid, MARCH[0] + timedelta(days=2), "2.5")
@@ -106,9 +108,9 @@ def test_push_customer_item_invoice_credit_memo_void(world: World, qbo: FakeQuic
 
 
 def test_429_5xx_wait_then_push_once(world: World, qbo: FakeQuickBooks, qbo_settings: Settings,
-                                     clock: FixedClock) -> None:
+                                     clock: FixedClock, pusher: QuickBooksSync) -> None:
     connect(world, qbo_settings)
-    s = sync(world, qbo_settings)
+    s = pusher
     cid = world.retainer_client(name="Acme GmbH")
     inv = world.issued(cid)
     qbo.inject(429, retry_after=30)
@@ -129,9 +131,10 @@ def test_429_5xx_wait_then_push_once(world: World, qbo: FakeQuickBooks, qbo_sett
 
 
 def test_refused_refresh_pauses_nothing_lost_resumes_in_order(world: World, qbo: FakeQuickBooks,
-                                                              qbo_settings: Settings, clock: FixedClock) -> None:
+                                                              qbo_settings: Settings, clock: FixedClock,
+                                                              pusher: QuickBooksSync) -> None:
     connect(world, qbo_settings)
-    s = sync(world, qbo_settings)
+    s = pusher
     cid = world.retainer_client(name="Acme GmbH")
     first = world.issued(cid, FEBRUARY)
     assert s.run_once() == 2
@@ -153,7 +156,7 @@ def test_refused_refresh_pauses_nothing_lost_resumes_in_order(world: World, qbo:
 
 
 def test_backfill_uses_batches_and_finds_what_is_there(world: World, qbo: FakeQuickBooks,
-                                                       qbo_settings: Settings) -> None:
+                                                       qbo_settings: Settings, pusher: QuickBooksSync) -> None:
     issued = []
     for n in range(3):
         cid = world.retainer_client(f"{1000 + n}.00", name=f"Client {n}")
@@ -163,7 +166,7 @@ def test_backfill_uses_batches_and_finds_what_is_there(world: World, qbo: FakeQu
     cn = invoicing.create_credit_note(world.db.uow(), world.actor("finance"), issued[1].id, "discount", "10.00")
     assert queue(world) == []  # nothing queued before connecting
     connect(world, qbo_settings)
-    s = sync(world, qbo_settings)
+    s = pusher
     s.batch_size = 3
     # one of them was typed into QuickBooks by hand (or pushed by a run that died before recording it)
     api = s.link.api()
@@ -184,9 +187,10 @@ def test_backfill_uses_batches_and_finds_what_is_there(world: World, qbo: FakeQu
     assert s.run_once() == 0
 
 
-def test_a_refusal_kills_only_its_task(world: World, qbo: FakeQuickBooks, qbo_settings: Settings) -> None:
+def test_a_refusal_kills_only_its_task(world: World, qbo: FakeQuickBooks, qbo_settings: Settings,
+                                       pusher: QuickBooksSync) -> None:
     connect(world, qbo_settings)
-    s = sync(world, qbo_settings)
+    s = pusher
     a = world.issued(world.retainer_client(name="First Ltd"))
     assert s.run_once() == 2
     finance = world.actor("finance")
