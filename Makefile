@@ -23,7 +23,7 @@ TEST_SYSDEPS := chromium
 help:
 	@echo "make run    install, migrate the SQLite file, load the demo (first run), serve on http://127.0.0.1:8000"
 	@echo "make test   install with dev extras, ruff, mypy, import contracts, pytest on SQLite and PostgreSQL"
-	@echo "make bench  the month-end, rendering, ingest, dashboard and Slack ack benchmarks (benchmarks/month_end.py, render.py, ingest.py, dashboard.py, slack_ack.py, understanding.py, import.py)"
+	@echo "make bench  the month-end, rendering, ingest, dashboard and Slack ack benchmarks (benchmarks/month_end.py, render.py, ingest.py, dashboard.py, slack_ack.py, understanding.py, import.py, accounting.py)"
 	@echo "make lint   ruff, mypy and the import contracts only"
 	@echo "make fuzz   a larger Schemathesis run over the API (both databases); prints how many cases it tried"
 	@echo "make reliability  the reliability suite, heavy (kills and restarts a private PostgreSQL it creates, never"
@@ -140,6 +140,7 @@ bench: sysdeps $(VENV)/.installed-dev postgres
 	$(BIN)/python benchmarks/slack_ack.py --results | tee -a $(BENCH_LOG)
 	$(BIN)/python benchmarks/understanding.py | tee -a $(BENCH_LOG)
 	$(BIN)/python benchmarks/import.py --results | tee -a $(BENCH_LOG)
+	$(BIN)/python benchmarks/accounting.py --results | tee -a $(BENCH_LOG)
 	$(BIN)/python benchmarks/session.py end $(BENCH_LOG)
 
 clean:

@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from domain.model.outbox_events import (
+    AccountingPaused,
     ApprovalDecided,
     ApprovalRequested,
     BookEvent,
@@ -193,6 +194,11 @@ def notification(event: BookEvent) -> str | None:
         case InvoiceBlocked():
             reasons = "; ".join(esc(c.reason) for c in event.checks)
             return f":no_entry: Draft #{event.invoice_id} for {esc(event.client_name)} is blocked: {reasons}"
+        case AccountingPaused():
+            company = f" with {esc(event.company_name)}" if event.company_name else ""
+            return (f":warning: *QuickBooks sync paused*{company}: {esc(event.reason)}\n{event.pending} change(s) "
+                    "wait and will be pushed in order once an owner reconnects: Accounting in the dashboard, or "
+                    "`billable accounting connect`.")
         case ReviewRequested():
             return (f":eyes: Draft #{event.invoice_id} for {esc(event.client_name)} "
                     f"({amount(event.total, event.currency)}) waits for review: {esc(event.reason)}")

@@ -117,3 +117,16 @@ def test_connect_refresh_pause_resume_disconnect(db: Database, qbo: FakeQuickBoo
         row = uow.session.execute(select(AccountingConnectionRow)).scalar_one()
         assert row.access_token == row.refresh_token == ""
     assert link.api() is None
+
+
+def test_finance_and_owners_are_told_in_slack_when_the_sync_pauses() -> None:
+    from channels.slack._blocks import notification
+    from domain.model.outbox_events import AccountingPaused, parse
+
+    event = parse("accounting.paused", AccountingPaused(
+        provider="quickbooks", company_name="Nordlicht Books Ltd", reason="QuickBooks refused to refresh", pending=3,
+        at="2026-04-01T09:00:00+00:00").model_dump(mode="json"))
+    assert isinstance(event, AccountingPaused)
+    text = notification(event)
+    assert text is not None and "paused" in text and "Nordlicht Books Ltd" in text and "3 change(s)" in text
+    assert "billable accounting connect" in text
