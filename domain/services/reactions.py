@@ -440,13 +440,14 @@ def _threshold(uow: UnitOfWork, actor: Actor, rule: Rule, client: ClientRow, par
     limits_h = [Decimal(params.hours)] if params.hours else []
     limits_a = [Decimal(params.amount)] if params.amount else []
     if not limits_h and not limits_a:
-        for a in uow.arrangements.for_client(client.id):
-            if a.kind == "time_and_materials":
-                t = terms_of(a)
-                if getattr(t, "threshold_hours", None) is not None:
-                    limits_h.append(t.threshold_hours)  # type: ignore[attr-defined]
-                if getattr(t, "threshold_amount", None) is not None:
-                    limits_a.append(t.threshold_amount)  # type: ignore[attr-defined]
+        tm = [a for a in uow.arrangements.for_client(client.id) if a.kind == "time_and_materials"]
+        versions = versions_by_arrangement(uow, [a.id for a in tm])
+        for a in tm:  # the thresholds of the terms in force today (an amendment may change them from a later day)
+            t = terms_of(a, in_force(versions.get(a.id) or [base_version(a)], today).terms)
+            if getattr(t, "threshold_hours", None) is not None:
+                limits_h.append(t.threshold_hours)  # type: ignore[attr-defined]
+            if getattr(t, "threshold_amount", None) is not None:
+                limits_a.append(t.threshold_amount)  # type: ignore[attr-defined]
     state = {"unbilled_hours": format(hours.normalize(), "f")}
     reached = any(hours >= h for h in limits_h)
     if not reached and limits_a:
