@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from channels.accounting.connection import Connection
+from channels.accounting.connection import REFRESH_MARGIN, Connection
 from channels.accounting.quickbooks import (
     AuthFailed,
     Fault,
@@ -79,7 +79,16 @@ class QuickBooksSync:
     # ---- the worker's step -------------------------------------------------------------------------------------
 
     def run_once(self, limit: int = 50) -> int:
-        """Push up to `limit` queued tasks in order (after the backfill of an existing book); how many finished."""
+        """Push up to `limit` queued tasks in order (after the backfill of an existing book); how many finished.
+        Idle, it costs one short read (and a token refresh when the access token nears its end, which also keeps
+        the refresh token alive)."""
+        sec = accounting.connection_secrets(self.db.uow(), self.actor)
+        if sec is None or sec.status != "connected":
+            return 0
+        near_end = sec.access_expires_at is None or \
+            sec.access_expires_at - self.db.clock.now() < REFRESH_MARGIN
+        if sec.backfilled and not sec.ready and not near_end:
+            return 0
         if not accounting.take_lease(self.db.uow(), self.actor, self.name):
             return 0
         try:
@@ -87,7 +96,7 @@ class QuickBooksSync:
             if api is None:
                 return 0
             done = 0
-            if accounting.connection_status(self.db.uow(), self.actor).backfilled_at is None:
+            if not sec.backfilled:
                 done += self.backfill(api)
             for task in accounting.next_tasks(self.db.uow(), self.actor, limit):
                 try:
@@ -156,6 +165,8 @@ class QuickBooksSync:
 
     def customer_body(self, c: acc.PushCustomer) -> dict[str, Any]:
         body: dict[str, Any] = {"DisplayName": c.display_name[:500], "CompanyName": c.display_name[:100]}
+        if c.currency:  # a foreign-currency customer needs multicurrency on there; else QuickBooks refuses (shown)
+            body["CurrencyRef"] = {"value": c.currency}
         if c.email:
             body["PrimaryEmailAddr"] = {"Address": c.email}
         if c.street or c.city or c.postcode or c.country:
@@ -242,6 +253,7 @@ class QuickBooksSync:
         body: dict[str, Any] = {
             "DocNumber": acc.doc_number(doc.number), "TxnDate": doc.issue_date, "CustomerRef": {"value": customer_id},
             "Line": lines, "TxnTaxDetail": {"TotalTax": doc.tax * sign}, "GlobalTaxCalculation": "TaxExcluded",
+            "CurrencyRef": {"value": doc.currency},
             "PrivateNote": f"billable {doc.kind.replace('_', ' ')} {doc.invoice_id}"}
         if doc.due_date and doc.kind == "invoice":
             body["DueDate"] = doc.due_date

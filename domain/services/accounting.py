@@ -96,6 +96,8 @@ class Secrets:
     status: str
     prefix: str
     tax_codes: dict[str, str]
+    backfilled: bool = True
+    ready: bool = False  # work is waiting and due now
 
 
 def _conn(uow: UnitOfWork, provider: str = acc.QUICKBOOKS, for_update: bool = False) -> AccountingConnectionRow | None:
@@ -255,8 +257,12 @@ def connection_secrets(uow: UnitOfWork, actor: Actor, provider: str = acc.QUICKB
         if row is None or row.status == "disconnected":
             return None
         cfg = row.config or {}
+        ready = uow.session.execute(select(AccountingQueueRow.id).where(
+            AccountingQueueRow.provider == provider, AccountingQueueRow.status == "pending",
+            AccountingQueueRow.run_after <= uow.clock.now()).limit(1)).first() is not None
         return Secrets(row.realm_id, row.access_token, row.refresh_token, row.access_expires_at, row.status,
-                       str(cfg.get("prefix") or "b"), dict(cfg.get("tax_codes") or {}))
+                       str(cfg.get("prefix") or "b"), dict(cfg.get("tax_codes") or {}),
+                       backfilled=row.backfilled_at is not None, ready=ready)
 
 
 # ---- configuration -------------------------------------------------------------------------------------------

@@ -78,6 +78,7 @@ def test_push_customer_item_invoice_credit_memo_void(world: World, qbo: FakeQuic
     assert (tm["Qty"], tm["UnitPrice"], tm["TaxCodeRef"]["value"]) == (Decimal("2.5"), Decimal("120"), "TAX")
     assert lines["Time and materials"]["Amount"] == Decimal("300.00")
     assert there["TxnTaxDetail"]["TotalTax"] == Decimal(inv.tax_total)
+    assert there["CurrencyRef"] == {"value": "EUR"} and cust["CurrencyRef"] == {"value": "EUR"}
     m = mapping(world, "invoice", inv.id)
     assert (m.remote_id, m.doc_number, m.pushed_total_minor) == (there["Id"], inv.number, int(Decimal(inv.total) * 100))
     # rid derived from the queue row: a replay would return the same invoice

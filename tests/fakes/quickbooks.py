@@ -16,6 +16,8 @@ What it speaks (ACCOUNTING-FACTS.md):
 - `requestid`: the same id on a write replays the first response (the write happens once).
 - Limits per realm: 10 requests/s, 500/min; batch 40/min; over them a 429. `inject(429|500|503, n)` fails the next
   n API calls; `fail_next_update_stale` makes the next update a 5010 (another user saved the object meanwhile).
+- Currencies: a company's home currency (EUR) and multicurrency (on; `company().multicurrency = False` refuses
+  others, Fault 6000); a transaction's currency must be its customer's.
 - DocNumber is at most 21 characters (Fault 2050) and, as in QuickBooks by default, NOT unique: only looking a
   number up before creating keeps a retried push from making a second invoice.
 - `make_payment(realm, invoice_id, amount)`: a payment "made in QuickBooks" (it moves the invoice's balance and
@@ -92,6 +94,8 @@ class Company:
     replies: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)  # requestid -> first reply
     calls: deque[float] = field(default_factory=deque)  # API call times, the last minute
     batch_calls: deque[float] = field(default_factory=deque)
+    home_currency: str = "EUR"
+    multicurrency: bool = True
 
 
 @dataclass
@@ -250,8 +254,18 @@ class FakeQuickBooks:
             raise _Fault(400, "2500", "Invalid Reference Id", f"Invalid Reference Id : {what} assigned is invalid")
         return obj
 
+    def _currency(self, company: Company, obj: dict[str, Any]) -> str:
+        cur = str((obj.get("CurrencyRef") or {}).get("value") or company.home_currency)
+        if cur != company.home_currency and not company.multicurrency:
+            raise _Fault(400, "6000", "A business validation error has occurred while processing your request",
+                         f"Business Validation Error: {cur} is not the home currency and multicurrency is off")
+        return cur
+
     def _txn_totals(self, company: Company, entity: str, obj: dict[str, Any]) -> None:
-        self._ref(company, "Customer", obj.get("CustomerRef"), "Customer")
+        customer = self._ref(company, "Customer", obj.get("CustomerRef"), "Customer")
+        if self._currency(company, obj) != self._currency(company, customer):
+            raise _Fault(400, "6000", "A business validation error has occurred while processing your request",
+                         "Business Validation Error: the transaction's currency must be the customer's")
         doc = obj.get("DocNumber")
         if doc is not None and len(str(doc)) > 21:
             raise _Fault(400, "2050", "String length is either shorter or longer than supported by specification",
@@ -300,6 +314,8 @@ class FakeQuickBooks:
         if entity == "Item" and any(o.get("Name") == body.get("Name") for o in company.objects["Item"].values()):
             raise _Fault(400, "6240", "Duplicate Name Exists Error", "The name supplied already exists.")
         obj = copy.deepcopy(body)
+        if entity == "Customer":
+            self._currency(company, obj)
         if entity in ("Invoice", "CreditMemo"):
             obj.setdefault("TxnDate", _now().date().isoformat())
             self._txn_totals(company, entity, obj)
