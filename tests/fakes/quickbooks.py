@@ -633,7 +633,7 @@ class FakeQuickBooks:
 
     # ---- serving ------------------------------------------------------------------------------------------------
 
-    def start(self) -> FakeQuickBooks:
+    def start(self, port: int = 0) -> FakeQuickBooks:
         fake = self
         if not self.companies:
             self.reset()
@@ -705,7 +705,7 @@ class FakeQuickBooks:
             def log_message(self, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, name="fake-quickbooks", daemon=True).start()
         self.root = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -733,3 +733,26 @@ def _json_default(v: Any) -> Any:
         # QuickBooks writes amounts as JSON numbers; a 2-decimal amount's shortest float repr is its own digits.
         return float(v)
     raise TypeError(type(v))
+
+
+def main() -> None:
+    """`python -m tests.fakes.quickbooks [--port 8765]`: a local QuickBooks for the demo, with the settings to use."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8765)
+    fake = FakeQuickBooks().start(parser.parse_args().port)
+    print(f"A local QuickBooks Online ({COMPANY}, realm {REALM}) at {fake.root}; consent is automatic. Use:\n"
+          f"export BILLABLE_QUICKBOOKS_CLIENT_ID={CLIENT_ID} BILLABLE_QUICKBOOKS_CLIENT_SECRET={CLIENT_SECRET}\n"
+          f"export BILLABLE_QUICKBOOKS_ENVIRONMENT={fake.discovery_url} BILLABLE_QUICKBOOKS_API_URL={fake.base_url}\n"
+          f"export BILLABLE_QUICKBOOKS_WEBHOOK_VERIFIER_TOKEN={VERIFIER_TOKEN}\n"
+          "export BILLABLE_ACCOUNTING_TOKEN_KEY=$(python -c 'from cryptography.fernet import Fernet; "
+          "print(Fernet.generate_key().decode())')", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
