@@ -136,10 +136,11 @@ def _value(widget: str, text: str, field: str) -> Any:
     return text or None
 
 
-def _same(a: str, b: str) -> bool:
+def _same(a: str, b: str, numeric: bool = False) -> bool:
+    """Unchanged text; for amounts and counts, the same number (7.5 is 7.50), never for codes like postcodes."""
     a, b = _norm(a), _norm(b)
-    if a == b:
-        return True
+    if a == b or not numeric:
+        return a == b
     try:
         return Decimal(a) == Decimal(b)
     except (InvalidOperation, ValueError):
@@ -522,12 +523,12 @@ def _term_changes(a: ArrangementView, form: Mapping[str, str]) -> dict[str, Any]
     for f in AMENDABLE.get(a.kind, frozenset()):
         widget = TERM_FIELDS[f][1]
         new, was = form.get(f"terms.{f}"), form.get(f"was.{f}", "")
-        if new is None or _same(new, was):
+        if new is None or _same(new, was, numeric=widget in ("decimal", "int")):
             continue
         if widget == "rates":
             before, after = dict(_pairs(was, f"terms.{f}")), dict(_pairs(new, f"terms.{f}"))
             out[f] = {**{k: None for k in before if k not in after},
-                      **{k: v for k, v in after.items() if k not in before or not _same(v, before[k])}}
+                      **{k: v for k, v in after.items() if k not in before or not _same(v, before[k], True)}}
         else:
             out[f] = _value(widget, new, f"terms.{f}")
     return out

@@ -8,14 +8,16 @@ cancel a milestone) over plain HTTP. Tests run in file order on one seeded works
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 import httpx
 from playwright.sync_api import Browser, Page, expect
 
+from channels.web._clients import _client_patch, _client_values, _term_changes
 from channels.web._render import money
 from domain.model.roles import Actor, Role
 from domain.services import contracts, users
+from domain.services.views import ArrangementView, ClientView
 from tests.web.conftest import PASSWORD, Site, query, sign_in, text_of
 
 
@@ -313,3 +315,22 @@ def test_client_pages_have_labels_and_headings_in_order(site: Site, page: Page) 
     expect(page.get_by_role("heading", level=1)).to_have_text("Nordwerk Maschinenbau GmbH")
     expect(page.locator("main form")).to_have_count(0)  # a viewer reads, and changes nothing
     expect(page.locator("main a", has_text="Amend")).to_have_count(0)
+
+
+def test_the_edit_form_sends_only_what_changed_and_codes_are_text() -> None:
+    """A postcode 1234 -> 01234 is a change (codes are text), a profile keeps its section rates, and an amount
+    retyped as 7.5 for 7.50 is not an amendment."""
+    old = ClientView(id=1, name="A", currency="EUR", billing_emails=[], payment_terms_days=30,
+                     tax_profile={"mode": "standard", "region": "DE", "rate": "19", "section_rates": {"hw": "7"},
+                                  "exemption_reason": ""}, po_required=False, po_number="", locale="de_DE",
+                     account_manager_ids=[], created_at=datetime(2026, 1, 1, tzinfo=UTC),
+                     address={"postcode": "1234", "city": "X"})
+    v = _client_values(old)
+    assert _client_patch(old, v, None) == {}
+    patch = _client_patch(old, {**v, "address.postcode": "01234", "tax_profile.rate": "7"}, None)
+    assert patch == {"address": {"postcode": "01234"}, "tax_profile": {
+        "mode": "standard", "region": "DE", "rate": "7", "section_rates": {"hw": "7"}}}
+    sub = ArrangementView(id=1, client_id=1, kind="subscription", name="S", terms={}, starts_on=None, ends_on=None,
+                          active=True)
+    assert _term_changes(sub, {"was.unit_price": "7.50", "terms.unit_price": "7.5", "was.seats": "52",
+                               "terms.seats": "56"}) == {"seats": "56"}
