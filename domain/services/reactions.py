@@ -76,12 +76,11 @@ def handle_event(uow: UnitOfWork, ev: EventRow, book: RuleBook, step: Step | Non
     data = DATA_MODELS[etype].model_validate(ev.data)
     actor = source_actor(ev.source)
     now = uow.clock.now()
-    stale = _newer_applied(uow, ev)
+    stale = _newer_applied(uow, ev, book)
     if stale is not None:
-        ev.status, ev.processed_at = "ignored", now
-        ev.reason = f"superseded: event {stale.id} about the same {ev.subject_ref} happened later and was applied"
-        ev.result = {"superseded_by": stale.id}
-        uow.audit.record(actor, "event.ignored", "event", ev.id, after={"reason": ev.reason})
+        reason = f"superseded: event {stale.id} about the same {ev.subject_ref} happened later and was applied"
+        _settle(book, ev, status="ignored", processed_at=now, reason=reason, result={"superseded_by": stale.id})
+        uow.audit.record(actor, "event.ignored", "event", ev.id, after={"reason": reason})
         return
     result: dict[str, Any] = {}
     fact = _apply_fact(uow, actor, ev, etype, data, book)
@@ -95,17 +94,47 @@ def handle_event(uow: UnitOfWork, ev: EventRow, book: RuleBook, step: Step | Non
     uow.audit.cause.pop("rule_id", None)
     if ran:
         result["rules"] = ran
-    ev.result = result
-    ev.processed_at = now
-    ev.status = "processed" if (fact or ran) else "ignored"
-    ev.reason = "" if ev.status == "processed" else "no rule matches this event"
-    uow.audit.record(actor, "event.processed" if ev.status == "processed" else "event.ignored", "event", ev.id,
-                     after={"status": ev.status, **result})
+    status = "processed" if (fact or ran) else "ignored"
+    _settle(book, ev, result=result, processed_at=now, status=status,
+            reason="" if status == "processed" else "no rule matches this event")
+    if status == "processed" and ev.subject_ref:
+        book.memo.pop(f"applied:{ev.subject_ref}", None)  # applied now: a later event about it must look
+    if not etype.value.startswith("time.") or any(r.get("invoices") for r in ran):
+        _forget_hours(book)  # facts and rules of other kinds, and any draft, may bill time too
+    uow.audit.record(actor, "event.processed" if status == "processed" else "event.ignored", "event", ev.id,
+                     after={"status": status, **result})
 
 
-def _newer_applied(uow: UnitOfWork, ev: EventRow) -> EventRow | None:
+DEFER = "defer:events"  # memo key: a batch settles its events at its end (jobs._run_batch)
+
+
+def _settle(book: RuleBook, ev: EventRow, **values: Any) -> None:
+    """Set an event's outcome; in a batch, at its end (`settle_events`), so the batch's event rows are written
+    together in one statement instead of one by one by the flushes of each event's own work."""
+    pending = book.memo.get(DEFER)
+    if isinstance(pending, list):
+        pending.append((ev, values))
+        return
+    for k, v in values.items():
+        setattr(ev, k, v)
+
+
+def settle_events(book: RuleBook) -> None:
+    """Give the events of the batch so far their outcomes (before anything reads events back, and at its end)."""
+    pending = book.memo.get(DEFER)
+    if isinstance(pending, list):
+        for ev, values in pending:
+            for k, v in values.items():
+                setattr(ev, k, v)
+        pending.clear()
+
+
+def _newer_applied(uow: UnitOfWork, ev: EventRow, book: RuleBook) -> EventRow | None:
     if not ev.subject_ref or ev.occurred_at is None:
         return None
+    if book.memo.get(f"applied:{ev.subject_ref}") is _ABSENT:
+        return None  # nothing about it was applied when the batch began, nor since (see handle_event)
+    settle_events(book)
     for other in uow.events.applied_about(ev.subject_ref, ev.id):
         if other.occurred_at is not None and other.occurred_at > ev.occurred_at:
             return other
@@ -148,6 +177,47 @@ def prefetch(uow: UnitOfWork, book: RuleBook, events: Sequence[EventRow]) -> Non
     if names:
         for c in uow.clients.by_external_refs(names):
             book.memo[f"client:{c.external_ref}"] = c
+    # Which subjects were never applied: their events need no "is a newer one applied?" query each.
+    subjects = sorted({e.subject_ref for e in events if e.subject_ref and e.occurred_at is not None})
+    if subjects:
+        applied = uow.events.subjects_applied(subjects)
+        for subject in subjects:
+            if subject not in applied:
+                book.memo[f"applied:{subject}"] = _ABSENT
+    # Unbilled hours of every client a threshold rule will look at, in one aggregate; each entry the batch
+    # records adds to its client's figure, and anything else that changes them (drafting, an update, a delete)
+    # drops the figures, so the next look is a query again.
+    thresholds = [e.data for e in events if e.type.startswith("time.") and isinstance(e.data, dict)
+                  and any(r.action == "bill_threshold" for r in book.matching(e.type, e.data))]
+    ids = sorted({c.id for d in thresholds if d.get("client_ref")
+                  for c in [book.memo.get(f"client:{d['client_ref']}")] if isinstance(c, ClientRow)})
+    if ids:
+        today = uow.clock.today()
+        for cid, figure in uow.work.unbilled_hours_many(ids, today).items():
+            book.memo[f"hours:{cid}:{today}"] = figure
+
+
+def _forget_hours(book: RuleBook) -> None:
+    """Unbilled hours may have changed other than by a new entry: look them up again."""
+    for key in [k for k in book.memo if k.startswith("hours:")]:
+        del book.memo[key]
+
+
+def _unbilled_hours(uow: UnitOfWork, book: RuleBook, client_id: int, today: date) -> tuple[date | None, int]:
+    hit = book.memo.get(f"hours:{client_id}:{today}")
+    if isinstance(hit, tuple):
+        return hit
+    return uow.work.unbilled_hours(client_id, today)
+
+
+def _hours_added(uow: UnitOfWork, book: RuleBook, client_id: int, day: date, centi: int) -> None:
+    """A new entry of this batch counts in its client's unbilled hours (if they are known)."""
+    today = uow.clock.today()
+    key = f"hours:{client_id}:{today}"
+    hit = book.memo.get(key)
+    if isinstance(hit, tuple) and day <= today:
+        first, total = hit
+        book.memo[key] = (day if first is None else min(first, day), total + centi)
 
 
 def _entry_by_ref(uow: UnitOfWork, book: RuleBook, ref: str) -> TimeEntryRow | None:
@@ -206,9 +276,10 @@ def _first_arrangement(uow: UnitOfWork, client: ClientRow, kind: str) -> int:
                            code="event.no_arrangement", field="client_ref")
 
 
-def _already(uow: UnitOfWork, ev: EventRow) -> EventRow | None:
+def _already(uow: UnitOfWork, ev: EventRow, book: RuleBook) -> EventRow | None:
     if not ev.subject_ref:
         return None
+    settle_events(book)
     applied = uow.events.applied_about(ev.subject_ref, ev.id)
     return applied[0] if applied else None
 
@@ -227,7 +298,7 @@ def _apply_fact(uow: UnitOfWork, actor: Actor, ev: EventRow, etype: EventType, d
         view = work.complete_milestone(uow, actor, m.id, data.completed_on)
         return {"milestone_id": m.id, "completed_on": str(view.completed_on), "billed_on": view.invoice_id}
     if isinstance(data, ExpenseRecorded):
-        earlier = _already(uow, ev)
+        earlier = _already(uow, ev, book)
         if earlier is not None:
             return {"expense": f"already recorded by event {earlier.id}"}
         client = _client(uow, book, data.client_ref)
@@ -288,6 +359,7 @@ def _sync_time(uow: UnitOfWork, actor: Actor, book: RuleBook, data: TimeLogged) 
                                           "date": data.date, "hours": data.hours, "description": data.description,
                                           "external_ref": data.entry_ref})
         book.memo.pop(f"entry:{data.entry_ref}", None)  # there now: a later event about it looks it up
+        _hours_added(uow, book, client.id, data.date, _hours_centi(data.hours))
         return {"time_entry_id": view.id, "change": "created"}
     new = {"client_id": client.id, "person": data.person, "role": data.role, "day": data.date,
            "hours_centi": _hours_centi(data.hours), "description": data.description}
@@ -301,6 +373,7 @@ def _sync_time(uow: UnitOfWork, actor: Actor, book: RuleBook, data: TimeLogged) 
     if not 0 < _hours_centi(data.hours) <= 2400:
         raise ValidationFailed("hours must be more than 0 and at most 24", field="hours")
     before = TimeEntryView.of(entry).model_dump(mode="json")
+    _forget_hours(book)
     for k, v in new.items():
         setattr(entry, k, v)
     uow.flush()
@@ -319,6 +392,7 @@ def _delete_time(uow: UnitOfWork, actor: Actor, book: RuleBook, ref: str) -> dic
                                "now: correct the invoice with a credit note", code="time.already_billed",
                                field="entry_ref")
     before = TimeEntryView.of(entry).model_dump(mode="json")
+    _forget_hours(book)
     uow.session.delete(entry)
     uow.flush()
     book.memo[f"entry:{ref}"] = _ABSENT
@@ -350,7 +424,7 @@ def _run_rule(uow: UnitOfWork, actor: Actor, rule: Rule, ev: EventRow, data: Eve
     if rule.action == "bill_threshold":
         assert isinstance(data, TimeLogged) and isinstance(params, ThresholdParams)
         client = _client(uow, book, data.client_ref)
-        return _threshold(uow, actor, rule, client, params, today, step)
+        return _threshold(uow, actor, rule, client, params, today, step, book)
     if rule.action == "bill_period":
         assert isinstance(data, PeriodDue)
         return _bill_window(uow, actor, rule, data.client_id, data.period_start, min(data.period_end, today), step)
@@ -399,7 +473,7 @@ def _client_and_day(uow: UnitOfWork, book: RuleBook, data: EventData) -> tuple[i
 
 def _onboard(uow: UnitOfWork, actor: Actor, rule: Rule, ev: EventRow, data: DealWon, params: OnboardParams,
              book: RuleBook, step: Step) -> dict[str, Any]:
-    earlier = _already(uow, ev)
+    earlier = _already(uow, ev, book)
     if earlier is not None:
         return {"outcome": f"deal already won (event {earlier.id}): nothing done twice", "invoices": []}
     client = resolve_client(uow, book, data.client_ref)
@@ -429,11 +503,11 @@ def _onboard(uow: UnitOfWork, actor: Actor, rule: Rule, ev: EventRow, data: Deal
 
 
 def _threshold(uow: UnitOfWork, actor: Actor, rule: Rule, client: ClientRow, params: ThresholdParams, today: date,
-               step: Step) -> dict[str, Any]:
+               step: Step, book: RuleBook) -> dict[str, Any]:
     """Unbilled T&M hours or amount of the client against the thresholds (the rule's, else each T&M
     arrangement's own); reached -> draft the client's invoice for its unbilled work up to today. Hours are a
     sum; the amount is priced by the drafting code itself, and only when the hours alone did not decide."""
-    first, centi = uow.work.unbilled_hours(client.id, today)
+    first, centi = _unbilled_hours(uow, book, client.id, today)
     if first is None:
         return {"outcome": "no unbilled time", "invoices": []}
     hours = Decimal(centi) / 100
@@ -458,6 +532,7 @@ def _threshold(uow: UnitOfWork, actor: Actor, rule: Rule, client: ClientRow, par
         reached = any(amount >= a for a in limits_a)
     if not reached:
         return {"outcome": "below the threshold", **state, "invoices": []}
+    _forget_hours(book)  # the draft claims them (and drafting may bill other time of the client too)
     ids = _draft(uow, actor, client.id, first, today, step)
     done = _finish_all(uow, actor, rule, ids, step)
     return {**state, **done, "outcome": f"threshold reached: {done['outcome']}"}

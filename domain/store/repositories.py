@@ -75,11 +75,30 @@ class Workspace(_Repo):
 
 
 class Users(_Repo):
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        # Lookups by e-mail, for this transaction (the repository lives as long as it): a worker's batch logs
+        # hundreds of entries for the same few people.
+        self._by_email: dict[str, UserRow | None] = {}
+
     def get(self, user_id: int) -> UserRow | None:
         return self.s.get(UserRow, user_id)
 
+    def add(self, row: Any) -> Any:
+        self._by_email.clear()
+        return super().add(row)
+
     def by_email(self, email: str) -> UserRow | None:
-        return self.s.execute(select(UserRow).where(func.lower(UserRow.email) == email.lower())).scalar_one_or_none()
+        key = email.lower()
+        if key in self._by_email:
+            hit = self._by_email[key]
+            if hit is not None and hit in self.s and not self.s.is_modified(hit) and hit.email.lower() == key:
+                return hit
+            if hit is None and not any(isinstance(o, UserRow) for o in (*self.s.new, *self.s.dirty)):
+                return None  # nobody has been given this address since
+        row = self.s.execute(select(UserRow).where(func.lower(UserRow.email) == key)).scalar_one_or_none()
+        self._by_email[key] = row
+        return row
 
     def by_token_hash(self, token_hash: str) -> UserRow | None:
         return self.s.execute(select(UserRow).where(UserRow.token_hash == token_hash)).scalar_one_or_none()
@@ -289,6 +308,17 @@ class Work(_Repo):
             TimeEntryRow.client_id == client_id, TimeEntryRow.day <= through, _unclaimed("time", TimeEntryRow.id))
         ).one()
         return first, int(centi or 0)
+
+    def unbilled_hours_many(self, client_ids: Sequence[int], through: date) -> dict[int, tuple[date | None, int]]:
+        """`unbilled_hours` of several clients in one aggregate (a worker's batch of time events)."""
+        out: dict[int, tuple[date | None, int]] = {c: (None, 0) for c in client_ids}
+        if client_ids:
+            for cid, first, centi in self.s.execute(
+                    select(TimeEntryRow.client_id, func.min(TimeEntryRow.day), func.sum(TimeEntryRow.hours_centi))
+                    .where(TimeEntryRow.client_id.in_(client_ids), TimeEntryRow.day <= through,
+                           _unclaimed("time", TimeEntryRow.id)).group_by(TimeEntryRow.client_id)).all():
+                out[int(cid)] = (first, int(centi or 0))
+        return out
 
     def unbilled_expenses_for(self, client_ids: Sequence[int], through: date) -> Sequence[ExpenseRow]:
         return self.s.execute(select(ExpenseRow).where(
@@ -646,6 +676,13 @@ class Events(_Repo):
         return self.s.execute(select(EventRow).where(
             EventRow.subject_ref == subject_ref, EventRow.id != exclude_id, EventRow.status == "processed")
             .order_by(EventRow.occurred_at.desc(), EventRow.id.desc()).limit(1)).scalars().all()
+
+    def subjects_applied(self, subject_refs: Sequence[str]) -> set[str]:
+        """Which of these subjects have an applied (processed) event: one query for a worker's batch."""
+        if not subject_refs:
+            return set()
+        return {str(r) for r in self.s.execute(select(EventRow.subject_ref).where(
+            EventRow.subject_ref.in_(subject_refs), EventRow.status == "processed").distinct()).scalars().all()}
 
     def existing_keys(self, source: str, event_ids: Sequence[str]) -> set[str]:
         if not event_ids:
