@@ -19,10 +19,10 @@ import hashlib
 import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from domain.errors import BillingError, Conflict, ValidationFailed
@@ -597,24 +597,44 @@ def _clients(run: _Run, rows: list[_Row], step: Callable[[str, int], None]) -> d
     return {**_imported(run, "client", ClientRow), **out}
 
 
-def _add(uow: UnitOfWork, rows: Sequence[Any]) -> None:
-    """Add rows in one flush. The rows get their ids first (PostgreSQL: from its sequences; SQLite: after the
-    table's highest, safe since its writers begin IMMEDIATE), so each table is one executemany without RETURNING."""
-    if not rows:
-        return
+def _ids(uow: UnitOfWork, rows: Sequence[Any]) -> None:
+    """Give new rows their ids first (PostgreSQL: from its sequences; SQLite: after the table's highest, safe since
+    its writers begin IMMEDIATE), so each table is written by one executemany without RETURNING."""
     if uow.session.get_bind().dialect.name == "postgresql":
         uow.preassign_ids(rows)
-    else:
-        by_table: dict[Any, list[Any]] = {}
-        for r in rows:
-            if r.id is None:
-                by_table.setdefault(type(r), []).append(r)
-        for table, todo in by_table.items():
-            top = int(uow.session.execute(select(func.coalesce(func.max(table.id), 0))).scalar_one())
-            for n, r in enumerate(todo, top + 1):
-                r.id = n
+        return
+    by_table: dict[Any, list[Any]] = {}
+    for r in rows:
+        if r.id is None:
+            by_table.setdefault(type(r), []).append(r)
+    for table, todo in by_table.items():
+        top = int(uow.session.execute(select(func.coalesce(func.max(table.id), 0))).scalar_one())
+        for n, r in enumerate(todo, top + 1):
+            r.id = n
+
+
+def _add(uow: UnitOfWork, rows: Sequence[Any]) -> None:
+    """Add rows to the session in one flush (rows later steps look up by id: clients, arrangements)."""
+    if not rows:
+        return
+    _ids(uow, rows)
     uow.session.add_all(rows)
     uow.flush()
+
+
+def _insert(uow: UnitOfWork, rows: Sequence[Any]) -> None:
+    """Write rows nothing in this import reads back (versions, time entries) with one Core executemany per table:
+    every column as the row object holds it, without the ORM's bookkeeping."""
+    if not rows:
+        return
+    _ids(uow, rows)
+    by_table: dict[Any, list[Any]] = {}
+    for r in rows:
+        by_table.setdefault(type(r), []).append(r)
+    for model, todo in by_table.items():
+        table = model.__table__
+        keys = [c.key for c in table.columns]
+        uow.session.execute(insert(table), [{k: getattr(r, k) for k in keys} for r in todo])
 
 
 def _client_for(run: _Run, row: _Row, clients: Mapping[str, ClientRow], column: str) -> ClientRow | None:
@@ -707,8 +727,8 @@ def _write_arrangements(run: _Run, batch: list[tuple[_Row, ArrangementRow, Terms
     uow = run.uow
     _add(uow, [a for _, a, _, _ in batch])
     milestones = {id(a): new_milestone_rows(a, client, terms) for _, a, terms, client in batch}
-    versions = [version_one(uow, a, run.actor) for _, a, terms, _ in batch if terms.kind != "milestone"]
-    _add(uow, [m for ms in milestones.values() for m in ms] + versions)
+    _add(uow, [m for ms in milestones.values() for m in ms])
+    _insert(uow, [version_one(uow, a, run.actor) for _, a, terms, _ in batch if terms.kind != "milestone"])
     for _, a, _, _ in batch if not run.dry_run else ():
         view = ArrangementView.of(a, [MilestoneView.of(m) for m in milestones[id(a)]])
         uow.audit.record(run.actor, "arrangement.created", "arrangement", a.id, after=view.model_dump(mode="json"))
@@ -764,7 +784,7 @@ def _time(run: _Run, rows: list[_Row], clients: Mapping[str, ClientRow], arrange
             role=entry.role, day=entry.date, hours_centi=centi, description=entry.description,
             external_ref=entry.external_ref, created_at=uow.clock.now())))
     step("Checking time", len(rows) % 500)
-    _add(uow, [t for _, t in made])
+    _insert(uow, [t for _, t in made])
     run.counts["time"]["new"] = len(made)
     for row, t in made:
         run.new_keys.append(("time", row.external_id, t, row.values))
@@ -780,4 +800,5 @@ def _remember(run: _Run, digest: str) -> None:
     values = [{"kind": kind, "external_id": ext, "subject_id": int(obj.id), "row": dict(row), "import_digest": digest,
                "created_at": now} for kind, ext, obj, row in run.new_keys]
     if values:
-        run.uow.session.execute(insert(ImportKeyRow), values)
+        table = cast(Table, ImportKeyRow.__table__)
+        run.uow.session.execute(insert(table), values)  # Core: no ORM bookkeeping to pay
