@@ -25,6 +25,7 @@ from domain.store.db import make_engine
 from domain.store.migrate import upgrade
 from domain.store.session import Database
 from domain.store.tables import metadata
+from tests.support.parties import seed_seller
 
 PG_ADMIN = os.environ.get("BILLABLE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 START = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
@@ -51,6 +52,7 @@ def pg_url() -> Iterator[str]:
     url = f"{base}/{name}"
     engine = make_engine(url)
     upgrade(engine)
+    seed_seller(Database(engine, FixedClock(START)))  # captured by reset_pg's seed rows
     engine.dispose()
     yield url
     with _pg_admin_conn() as conn:
@@ -63,6 +65,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tmpl") / "template.db"
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
+    seed_seller(Database(engine, FixedClock(START)))
     engine.dispose()  # closing the last connection checkpoints the WAL into the file we copy
     return path
 
@@ -104,7 +107,8 @@ def open_database(backend: str, tmp_path: Path, sqlite_template: Path, pg_url: s
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, clock: FixedClock) -> Iterator[Database]:
-    """A migrated, empty database on each backend, with a fixed clock (2026-04-01 09:00 UTC)."""
+    """A migrated, empty database on each backend, with a fixed clock (2026-04-01 09:00 UTC); the workspace
+    has complete seller details (`tests.support.parties.SELLER`), so its invoices can be issued."""
     pg = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
     database = open_database(request.param, tmp_path, sqlite_template, pg, clock)
     yield database

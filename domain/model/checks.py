@@ -22,6 +22,9 @@ class CheckResult:
     code: str
     outcome: Outcome
     reason: str
+    # what to fill in, as "seller.vat_id" / "buyer.address.postcode" (the legal-data check); kept out of
+    # `as_json` (stored checks stay code/outcome/reason) and carried by the refusal's details instead
+    fields: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, str]:
         return {"code": self.code, "outcome": self.outcome.value, "reason": self.reason}
@@ -153,12 +156,13 @@ def legal_data(c: CheckInput) -> CheckResult:
              f"(in {items[0].where})" for party, items in by_party.items()]
     reverse = " and, for the reverse charge, Art. 196" if c.reverse_charge else ""
     return CheckResult("legal_data", Outcome.BLOCK,
-                       f"not yet a legal invoice (Art. 226 VAT Directive{reverse}, §14 UStG): " + "; ".join(parts))
+                       f"not yet a legal invoice (Art. 226 VAT Directive{reverse}, §14 UStG): " + "; ".join(parts),
+                       tuple(f"{g.party}.{g.field}" for g in gaps))
 
 
 ALL_CHECKS: tuple[Callable[[CheckInput], CheckResult], ...] = (
     totals_consistent, within_cap, deviation, duplicate, billing_contact, currency_match, purchase_order,
-    manual_lines, first_invoice, over_threshold,
+    manual_lines, first_invoice, over_threshold, legal_data,
 )
 
 

@@ -278,8 +278,11 @@ def _finalize(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: Workspace
 
 def _blocked(results: list[CheckResult]) -> CheckBlocked:
     reasons = [r for r in results if r.outcome == Outcome.BLOCK]
-    return CheckBlocked("cannot issue: " + "; ".join(r.reason for r in reasons),
-                        details={"checks": [r.as_json() for r in reasons]})
+    details: dict[str, Any] = {"checks": [r.as_json() for r in reasons]}
+    missing = [f for r in reasons for f in r.fields]
+    if missing:
+        details["missing"] = missing  # "seller.vat_id", "buyer.address.postcode": what to fill in
+    return CheckBlocked("cannot issue: " + "; ".join(r.reason for r in reasons), details=details)
 
 
 def _send_on_issue(uow: UnitOfWork, actor: Actor, inv: InvoiceRow, send: bool | None = None) -> None:

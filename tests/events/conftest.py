@@ -14,6 +14,7 @@ from domain.services import clients, events, jobs, outbox, rules
 from domain.services.events import Incoming, Receipt
 from domain.store.session import Database
 from domain.store.tables import EventRow, InvoiceRow, OutboxRow
+from tests.support.parties import with_address
 
 TM_RULES = """
 aliases:
@@ -79,7 +80,7 @@ class Events:
     def client(self, name: str = "Acme GmbH", ref: str | None = "acme", **kw: Any) -> int:
         data: dict[str, Any] = {"name": name, "currency": "EUR", "billing_emails": ["ap@acme.example"],
                                 "tax_profile": {"mode": "standard", "rate": "19"}, "external_ref": ref, **kw}
-        return clients.create_client(self.db.uow(), self.system, data).id
+        return clients.create_client(self.db.uow(), self.system, with_address(data)).id
 
     def arrangement(self, client_id: int, **terms: Any) -> Any:
         return clients.add_arrangement(self.db.uow(), self.system, client_id, terms)

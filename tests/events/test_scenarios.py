@@ -8,6 +8,7 @@ from domain.services import clients, outbox, schedules, workspace
 from domain.store.clock import FixedClock
 from domain.store.tables import ClientRow, InvoiceRow
 from tests.events.conftest import Events, at
+from tests.support.parties import ADDRESSES
 
 ONBOARD = """
 rules:
@@ -40,10 +41,20 @@ def test_a_deal_won_twice_onboards_once(ev: Events) -> None:
     ev.work()
     assert ev.count(ClientRow) == 1
     [inv] = ev.invoices()
-    assert inv.status == "pending_approval"  # a client's first invoice waits for an approver
     assert [ln.description for ln in inv.lines] == ["Milestone: Onboarding (completed 2026-03-30)"]
     assert "deal already won" in ev.event("billable", "d-2").result["rules"][0]["outcome"]
-    assert ev.outbox_topics() == ["approval.requested"]
+    # the deal brings no postal address, and an invoice must name the buyer's (Art. 226 (5)): the rule's
+    # auto_issue leaves it a draft that says what to fill in, and announces the block
+    assert inv.status == "draft" and inv.number is None
+    [block] = [c for c in inv.checks if c["outcome"] == "block"]
+    assert block["code"] == "legal_data" and "client's address.street, address.postcode, address.city" in \
+        block["reason"]
+    assert ev.outbox_topics() == ["invoice.blocked"]
+    # filled in, the draft goes through a door: the client's first invoice then waits for an approver
+    clients.update_client(ev.db.uow(), ev.system, inv.client_id, {"address": ADDRESSES["DE"]})
+    from domain.services import invoicing
+    assert invoicing.issue_invoice(ev.db.uow(), ev.system, inv.id).status == "pending_approval"
+    assert ev.outbox_topics() == ["invoice.blocked", "approval.requested"]
 
 
 def test_a_deal_in_another_pipeline_matches_no_rule(ev: Events) -> None:
@@ -60,6 +71,8 @@ def test_a_milestone_is_billed_and_issued_when_clean(ev: Events) -> None:
     [first] = ev.invoices()
     workspace.update_settings(ev.db.uow(), ev.system, {"deviation_pct": "1000"})
     from domain.services import invoicing
+    clients.update_client(ev.db.uow(), ev.system, first.client_id, {"address": ADDRESSES["DE"]})  # see above
+    invoicing.issue_invoice(ev.db.uow(), ev.system, first.id)
     invoicing.approve_invoice(ev.db.uow(), ev.system, first.id)
     ev.receive("milestone.completed", {"milestone_ref": "jira:MIG-7", "name": "Go-live",
                                        "project_ref": "hubspot:company:9", "completed_on": "2026-04-01"}, "m-1")

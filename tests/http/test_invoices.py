@@ -178,3 +178,25 @@ def test_settings(as_user: Clients) -> None:
     assert [e["action"] for e in audit] == ["workspace.updated"]
     assert_problem(as_user.owner.get("/v1/audit", params={"subject_type": "planet"}), 422, "validation.invalid",
                    "subject_type")
+
+
+def test_issuing_without_the_legal_details_is_a_422_naming_each_field_until_they_are_filled_in(
+        db: Database, as_user: Clients) -> None:
+    api = as_user.owner
+    client = new_client(api, "Nowhere GmbH", address={"city": "Ulm", "country": "DE"})
+    arrangement(api, client["id"], {"kind": "retainer", "fee": "1000.00", "starts_on": "2026-01-01"})
+    api.ok("PATCH", "/v1/settings/seller", json={"vat_id": "", "tax_number": ""})
+    draft = api.ok("POST", "/v1/invoices/draft", 201, json={"client_id": client["id"], **MARCH})
+    before = row_counts(db)
+    body = assert_problem(api.post(f"/v1/invoices/{draft['id']}/issue"), 422, "check.blocked")
+    assert body["details"]["missing"] == ["seller.vat_id", "buyer.address.street", "buyer.address.postcode"]
+    assert "fill in the seller's vat_id (in workspace settings: PATCH /v1/settings/seller" in body["detail"]
+    assert f"fill in the client's address.street, address.postcode (in the client: PATCH /v1/clients/{client['id']}" \
+        in body["detail"]
+    assert row_counts(db) == before
+    api.ok("PATCH", "/v1/settings/seller", json={"vat_id": "DE147820932"})
+    api.ok("PATCH", f"/v1/clients/{client['id']}", json={"address": {"street": "Münsterplatz 1",
+                                                                       "postcode": "89073"}})
+    inv = api.ok("POST", f"/v1/invoices/{draft['id']}/issue")
+    assert inv["status"] == "pending_approval"  # the client's first invoice: flagged, no longer blocked
+    assert all(c["outcome"] != "block" for c in inv["checks"])

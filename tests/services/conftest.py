@@ -16,6 +16,7 @@ from domain.services import clients, invoicing, users, work
 from domain.services.views import ArrangementView, ClientView, InvoiceView, TimeEntryView
 from domain.store.session import Database
 from domain.store.tables import metadata
+from tests.support.parties import with_address
 
 T = TypeVar("T")
 
@@ -54,6 +55,7 @@ class World:
     def client(self, name: str = "Acme GmbH", currency: str = "EUR", rate: str = "19", **kw: Any) -> ClientView:
         data: dict[str, Any] = {"name": name, "currency": currency, "billing_emails": ["ap@client.example"],
                                 "tax_profile": {"mode": "standard", "rate": rate}, **kw}
+        data = with_address(data)
         return self.call(clients.create_client, self.system, clients.ClientIn.model_validate(data))
 
     def arrangement(self, client_id: int, kind: str, **terms: Any) -> ArrangementView:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from domain.errors import BillingError
 from domain.services import audit, billing_run, clients, invoicing, users, work, workspace
 from domain.store import uow as uow_module
+from tests.support.parties import ADDRESSES
 from tests.support.triggers import without_triggers
 
 from .conftest import EMAILS, FEBRUARY, MARCH, World
@@ -30,7 +31,7 @@ def _new(world: World, after: int) -> list[tuple[str, str]]:
 STEPS: list[Step] = [
     ("create_client", lambda w, i: i.__setitem__("client", w.call(clients.create_client, w.system, {
         "name": "Audited AG", "currency": "EUR", "billing_emails": ["a@b.example"],
-        "tax_profile": {"rate": "19"}}).id), [("client.created", "client")]),
+        "tax_profile": {"rate": "19"}, "address": ADDRESSES["DE"]}).id), [("client.created", "client")]),
     ("update_client", lambda w, i: w.call(clients.update_client, w.system, i["client"], {"payment_terms_days": 14}),
      [("client.updated", "client")]),
     ("add_arrangement", lambda w, i: i.__setitem__("retainer", w.arrangement(

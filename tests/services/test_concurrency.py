@@ -18,6 +18,7 @@ from domain.services import audit, billing_run, clients, invoicing, users, work
 from domain.store.clock import FixedClock
 from domain.store.session import Database
 from tests.conftest import START, open_database
+from tests.support.parties import ADDRESSES
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def prepare_drafts(db: Database, n_clients: int, n_periods: int) -> list[int]:
         for c in range(n_clients):
             cid = clients.create_client(uow, system, {
                 "name": f"Client {c:04d}", "currency": "EUR", "billing_emails": ["ap@client.example"],
-                "tax_profile": {"rate": "19"}}).id
+                "tax_profile": {"rate": "19"}, "address": ADDRESSES["DE"]}).id
             ids.append(cid)
             clients.add_arrangement(uow, system, cid, {"kind": "retainer", "fee": "1000.00",
                                                        "starts_on": first.isoformat()})
@@ -174,7 +175,7 @@ def test_two_drafters_racing_for_the_same_period_make_one_invoice(
     db: Database = request.getfixturevalue("pg_db" if backend == "postgresql" else "sqlite_db")
     system = Actor.system("tests")
     c = clients.create_client(db.uow(), system, {"name": "Raced Ltd", "currency": "EUR",
-                                                  "billing_emails": ["a@b.example"]})
+                                                  "billing_emails": ["a@b.example"], "address": ADDRESSES["DE"]})
     clients.add_arrangement(db.uow(), system, c.id, {"kind": "retainer", "fee": "1000.00", "starts_on": "2025-01-01"})
     clients.add_arrangement(db.uow(), system, c.id, {"kind": "time_and_materials", "default_rate": "100.00"})
     windows = [month(date(2025, 1, 1), k) for k in range(8)]

@@ -20,6 +20,7 @@ from domain.store.clock import FixedClock
 from domain.store.db import make_engine
 from domain.store.session import Database
 from tests.conftest import START
+from tests.support.parties import ADDRESSES
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def test_credit_notes_never_exceed_the_balance(books: tuple[Database, Actor], fe
     workspace.update_settings(db.uow(), system, {"tax_rounding": rounding})
     c = clients.create_client(db.uow(), system, {
         "name": "Property Ltd", "currency": "EUR", "billing_emails": ["a@b.example"],
-        "tax_profile": {"rate": rate, "section_rates": {"pass_through": "7"}}})
+        "tax_profile": {"rate": rate, "section_rates": {"pass_through": "7"}}, "address": ADDRESSES["DE"]})
     clients.add_arrangement(db.uow(), system, c.id, {"kind": "retainer", "fee": str(fee), "starts_on": "2026-01-01"})
     if cost is not None:
         pt = clients.add_arrangement(db.uow(), system, c.id, {"kind": "pass_through", "markup_pct": "12.5"})

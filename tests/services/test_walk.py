@@ -9,6 +9,7 @@ import pytest
 
 from domain.errors import Forbidden
 from domain.services import audit, clients, invoicing, work
+from tests.support.parties import ADDRESSES
 
 from .conftest import MARCH, World
 
@@ -17,7 +18,8 @@ def test_the_walk(world: World) -> None:
     owner, finance = world.actor("owner"), world.actor("finance")
     acme = world.call(clients.create_client, owner, clients.ClientIn(
         name="Acme GmbH", currency="EUR", billing_emails=["ap@acme.example"],
-        tax_profile={"mode": "standard", "region": "DE", "rate": "19"}, payment_terms_days=30))
+        tax_profile={"mode": "standard", "region": "DE", "rate": "19"}, payment_terms_days=30,
+        address=ADDRESSES["DE"]))
     ret = world.call(clients.add_arrangement, owner, acme.id,
                      {"kind": "retainer", "name": "Managed services", "fee": "5000.00", "included_hours": "10"})
     tm = world.call(clients.add_arrangement, owner, acme.id, {"kind": "time_and_materials", "default_rate": "150.00"})

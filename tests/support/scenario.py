@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.support.api import Api
+from tests.support.parties import with_address
 
 TAX_19 = {"mode": "standard", "region": "DE", "rate": "19"}
 
@@ -29,7 +30,7 @@ class WalkClient:
 def new_client(api: Api, name: str = "Acme GmbH", currency: str = "EUR", **extra: Any) -> dict[str, Any]:
     body = {"name": name, "currency": currency, "billing_emails": ["ap@acme.example.com"], "payment_terms_days": 30,
             "tax_profile": TAX_19, "po_required": False, **extra}
-    result: dict[str, Any] = api.ok("POST", "/v1/clients", 201, json=body)
+    result: dict[str, Any] = api.ok("POST", "/v1/clients", 201, json=with_address(body))
     return result
 
 
