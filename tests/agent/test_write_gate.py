@@ -27,6 +27,7 @@ from evals import Seeded
 from tests.agent.conftest import SETTINGS
 from tests.fakes.openai_server import Reply, ScriptedOpenAI
 from tests.fakes.openai_server import text as say
+from tests.support.parties import ADDRESSES
 from tools import Kind, tools_for
 
 SYSTEM = Actor.system("tests")
@@ -50,7 +51,7 @@ def _targets(books: Seeded) -> dict[str, int]:
                                                    date(2026, 4, 30)).id}
     hooli = clients.create_client(db.uow(), SYSTEM, clients.ClientIn.model_validate({
         "name": "Hooli BV", "currency": "EUR", "billing_emails": ["ap@hooli.example"],
-        "tax_profile": {"mode": "standard", "rate": "21"}})).id
+        "tax_profile": {"mode": "standard", "rate": "21"}, "address": ADDRESSES["NL"]})).id
     clients.add_arrangement(db.uow(), SYSTEM, hooli, {"kind": "time_and_materials", "default_rate": "100.00"})
     work.log_time(db.uow(), SYSTEM, {"client_id": hooli, "person": "jonas@books.example", "role": "Engineer",
                                      "date": date(2026, 3, 9), "hours": "3", "description": "Audit"})

@@ -8,6 +8,7 @@ from domain.model.roles import Actor
 from domain.services import clients, invoicing, users
 from domain.store.session import Database
 from tests.cli.conftest import Cli
+from tests.support.parties import ADDRESSES
 
 UseDb = Callable[[Database], None]
 
@@ -16,7 +17,8 @@ def _books(db: Database, system: Actor) -> tuple[int, int, int]:
     users.add_user(db.uow(), system, users.UserIn(email="owner@x.example", role="owner"))
     users.add_user(db.uow(), system, users.UserIn(email="fin@x.example", role="finance"))
     c = clients.create_client(db.uow(), system, {"name": "Nordwerk GmbH", "currency": "EUR",
-                                                 "billing_emails": ["ap@nordwerk.example"]})
+                                                 "billing_emails": ["ap@nordwerk.example"],
+                                                 "address": ADDRESSES["DE"]})
     sub = clients.add_arrangement(db.uow(), system, c.id, {"kind": "subscription", "product": "Managed EDR",
                                                            "seats": 48, "unit_price": "7.50",
                                                            "starts_on": "2026-01-01"})

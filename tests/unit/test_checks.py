@@ -11,6 +11,12 @@ import pytest
 
 from domain.model import checks as ck
 from domain.model.checks import CheckInput, CheckResult, Outcome, run_checks, verdict
+from domain.model.parties import Buyer, Seller
+
+SELLER = Seller.model_validate({"legal_name": "Brightline IT Services GmbH", "vat_id": "DE147820932", "address": {
+    "street": "Königstraße 28", "postcode": "70173", "city": "Stuttgart", "country": "DE"}})
+BUYER = Buyer.model_validate({"legal_name": "Polder B.V.", "vat_id": "NL819203476B01", "address": {
+    "street": "Keizersgracht 1", "postcode": "1015 CJ", "city": "Amsterdam", "country": "NL"}})
 
 P, F, B = Outcome.PASS, Outcome.FLAG, Outcome.BLOCK
 
@@ -22,7 +28,7 @@ def clean(**kw: Any) -> CheckInput:
         tax_by_rate=[1900], tax_total=1900, total=11900, billing_emails=["ap@client.example"], po_required=False,
         po_number="", manual_lines=0, capped=False, previous_total=11900, recent_same_total=[],
         first_for_client=False, approval_threshold=None, deviation_pct=Decimal(25), duplicate_days=7,
-        issue_date=date(2026, 4, 1))
+        issue_date=date(2026, 4, 1), seller=SELLER, buyer=BUYER, client_id=7)
     base.update(kw)
     return CheckInput(**base)
 
@@ -72,6 +78,14 @@ CASES: list[tuple[Callable[[CheckInput], CheckResult], dict[str, Any], Outcome]]
     (ck.over_threshold, {}, P),
     (ck.over_threshold, {"approval_threshold": 11900}, P),   # at the threshold: not over
     (ck.over_threshold, {"approval_threshold": 11899}, F),
+    (ck.legal_data, {}, P),
+    (ck.legal_data, {"reverse_charge": True}, P),
+    (ck.legal_data, {"seller": None}, B),
+    (ck.legal_data, {"seller": Seller()}, B),
+    (ck.legal_data, {"buyer": BUYER.model_copy(update={"address": BUYER.address.model_copy(update={"city": ""})})},
+     B),
+    (ck.legal_data, {"buyer": BUYER.model_copy(update={"vat_id": ""})}, P),   # no reverse charge: not needed
+    (ck.legal_data, {"buyer": BUYER.model_copy(update={"vat_id": ""}), "reverse_charge": True}, B),
 ]
 
 

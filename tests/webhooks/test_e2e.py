@@ -122,10 +122,16 @@ def test_deal_won_then_epic_done_then_22_harvest_hours(e2e: tuple[Hooks, Any, Ru
     [client] = owner.ok("GET", "/v1/clients")
     assert (client["name"], client["billing_emails"]) == ("Nordlicht AG", ["ap@nordlicht.example"])
     [onboarding] = _invoices(owner)
-    assert onboarding["status"] == "pending_approval"  # a client's first invoice always waits for an approver
+    # HubSpot sends no postal address, and an invoice must name the buyer's: the rule's auto_issue leaves the
+    # draft blocked, saying what to fill in and where; filled in, the client's first invoice waits for an approver
+    assert onboarding["status"] == "draft" and [m.topic for m in work.sent] == ["invoice.blocked"]
+    [block] = [c for c in onboarding["checks"] if c["outcome"] == "block"]
+    assert "fill in the client's address.street" in block["reason"]
+    owner.ok("PATCH", f"/v1/clients/{client['id']}", json={"address": {
+        "street": "Speicherstadt 5", "postcode": "20457", "city": "Hamburg", "country": "DE"}})
+    assert owner.ok("POST", f"/v1/invoices/{onboarding['id']}/issue")["status"] == "pending_approval"
     issued = finance.ok("POST", f"/v1/invoices/{onboarding['id']}/approve", json={"note": "signed contract"})
     assert issued["status"] == "issued" and issued["number"].startswith("INV-") and issued["total"] == "2975.00"
-    assert [m.topic for m in work.sent] == ["approval.requested"]
 
     # Jira: the migration epic is done -> its milestone is billed and, clean, issued at once
     assert hooks.jira(body_of(fixture("jira_epic_done.json"))).status_code == 202
