@@ -445,8 +445,7 @@ def _import(uow: UnitOfWork, actor: Actor, files: ImportFiles, dry_run: bool, di
         tell("Writing the audit log", total, total)
         _remember(run, digest)
         uow.audit.record(actor, "book.imported", "import", digest[:32], after={
-            "digest": digest, "counts": run.counts, "clients": len(clients), "arrangements": len(arrangements),
-            "time_entries": entries,
+            "digest": digest, "counts": run.counts, "time_entries": entries,
             "files": {f: hashlib.sha256(getattr(files, f).encode()).hexdigest() for f in FILES
                       if getattr(files, f).strip()}})
         uow.commit()

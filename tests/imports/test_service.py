@@ -111,9 +111,12 @@ def test_every_kind_imports_once_and_a_second_run_changes_nothing(db: Database, 
     assert [(v.number, v.terms and v.terms["seats"]) for v in versions] == [(1, 48)]   # version 1, as an API add
     with db.engine.connect() as conn:
         entry = conn.execute(select(TimeEntryRow)).one()
-        audit = [r.action for r in conn.execute(select(AuditRow).order_by(AuditRow.seq))]
+        rows = list(conn.execute(select(AuditRow).order_by(AuditRow.seq)))
+    audit = [r.action for r in rows]
     assert entry.hours_centi == 350 and entry.arrangement_id == arrangements["time_and_materials"].id
     assert audit.count("arrangement.created") == 6 and audit[-1] == "book.imported"
+    assert rows[-1].after["digest"] == done.digest and rows[-1].after["counts"]["arrangements"]["new"] == 6
+    assert set(rows[-1].after["files"]) == {"clients", "arrangements", "time"}
     before = counts(db)
     again = imports.import_book(db.uow(), owner, files, dry_run=False)
     assert (again.clients.unchanged, again.arrangements.unchanged, again.time.unchanged) == (1, 6, 1)
