@@ -63,6 +63,58 @@ def status(queue: bool = typer.Option(False, "--queue", help="Also list the newe
                       + (f" ({it.last_error[:120]})" if it.last_error else ""), soft_wrap=True)
 
 
+def _pairs(items: list[str], option: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise CliError(f"{item!r} is not KEY=VALUE", f"Write it as {option} KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@app.command("items")
+@guarded
+def items(set_: list[str] = typer.Option([], "--set", help="KIND=ITEM NAME, e.g. retainer=Managed services "
+                                                            "(repeat)."),
+          as_email: str = AS_OPTION) -> None:
+    """The QuickBooks item each arrangement kind's lines map to; --set changes one (created there on first use)."""
+    db = open_db(settings())
+    try:
+        actor = reader(db, as_email)
+        for kind, name in _pairs(set_, "--set").items():
+            accounting.set_item(db.uow(), actor, {"arrangement_kind": kind, "item_name": name})
+        current = accounting.list_items(db.uow(), actor)
+    finally:
+        db.dispose()
+    for kind, name in current.items():
+        console.print(f"{kind}: {name}")
+
+
+@app.command("tax-codes")
+@guarded
+def tax_codes(set_: list[str] = typer.Option([], "--set", help="TREATMENT=CODE: standard, zero, exempt, "
+                                                                "reverse_charge, or standard:RATE (e.g. "
+                                                                "standard:19=7)."),
+              as_email: str = AS_OPTION) -> None:
+    """The QuickBooks TaxCode per tax treatment (default TAX / NON); --set replaces the map with the pairs given."""
+    from domain.model.accounting import DEFAULT_TAX_CODES
+
+    s = settings()
+    db = open_db(s)
+    try:
+        actor = reader(db, as_email)
+        if set_:
+            current = accounting.set_tax_codes(db.uow(), actor, _pairs(set_, "--set"))
+        else:
+            sec = accounting.connection_secrets(db.uow(), actor)
+            current = {**DEFAULT_TAX_CODES, **(sec.tax_codes if sec else {})}
+    finally:
+        db.dispose()
+    for key, code in current.items():
+        console.print(f"{key}: {code}")
+
+
 @app.command("sync")
 @guarded
 def sync(as_email: str = AS_OPTION) -> None:

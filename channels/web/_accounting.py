@@ -34,8 +34,10 @@ def accounting_page(request: Request) -> Response:
     db = _db(request)
     view = _call(ws, accounting.connection_status, db.uow(readonly=True), ws.actor)
     refused = _call(ws, accounting.sync_queue, db.uow(readonly=True), ws.actor, "dead", 20)
+    items = _call(ws, accounting.list_items, db.uow(readonly=True), ws.actor)
     s = _settings(request)
     return _page(request, ws, "accounting.html", qbo=view, refused=refused, configured=not s.quickbooks_missing(),
+                 items=items,
                  missing=s.quickbooks_missing(), can_connect=ws.actor.can(Perm.MANAGE_COMPANY),
                  can_retry=ws.actor.can(Perm.MANAGE_SETTINGS), error=request.query_params.get("error", ""))
 

@@ -65,9 +65,17 @@ def test_connect_status_sync_disconnect(cli: Cli, use_db: Callable[[Database], N
     world.issued(world.retainer_client(name="Nordwerk GmbH"))
     r = cli("accounting", "status", "--queue")
     assert r.exit_code == 0 and "connected" in r.output and "waiting: 2" in r.output and "invoice.issued" in r.output
+    r = cli("accounting", "items", "--set", "retainer=Managed services")
+    assert r.exit_code == 0 and "retainer: Managed services" in r.output and "milestone: Milestone" in r.output
+    r = cli("accounting", "items", "--set", "nonsense=X")
+    assert r.exit_code == 1 and "unknown arrangement kind" in r.output
+    r = cli("accounting", "tax-codes", "--set", "standard:19=TAX", "--set", "reverse_charge=NON")
+    assert r.exit_code == 0 and "standard:19: TAX" in r.output
+    assert cli("accounting", "items", "--as", EMAILS["viewer"]).exit_code == 1
     r = cli("accounting", "sync")
     assert r.exit_code == 0 and "2 pushed" in r.output, r.output
     assert len(qbo.all("Invoice")) == 1
+    assert [i["Name"] for i in qbo.all("Item")] == ["Managed services"]
     r = cli("accounting", "disconnect")
     assert r.exit_code == 0 and "disconnected" in r.output
 
