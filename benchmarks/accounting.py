@@ -107,6 +107,9 @@ def main() -> int:
     url, pg_name = _database(args.backend, folder)
     try:
         db = Database.open(url, migrate=True)
+        from tests.support.parties import ADDRESSES, seed_seller
+
+        seed_seller(db)  # the seller's legal details: invoices without them are not issued
         system = Actor.system("benchmark")
         settings = Settings(env="test", database_url=url, quickbooks_client_id=CLIENT_ID,
                             quickbooks_client_secret=CLIENT_SECRET, quickbooks_environment=fake.discovery_url,
@@ -125,6 +128,7 @@ def main() -> int:
         for c in range(n_clients):
             cl = clients.create_client(db.uow(), system, {"name": f"Client {c:03d} Ltd", "currency": "EUR",
                                                            "billing_emails": ["ap@client.example"],
+                                                           "address": ADDRESSES["DE"],
                                                            "tax_profile": {"mode": "standard", "rate": "19"}})
             clients.add_arrangement(db.uow(), system, cl.id, {"kind": "retainer", "fee": f"{1000 + c}.00",
                                                               "starts_on": "2024-01-01"})
