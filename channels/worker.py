@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from channels.metrics import observe_event
 from domain.model.roles import Actor
@@ -72,6 +73,7 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._last_tick = 0.0
         self.last_tick: schedules.TickReport | None = None
+        self.inbound: Any = None  # channels.accounting.inbound.Inbound when QuickBooks is configured
 
     @classmethod
     def for_settings(cls, db: Database, settings: Settings, **kw: object) -> Worker:
@@ -80,8 +82,13 @@ class Worker:
 
         step = fault_step()
         sync = sync_for_settings(db, settings, step=step)
-        return cls(db, make_sender(settings, db), step=step, accounting=sync.run_once if sync else None,
-                   **kw)  # type: ignore[arg-type]
+        worker = cls(db, make_sender(settings, db), step=step, accounting=sync.run_once if sync else None,
+                     **kw)  # type: ignore[arg-type]
+        if sync is not None:  # the same connection (and its HTTP client) for the inbound chores
+            from channels.accounting.inbound import Inbound
+
+            worker.inbound = Inbound(db, settings, sync.link)
+        return worker
 
     def wake(self) -> None:
         self._wake.set()
@@ -90,12 +97,16 @@ class Worker:
         """Due dates as events, and today's dunning reminders; the due dates found (the report is `last_tick`)."""
         self._last_tick = time.monotonic()
         self.last_tick = schedules.tick(self.db.uow(), self.actor)
+        if self.inbound is not None:
+            self.inbound.catch_up()  # QuickBooks' changes since the last cursor: webhooks get lost
         return self.last_tick.emitted
 
     def run_once(self) -> int:
         """One round: due ticks, a batch of jobs, the outbox. How many jobs and messages were handled."""
         if self.tick_every and time.monotonic() - self._last_tick >= self.tick_every:
             self.tick()
+        if self.inbound is not None:
+            self.inbound.read_named()  # what QuickBooks webhooks named, read before their jobs run
         done = jobs.process_jobs(self.db.uow(), self.name, self.batch, self.step, self.observe)
         done += outbox.dispatch_outbox(self.db.uow(), self.send, step=self.step, lease=self.lease)
         if self.accounting is not None:

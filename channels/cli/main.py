@@ -14,6 +14,7 @@ from channels.cli import _render
 from channels.cli import clients as _contract_commands  # noqa: F401 - adds its commands to `billable clients`
 from channels.cli._common import SYSTEM, console, guarded, open_db, schema_revisions, settings, where
 from channels.cli.accounting import app as accounting_app
+from channels.cli.accounting_inbound import register as register_inbound
 from channels.cli.audit import app as audit_app
 from channels.cli.chat import ask, chat
 from channels.cli.evals import app as evals_app
@@ -38,6 +39,7 @@ app.add_typer(settings_app, name="settings")
 app.add_typer(clients_app, name="clients")
 app.add_typer(audit_app, name="audit")
 app.add_typer(export_app, name="export")
+register_inbound(accounting_app)  # drift, proposals, catch-up (the inbound half)
 app.add_typer(accounting_app, name="accounting")
 app.command()(chat)
 app.command()(ask)

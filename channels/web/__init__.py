@@ -8,6 +8,7 @@ is a call into `domain/services` as the signed-in person.
 from channels.web import (
     _accounting,  # noqa: F401  (registers the accounting page and QuickBooks callback)
     _clients,  # noqa: F401  (registers the client and export pages on the router)
+    _drift,  # noqa: F401  (registers the QuickBooks drift page and its buttons)
     _imports,  # noqa: F401  (registers the book import page on the router)
 )
 from channels.web._routes import mount

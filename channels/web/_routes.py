@@ -131,6 +131,7 @@ def _nav(ws: WebSession) -> list[tuple[str, str]]:
     if a.can(Perm.EXPORT_BOOKS):
         items.append(("/app/exports", "Exports"))
         items.append(("/app/accounting", "Accounting"))
+        items.append(("/app/accounting/drift", "Drift"))
     if a.can(Perm.MANAGE_CLIENTS):
         items.append(("/app/import", "Import"))
     if a.can(Perm.MANAGE_SETTINGS):

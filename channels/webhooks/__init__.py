@@ -2,7 +2,8 @@
 
 `ingest(...)` is what `POST /v1/events/{source}` does; it answers an `Answer` (status and body) the HTTP door
 sends as JSON or problem+json. Sources: `billable` (our canonical events, Standard Webhooks), `hubspot`, `jira`,
-`toggl`, `harvest`; a source without a configured secret does not exist.
+`toggl`, `harvest`, `quickbooks`
+(also at `POST /webhooks/quickbooks`); a source without a configured secret does not exist.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def _problem(status: int, code: str, detail: str, field: str | None = None, **ex
 
 
 def secrets_for(settings: Settings, source: str) -> list[str]:
+    if source == "quickbooks":  # the Intuit app's verifier token has a setting of its own
+        token = getattr(settings, "quickbooks_webhook_verifier_token", None)
+        return [token.get_secret_value()] if token is not None and token.get_secret_value() else []
     return (settings.webhook_secrets.get(source) or "").split()
 
 

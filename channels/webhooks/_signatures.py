@@ -5,6 +5,8 @@
   both ways (5 minutes).
 * HubSpot v3: `X-HubSpot-Signature-v3` = base64 HMAC-SHA256(client secret, method + URI + body + timestamp),
   `X-HubSpot-Request-Timestamp` in milliseconds, older than 5 minutes is refused (we refuse as far ahead too).
+* QuickBooks Online: `intuit-signature` = base64 HMAC-SHA256(the app's verifier token, raw body); no signed
+  timestamp either (a redelivery is a duplicate by its event id).
 * `sha256=<hex HMAC-SHA256(secret, body)>`: Jira Cloud's `X-Hub-Signature`, Toggl Track's
   `X-Webhook-Signature-256`. They carry no signed timestamp; a replayed delivery is a duplicate by its event id.
 """
@@ -110,3 +112,17 @@ def verify_hex_hmac(headers: Mapping[str, str], header: str, body: bytes, secret
         if _same(hex_sign(secret, body), given):
             return
     raise SignatureError("webhook.signature_invalid", header, "the signature does not match the body with our secret")
+
+
+def intuit_sign(verifier_token: str, body: bytes) -> str:
+    return base64.b64encode(hmac.new(verifier_token.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def verify_intuit(headers: Mapping[str, str], body: bytes, verifier_tokens: Sequence[str]) -> None:
+    """QuickBooks Online's `intuit-signature`; a malformed or non-ASCII value simply does not match."""
+    given = _header(headers, "intuit-signature").strip()
+    for token in verifier_tokens:
+        if _same(intuit_sign(token, body), given):
+            return
+    raise SignatureError("webhook.signature_invalid", "intuit-signature",
+                         "the signature does not match the body with our verifier token")

@@ -389,4 +389,110 @@ class Harvest(Source):
             "billable": t.billable}, t.updated_at or env.timestamp)])
 
 
-SOURCES: dict[str, Source] = {s.name: s for s in (Canonical(), HubSpot(), Jira(), Toggl(), Harvest())}
+# ---- QuickBooks Online: entity change notifications (the legacy envelope and the CloudEvents array) ---------------
+
+
+QBO_ENTITIES = ("Payment", "Customer")  # what the inbound sync acts on; other entities are acknowledged and dropped
+QBO_OPERATIONS = {"create": "Create", "created": "Create", "update": "Update", "updated": "Update",
+                  "delete": "Delete", "deleted": "Delete", "void": "Void", "voided": "Void",
+                  "merge": "Merge", "merged": "Merge", "emailed": "Emailed"}
+_QboId = Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class _QboEntity(_M):
+    id: _QboId
+    name: str = Field(min_length=1, max_length=40)
+    operation: str = Field(min_length=1, max_length=20)
+    lastUpdated: datetime | None = None
+
+
+class _QboChange(_M):
+    entities: list[_QboEntity] = Field(default_factory=list, max_length=1000)
+
+
+class _QboNotification(_M):
+    realmId: _QboId
+    dataChangeEvent: _QboChange
+
+
+class _QboLegacy(_M):
+    eventNotifications: list[_QboNotification] = Field(max_length=1000)
+
+
+class _QboCloudEvent(_M):
+    specversion: str = Field(default="1.0", max_length=10)
+    id: str = Field(min_length=1, max_length=100)
+    type: str = Field(min_length=1, max_length=100, pattern=r"^qbo\.[a-z]+\.[a-z]+\.v\d+$")
+    time: datetime | None = None
+    intuitentityid: _QboId
+    intuitaccountid: _QboId
+
+
+def qbo_change(realm: str, entity: str, entity_id: str, operation: str, at: datetime | None,
+               via: str) -> dict[str, Any]:
+    """The canonical `accounting.changed` data for one QuickBooks entity change."""
+    return {"provider": "quickbooks", "realm_id": realm, "entity": entity, "entity_id": entity_id,
+            "operation": operation, "changed_at": at.isoformat() if at else None, "via": via}
+
+
+class QuickBooks(Source):
+    """QuickBooks Online webhooks: verified with the app's verifier token (`intuit-signature`), then each changed
+    Payment or Customer becomes an `accounting.changed` event that the worker completes from the API (a
+    notification names the entity, never its content). Both payload formats are read: the legacy
+    `{"eventNotifications": [{"realmId", "dataChangeEvent": {"entities": [{id, name, operation, lastUpdated}]}}]}`
+    and the CloudEvents array (`type` `qbo.payment.created.v1`, `intuitaccountid`, `intuitentityid`). The event id
+    comes from the signed body (realm, entity, id, operation, time; a CloudEvent's own id), so a redelivery is a
+    duplicate."""
+
+    name = "quickbooks"
+
+    def verify(self, d: Delivery, secrets: Sequence[str], now: float, tolerance: int) -> None:
+        sig.verify_intuit(d.headers, d.body, secrets)
+
+    def parse(self, d: Delivery) -> Parsed:
+        try:
+            raw = _json(d.body)
+        except (ValueError, UnicodeDecodeError, RecursionError) as err:
+            return _unreadable(body_id(d.body), d.body, f"the body is not JSON ({err})")
+        if isinstance(raw, list):
+            return self._cloud(d, raw)
+        try:
+            legacy = _QboLegacy.model_validate(raw)
+        except ValidationError as err:
+            return Parsed([Incoming(body_id(d.body), "accounting.changed", {}, error=_loc(err))])
+        out = Parsed()
+        for n in legacy.eventNotifications:
+            for e in n.dataChangeEvent.entities:
+                op = QBO_OPERATIONS.get(e.operation.lower(), e.operation)
+                if e.name not in QBO_ENTITIES:
+                    out.ignored += 1
+                    continue
+                at = e.lastUpdated.isoformat() if e.lastUpdated else "-"
+                out.items.append(Incoming(f"qbo:{n.realmId}:{e.name}:{e.id}:{op}:{at}", "accounting.changed",
+                                          qbo_change(n.realmId, e.name, e.id, op, e.lastUpdated, "webhook"),
+                                          e.lastUpdated))
+        return out
+
+    def _cloud(self, d: Delivery, raw: list[Any]) -> Parsed:
+        out = Parsed()
+        for i, item in enumerate(raw[:1000]):
+            try:
+                ce = _QboCloudEvent.model_validate(item)
+            except ValidationError as err:
+                eid = f"qbo:ce:{item.get('id')}" if isinstance(item, dict) and isinstance(item.get("id"), str) \
+                    and 0 < len(item["id"]) <= 100 else f"{body_id(d.body)}:{i}"
+                out.items.append(Incoming(eid, "accounting.changed", {}, error=_loc(err, f"{i}.")))
+                continue
+            _, noun, verb, _version = ce.type.split(".")
+            entity = next((e for e in QBO_ENTITIES if e.lower() == noun), None)
+            if entity is None:
+                out.ignored += 1
+                continue
+            op = QBO_OPERATIONS.get(verb, verb.capitalize())
+            out.items.append(Incoming(f"qbo:ce:{ce.id}", "accounting.changed",
+                                      qbo_change(ce.intuitaccountid, entity, ce.intuitentityid, op, ce.time,
+                                                 "webhook"), ce.time))
+        return out
+
+
+SOURCES: dict[str, Source] = {s.name: s for s in (Canonical(), HubSpot(), Jira(), Toggl(), Harvest(), QuickBooks())}

@@ -8,10 +8,10 @@ order can be put back in order by their `occurred_at`.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -31,9 +31,11 @@ class EventType(StrEnum):
     # queued, retried and audited exactly like the rest.
     PERIOD_DUE = "period.due"
     CONTRACT_ENDED = "contract.ended"
+    # Made by the accounting sync (QuickBooks webhooks and the CDC catch-up): something changed in the books there.
+    ACCOUNTING_CHANGED = "accounting.changed"
 
 
-INBOUND = frozenset(EventType) - {EventType.PERIOD_DUE, EventType.CONTRACT_ENDED}
+INBOUND = frozenset(EventType) - {EventType.PERIOD_DUE, EventType.CONTRACT_ENDED, EventType.ACCOUNTING_CHANGED}
 
 
 def _decimal_text(v: object) -> str:
@@ -171,6 +173,24 @@ class ContractEnded(EventData):
     ends_on: date
 
 
+class AccountingChanged(EventData):
+    """An entity changed in the accounting system (QuickBooks Online): a webhook names it, the CDC catch-up also
+    carries the object as it was read. The worker reads it (when not carried) and acts on it."""
+
+    provider: Literal["quickbooks"] = "quickbooks"
+    realm_id: Ref
+    entity: str = Field(min_length=1, max_length=40)
+    entity_id: Ref
+    operation: str = Field(default="", max_length=20)
+    changed_at: datetime | None = None
+    via: Literal["webhook", "cdc", "drift"] = "webhook"
+    object: dict[str, Any] | None = None   # as read from there (CDC carries it; a webhook's is read by the worker)
+    missing: bool = False                    # read, and not there any more
+
+    def subject(self) -> str:
+        return f"{self.provider}:{self.realm_id}:{self.entity}:{self.entity_id}"
+
+
 DATA_MODELS: dict[EventType, type[EventData]] = {
     EventType.DEAL_WON: DealWon, EventType.MILESTONE_COMPLETED: MilestoneCompleted,
     EventType.TIME_LOGGED: TimeLogged, EventType.TIME_UPDATED: TimeUpdated, EventType.TIME_DELETED: TimeDeleted,
@@ -178,6 +198,7 @@ DATA_MODELS: dict[EventType, type[EventData]] = {
     EventType.SUBSCRIPTION_RENEWED: SubscriptionRenewed, EventType.PAYMENT_RECEIVED: PaymentReceived,
     EventType.SUBSCRIPTION_CHANGED: SubscriptionChanged,
     EventType.PERIOD_DUE: PeriodDue, EventType.CONTRACT_ENDED: ContractEnded,
+    EventType.ACCOUNTING_CHANGED: AccountingChanged,
 }
 
 

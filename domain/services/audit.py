@@ -12,7 +12,8 @@ from domain.services.views import AuditEntryView, VerifyReport
 from domain.store.uow import UnitOfWork, audit_content
 
 SUBJECT_TYPES = ("invoice", "client", "arrangement", "time_entry", "expense", "milestone", "sla_breach", "user",
-                 "workspace", "event", "rule", "parked_payment", "digest")
+                 "workspace", "event", "rule", "parked_payment", "digest",
+                 "client_update_proposal", "accounting_payment")  # issue 16, inbound
 
 
 def audit_history(uow: UnitOfWork, actor: Actor, subject_type: str | None = None, subject_id: str | None = None,

@@ -21,6 +21,7 @@ from typing import Any
 from domain.errors import BadTransition, BillingError, Conflict, ValidationFailed
 from domain.model.events import (
     DATA_MODELS,
+    AccountingChanged,
     ContractEnded,
     DealWon,
     EventData,
@@ -40,7 +41,16 @@ from domain.model.money import Money
 from domain.model.periods import Cycle, period_containing
 from domain.model.roles import Actor, Perm
 from domain.model.versions import in_force
-from domain.services import _issuing, billing_run, clients, contracts, invoicing, payments_parked, work
+from domain.services import (
+    _issuing,
+    accounting_inbound,
+    billing_run,
+    clients,
+    contracts,
+    invoicing,
+    payments_parked,
+    work,
+)
 from domain.services._auth import require
 from domain.services._context import load_context, versions_by_arrangement
 from domain.services._drafting import base_version, build_lines, terms_of
@@ -311,6 +321,9 @@ def _apply_fact(uow: UnitOfWork, actor: Actor, ev: EventRow, etype: EventType, d
         return payments_parked.receive_payment(uow, actor, ev.id, data)
     if isinstance(data, SubscriptionChanged):
         return _change_seats(uow, actor, book, data)
+    if isinstance(data, AccountingChanged):
+        # read from QuickBooks and recorded once (by its id there), parked, or proposed to finance
+        return accounting_inbound.apply_change(uow, actor, ev.id, data)
     return {}
 
 

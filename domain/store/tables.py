@@ -702,3 +702,47 @@ class ImportKeyRow(Base):
     row: Mapped[dict[str, Any]] = mapped_column(default=dict)  # column -> value as imported (empty cells left out)
     import_digest: Mapped[str] = mapped_column(String(64))  # the import (digest of its files) that made it
     created_at: Mapped[datetime]
+
+
+# ---- accounting sync, inbound (issue 16): payments read from QuickBooks, client updates proposed ---------------------
+
+
+class AccountingPaymentInRow(Base):
+    """A payment read from the accounting system, once per its id there: what it did here (recorded on our
+    invoices, parked for a person, or both). The unique key is what makes a webhook, its redeliveries and the CDC
+    catch-up record the same payment exactly once."""
+
+    __tablename__ = "accounting_payments_in"
+    __table_args__ = (UniqueConstraint("provider", "realm_id", "external_id", name="uq_accounting_payments_in_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))  # quickbooks
+    realm_id: Mapped[str] = mapped_column(String(40))
+    external_id: Mapped[str] = mapped_column(String(60))  # the Payment's Id there
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="")
+    outcome: Mapped[str] = mapped_column(String(20))  # recorded | parked | partly (some recorded, the rest parked)
+    recorded: Mapped[list[Any]] = mapped_column(default=list)  # [{invoice_id, number, amount, payment_id}]
+    parked_payment_id: Mapped[int | None] = mapped_column(ForeignKey("parked_payments.id"))
+    source_event_id: Mapped[int | None] = mapped_column(Integer)  # events.id of the notification that brought it
+    sync_token: Mapped[str] = mapped_column(String(40), default="")  # as read; a later edit there shows as drift
+    created_at: Mapped[datetime]
+
+
+class ClientUpdateProposalRow(Base):
+    """A change to a client's name, e-mail or address made in the accounting system, proposed to finance: accepted
+    (the client is updated, audited) or refused (ours stays). Never applied silently, in either direction."""
+
+    __tablename__ = "client_update_proposals"
+    __table_args__ = (Index("ix_client_update_proposals_status", "status", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    realm_id: Mapped[str] = mapped_column(String(40))
+    external_id: Mapped[str] = mapped_column(String(60))  # the Customer's Id there
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)  # field -> {"ours": ..., "theirs": ...}
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending accepted refused superseded
+    source_event_id: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]

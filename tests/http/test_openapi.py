@@ -37,7 +37,7 @@ def test_openapi_lists_the_contract(db: Database, api: Api) -> None:
 
 
 # Webhooks authenticate their sender by a signature over the body, not by a user's bearer token.
-SIGNED_BY_SENDER = {"/v1/email/bounces", "/v1/events/{source}"}
+SIGNED_BY_SENDER = {"/v1/email/bounces", "/v1/events/{source}", "/webhooks/quickbooks"}
 
 
 def test_every_post_documents_idempotency_and_bearer_auth(db: Database, api: Api) -> None:
