@@ -277,6 +277,8 @@ class QuickBooksSync:
         """The invoice's (or credit memo's) id there: created once, whatever was interrupted before."""
         doc = accounting.document_for(self.db.uow(), invoice_id)
         m = accounting.get_mapping(self.db.uow(), doc.kind, invoice_id)
+        if m is not None and task is not None and task.payload.get("force"):
+            return self.repush_document(api, doc, m.remote_id, task)
         if m is not None:
             if task is not None:
                 accounting.task_done(self.db.uow(), self.actor, task.id, "already there")
@@ -294,6 +296,26 @@ class QuickBooksSync:
             self._step("accounting_after_push")
         self._record(doc, obj, task)
         self._step("accounting_after_record")
+        return str(obj["Id"])
+
+    def repush_document(self, api: QuickBooksApi, doc: acc.PushDocument, remote_id: str,
+                        task: accounting.Task) -> str:
+        """A re-push the drift report asked for (`force`): what our books say replaces what QuickBooks has (a
+        sparse update with every line), or is created again when QuickBooks no longer has it."""
+        body = self._prepare(api, doc, task)
+        entity = ENTITY[doc.kind]
+        try:
+            current: dict[str, Any] | None = api.read(entity, remote_id)
+        except Fault as e:
+            if e.code != "610":
+                raise
+            current = None
+        if current is None:
+            obj = api.create(entity, body, request_id=self._rid(task, f"redoc{doc.invoice_id}"))
+        else:
+            obj = api.update(entity, {**body, "Id": current["Id"], "SyncToken": current["SyncToken"]},
+                             request_id=self._rid(task, f"repush{doc.invoice_id}-{current['SyncToken']}"))
+        self._record(doc, obj, task)
         return str(obj["Id"])
 
     def push_void(self, api: QuickBooksApi, invoice_id: int, task: accounting.Task) -> None:
