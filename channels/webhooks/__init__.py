@@ -35,7 +35,7 @@ def _problem(status: int, code: str, detail: str, field: str | None = None, **ex
 
 def secrets_for(settings: Settings, source: str) -> list[str]:
     if source == "quickbooks":  # the Intuit app's verifier token has a setting of its own
-        token = getattr(settings, "quickbooks_webhook_verifier_token", None)
+        token = settings.quickbooks_webhook_verifier_token
         return [token.get_secret_value()] if token is not None and token.get_secret_value() else []
     return (settings.webhook_secrets.get(source) or "").split()
 

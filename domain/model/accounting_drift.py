@@ -144,9 +144,10 @@ def compare_invoice(ours: OurInvoice, theirs: TheirInvoice | None, mapped: bool)
                         f"paid on {ours.number} in QuickBooks and is not recorded here. Accepting reads those "
                         "payments and records them here (anything that does not fit is parked for a person).",
                         diffs, [Action.ACCEPT])
+        # Payments are not pushed (QuickBooks' own are read back), so no button fixes this one: a person records it.
         return item(Cause.PAYMENT_NOT_THERE, f"{_money(theirs.balance - ours.balance)} {ours.currency} was paid "
-                    f"or credited on {ours.number} here and is not applied in QuickBooks: record it there (payments "
-                    "are not pushed), or re-push to send credit notes again.", diffs, [Action.REPUSH])
+                    f"on {ours.number} here and is not applied in QuickBooks: record the payment there (payments "
+                    "recorded here are not pushed).", diffs, [])
     return None
 
 
