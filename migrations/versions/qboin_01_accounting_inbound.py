@@ -1,7 +1,7 @@
 """issue 16, inbound: payments read from QuickBooks (once per their id) and client updates proposed from there
 
 Revision ID: qboin_01
-Revises: qbo_01
+Revises: qbo_01, 0006_followup
 Create Date: 2026-12-02 05:00:00
 """
 from collections.abc import Sequence
@@ -12,9 +12,9 @@ import domain.store.types
 
 
 revision: str = 'qboin_01'
-down_revision: str | None = 'qbo_01'
+down_revision: str | Sequence[str] | None = ('qbo_01', '0006_followup')  # parked_payments is on that branch
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = ('0006_followup',)  # parked_payments
+depends_on: str | Sequence[str] | None = None
 
 UTC = domain.store.types.UTCDateTime(timezone=True)
 
