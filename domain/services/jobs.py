@@ -41,7 +41,7 @@ from domain.services.outbox import emit
 from domain.services.reactions import DEFER, Retry, handle_event, prefetch, settle_events
 from domain.services.rules import RuleBook, current_book
 from domain.store.tables import EventRow, JobRow
-from domain.store.uow import UnitOfWork
+from domain.store.uow import DEFER_FLUSH, ID_POOL, UnitOfWork
 
 log = logging.getLogger("billable.jobs")
 
@@ -97,7 +97,7 @@ def process_jobs(uow: UnitOfWork, worker: str, limit: int = BATCH, step: Step | 
         book = current_book(uow)
         loaded = uow.events.load([j.ref_id for j in jobs if j.kind == "event"])  # held: no query per job
         prefetch(uow, book, loaded)
-        if not _run_batch(uow, jobs, book, worker, step):
+        if not _run_batch(uow, jobs, loaded, book, worker, step):
             book.memo.clear()  # it may hold rows the rollback took back
             for job in jobs:
                 _run(uow, job, book, worker, step)
@@ -118,11 +118,20 @@ def _processed(ev: EventRow) -> Processed:
                      any(r.get("invoices") for r in ran if isinstance(r, dict)))
 
 
-def _run_batch(uow: UnitOfWork, jobs: Sequence[JobRow], book: RuleBook, worker: str, step: Step | None) -> bool:
-    """Every job of the batch under one savepoint; False (all of it rolled back) as soon as one fails."""
+def _run_batch(uow: UnitOfWork, jobs: Sequence[JobRow], loaded: Sequence[EventRow], book: RuleBook, worker: str,
+               step: Step | None) -> bool:
+    """Every job of the batch under one savepoint; False (all of it rolled back) as soon as one fails.
+
+    Its time entries take ids reserved for the batch (one query) and the use cases it calls do not flush at their
+    commit, so the entries are inserted together by the next statement that needs them (a threshold reached,
+    drafting) or at the batch's end: one executemany, not one INSERT ... RETURNING per event."""
     mark = len(uow.audit.pending)
     savepoint = uow.session.begin_nested()
     book.memo[DEFER] = []
+    timed = sum(1 for ev in loaded if ev.type in ("time.logged", "time.updated") and ev.status == "received")
+    info = uow.session.info
+    info[ID_POOL] = {"time_entries": uow.reserve_ids("time_entries", timed)[::-1]} if timed else {}
+    info[DEFER_FLUSH] = True
     try:
         done: list[tuple[JobRow, datetime, bool]] = []
         for job in jobs:
@@ -149,6 +158,8 @@ def _run_batch(uow: UnitOfWork, jobs: Sequence[JobRow], book: RuleBook, worker: 
         del uow.audit.pending[mark:]
         return False
     finally:
+        info.pop(ID_POOL, None)
+        info.pop(DEFER_FLUSH, None)
         book.memo.pop(DEFER, None)
         uow.audit.cause.clear()
     return True

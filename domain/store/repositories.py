@@ -43,6 +43,11 @@ from domain.store.tables import (
     WorkspaceRow,
 )
 
+# Session.info keys of a worker's batch (domain.services.jobs): nested use cases do not flush at their commit, and
+# new rows of the tables in ID_POOL take ids reserved for the batch instead of being inserted one by one for them.
+DEFER_FLUSH = "billable.defer_flush"
+ID_POOL = "billable.id_pool"
+
 
 def table_of(entity: type[Any]) -> Table:
     """The Core table of an entity: `insert(table)` is a plain executemany, without the ORM's bulk bookkeeping."""
@@ -265,6 +270,17 @@ def _unclaimed(kind: str, id_col: Any) -> Any:
 
 class Work(_Repo):
     """Recorded work: time entries, expenses, completed milestones and SLA breaches."""
+
+    def add(self, row: Any) -> Any:
+        """Insert a new row (flushed at once, for its id), or, in a worker's batch with ids reserved for its table,
+        give it one and leave it to the batch's next flush: a batch of time events then writes its entries in one
+        executemany instead of one INSERT ... RETURNING each."""
+        pool = self.s.info.get(ID_POOL, {}).get(row.__tablename__)
+        if pool and getattr(row, "id", None) is None:
+            row.id = pool.pop()
+            self.s.add(row)
+            return row
+        return super().add(row)
 
     def time_entry(self, entry_id: int) -> TimeEntryRow | None:
         return self.s.get(TimeEntryRow, entry_id)

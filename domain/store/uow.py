@@ -24,6 +24,9 @@ _SQLITE_AUTOINCREMENT = frozenset(t.name for t in Base.metadata.tables.values()
                                   if t.dialect_options["sqlite"].get("autoincrement"))
 
 
+DEFER_FLUSH, ID_POOL = repos.DEFER_FLUSH, repos.ID_POOL
+
+
 def jsonable(value: Any) -> Any:
     """Round-trip through JSON so what we hash is exactly what the database will give back."""
     return json.loads(json.dumps(value, default=str, sort_keys=True)) if value is not None else None
@@ -148,23 +151,29 @@ class UnitOfWork:
                 by_table.setdefault(r.__tablename__, []).append(r)
         if not by_table:
             return
-        pg = self.session.get_bind().dialect.name == "postgresql"
         for table, todo in by_table.items():
-            if pg:
-                ids = [int(i) for i in self.session.execute(
-                    text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
-                    {"t": table, "n": len(todo)}).scalars().all()]
-            else:
-                if self.readonly:
-                    return  # no write lock: leave the ids to the database
-                last = int(self.session.execute(text(f'SELECT coalesce(max(id), 0) FROM "{table}"')).scalar_one())
-                if table in _SQLITE_AUTOINCREMENT:
-                    seq = self.session.execute(text("SELECT seq FROM sqlite_sequence WHERE name = :t"),
-                                               {"t": table}).scalar_one_or_none()
-                    last = max(last, int(seq or 0))
-                ids = list(range(last + 1, last + 1 + len(todo)))
+            ids = self.reserve_ids(table, len(todo))
+            if not ids:
+                return  # no write lock (a read-only unit of work on SQLite): leave the ids to the database
             for r, i in zip(todo, ids, strict=True):
                 r.id = i  # type: ignore[attr-defined]
+
+    def reserve_ids(self, table: str, count: int) -> list[int]:
+        """`count` new ids of a table, taken now (see `preassign_ids`); an id reserved and never used is a gap."""
+        if count <= 0:
+            return []
+        if self.session.get_bind().dialect.name == "postgresql":
+            return [int(i) for i in self.session.execute(
+                text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+                {"t": table, "n": count}).scalars().all()]
+        if self.readonly:
+            return []
+        last = int(self.session.execute(text(f'SELECT coalesce(max(id), 0) FROM "{table}"')).scalar_one())
+        if table in _SQLITE_AUTOINCREMENT:
+            seq = self.session.execute(text("SELECT seq FROM sqlite_sequence WHERE name = :t"),
+                                       {"t": table}).scalar_one_or_none()
+            last = max(last, int(seq or 0))
+        return list(range(last + 1, last + 1 + count))
 
     def write_before_flush(self, write: Callable[[], None]) -> None:
         """Run `write` (Core statements for rows kept out of the session) at the next `flush` or `commit`, once.
@@ -180,6 +189,8 @@ class UnitOfWork:
     def commit(self) -> None:
         """Chain and write the buffered audit entries, then commit, all in one transaction."""
         self._run_writes()
+        if self._depth > 1 and self.session.info.get(DEFER_FLUSH):
+            return  # a worker's batch: the rows are written together at its end (see `domain.services.jobs`)
         self.session.flush()
         if self._depth > 1:
             return
