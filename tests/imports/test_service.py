@@ -173,3 +173,13 @@ def test_two_commits_of_the_same_files_at_once_import_them_once(db: Database, ow
         outcomes = sorted(pool.map(lambda _: commit(), range(2)))
     assert outcomes in (["conflict", "new"], ["new", "unchanged"])
     assert counts(db)["clients"] == 5 and counts(db)["import_keys"] == 5 + 10 + 5
+
+
+def test_the_collector_collects_less_during_an_import_and_as_before_after(db: Database, owner: Actor) -> None:
+    import gc
+
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+    imports.import_book(db.uow(), owner, small_book(1), progress=lambda *_: during.append(gc.get_threshold()))
+    assert during and during[0][0] > before[0]
+    assert gc.get_threshold() == before
