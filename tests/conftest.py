@@ -71,19 +71,42 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 _seed_rows: dict[str, list[dict[str, Any]]] = {}
+_superuser: dict[str, bool] = {}
 
 
 def reset_pg(engine: Engine) -> None:
-    """Empty every table and put back the rows the migrations seed."""
+    """Empty every table and put back the rows the migrations seed; every sequence starts again.
+
+    As a superuser (the default BILLABLE_TEST_PG), only the tables the last test wrote to are emptied, with DELETE
+    and triggers off for this transaction (session_replication_role = replica: the append-only triggers and the
+    foreign keys' own triggers do not fire), and only the sequences it used are set back: ~20x cheaper than
+    TRUNCATE of every table, which makes new files for each table and index, and ran before each of the ~700
+    PostgreSQL tests. Otherwise TRUNCATE ... RESTART IDENTITY CASCADE, which fires no row trigger either."""
+    tables = metadata.sorted_tables
     with engine.begin() as conn:
         if not _seed_rows:
-            for table in metadata.sorted_tables:
+            for table in tables:
                 rows = [dict(r._mapping) for r in conn.execute(table.select())]
                 if rows:
                     _seed_rows[table.name] = rows
-        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        for table in metadata.sorted_tables:
+        url = engine.url.render_as_string()
+        if url not in _superuser:
+            _superuser[url] = bool(conn.execute(text(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar())
+        if _superuser[url]:
+            probe = " UNION ALL ".join(f'(SELECT {i} FROM "{t.name}" LIMIT 1)' for i, t in enumerate(tables))
+            hit = {i for (i,) in conn.execute(text(probe))}
+            written = [t for i, t in enumerate(tables) if i in hit or t.name in _seed_rows]
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            for table in reversed(written):
+                conn.execute(table.delete())
+            conn.execute(text("SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, "
+                              "false) FROM pg_sequences WHERE last_value IS NOT NULL"))
+        else:
+            written = tables
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for table in written:
             if table.name in _seed_rows:
                 conn.execute(insert(table), _seed_rows[table.name])
 
