@@ -99,6 +99,8 @@ class QuickBooksSync:
             if not sec.backfilled:
                 done += self.backfill(api)
             for task in accounting.next_tasks(self.db.uow(), self.actor, limit):
+                if not self._renew():
+                    break
                 try:
                     self.run_task(api, task)
                 except _Wait:
@@ -110,6 +112,11 @@ class QuickBooksSync:
             if self.link._api is not None:
                 self.link._api.calls = 0
             accounting.release_lease(self.db.uow(), self.actor, self.name)
+
+    def _renew(self) -> bool:
+        """Extend our lease before each push: a long round (a big backfill) must never overlap another worker's,
+        which would break the order and could race two creates past the DocNumber look-up."""
+        return accounting.take_lease(self.db.uow(), self.actor, self.name)
 
     def run_until_idle(self, rounds: int = 1000) -> int:
         total = 0
@@ -354,6 +361,8 @@ class QuickBooksSync:
                 break
             progressed = False
             for start in range(0, len(todo), chunk):
+                if not self._renew():
+                    return pushed  # another worker holds the sync now (ours ran out): it goes on from here
                 part = todo[start:start + chunk]
                 n = self._backfill_chunk(api, [i for i, _ in part])
                 pushed += n

@@ -206,3 +206,14 @@ def test_a_refusal_kills_only_its_task(world: World, qbo: FakeQuickBooks, qbo_se
     assert accounting.retry_dead(world.db.uow(), finance) == 1
     assert s.run_once() == 1
     assert {i["DocNumber"] for i in qbo.all("Invoice")} == {a.number, b.number}
+
+
+def test_one_pusher_at_a_time_until_its_lease_runs_out(world: World, qbo: FakeQuickBooks, qbo_settings: Settings,
+                                                      clock: FixedClock, pusher: QuickBooksSync) -> None:
+    connect(world, qbo_settings)
+    inv = world.issued(world.retainer_client(name="Acme GmbH"))
+    assert accounting.take_lease(world.db.uow(), world.system, "another worker")
+    assert pusher.run_once() == 0 and qbo.find("Invoice", DocNumber=inv.number) == []  # it holds the sync
+    clock.set(clock.now() + timedelta(minutes=3))  # and died: its lease ran out
+    assert pusher.run_once() == 2 and len(qbo.find("Invoice", DocNumber=inv.number)) == 1
+    assert accounting.take_lease(world.db.uow(), world.system, "another worker")  # released after its round
