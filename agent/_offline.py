@@ -96,7 +96,7 @@ GOALS: dict[str, str | None] = {
     "payment": "record_payment", "log_time": "log_time", "milestone": "complete_milestone",
     "my_time": "my_time_entries", "parked": "parked_payments", "help": None, "send": "send_invoice",
     "einvoice_format": "client_einvoice_format", "amend": "amend_arrangement", "end_contract": "end_arrangement",
-    "contract": "client_arrangements",
+    "contract": "client_arrangements", "proposals": "pending_amendments",
 }
 # What each goal tool is, for a refusal ("you can't approve invoices").
 _WHAT = {"log_time": "log time", "draft_invoice": "draft invoices", "issue_invoice": "issue invoices",
@@ -107,7 +107,8 @@ _WHAT = {"log_time": "log time", "draft_invoice": "draft invoices", "issue_invoi
          "unbilled_work": "read the books", "my_time_entries": "see time entries",
          "parked_payments": "see parked payments", "client_einvoice_format": "read the books",
          "amend_arrangement": "change contracts", "end_arrangement": "end contracts",
-         "client_arrangements": "read the books"}
+         "client_arrangements": "read the books", "decide_amendment": "decide amendments",
+         "pending_amendments": "read the books"}
 _OPEN = ("issued", "sent", "viewed", "partially_paid", "uncollectible")
 # The states an action needs, to pick the client's invoice it is about.
 _WANTS: dict[str, tuple[str, ...]] = {
@@ -557,6 +558,34 @@ def plan_contract(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
     return render("replies/contract", client=u.client, contracts=shown, milestones=milestones)
 
 
+def _proposal_name(p: dict[str, Any]) -> str:
+    return f"{p['arrangement']} version {p['version']} from {p['effective_on']}"
+
+
+def plan_proposals(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
+    """List the amendments waiting for finance (a client's, when named); approve or reject the one meant."""
+    r = yield Call("pending_amendments", {})
+    if not r.ok:
+        return _failed(r, "list the amendments waiting for approval")
+    rows = [p for p in r.data["amendments"] if not u.client or p["client"] == u.client]
+    if u.decision is None:
+        return render("replies/proposals", client=u.client, proposals=rows)
+    if u.label:
+        rows = [p for p in rows if _proposal_name(p) == u.label] or rows
+    if not rows:
+        return render("replies/proposals", client=u.client, proposals=[])
+    if len(rows) > 1:
+        names = tuple(_proposal_name(p) for p in rows)
+        return _ask(replace(u, ask="arrangement", choices=names, label=None), contracts=names)
+    p = rows[0]
+    approve = u.decision == "approve"
+    r = yield Call("decide_amendment", {"version_id": p["id"], "approve": approve,
+                                        "note": (u.note or "") if approve else (u.reason or "")})
+    if not r.ok:
+        return _failed(r, f"{u.decision} the amendment of {p['arrangement']} for {p['client']}")
+    return render("replies/decided", d=r.data, client=p["client"], approved=approve)
+
+
 def plan_my_time(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
     args: dict[str, Any] = {"limit": 20}
     if u.client and u.client in ids:
@@ -585,7 +614,7 @@ PLANS: dict[str, Callable[[Understanding, dict[str, int], Turn], Plan]] = {
     "issue": plan_issue, "approve": plan_approve, "reject": plan_reject, "void": plan_void, "credit": plan_credit,
     "payment": plan_payment, "log_time": plan_log, "milestone": plan_milestone, "my_time": plan_my_time,
     "parked": plan_parked, "help": plan_help, "send": plan_send, "einvoice_format": plan_einvoice_format,
-    "amend": plan_amend, "end_contract": plan_end, "contract": plan_contract,
+    "amend": plan_amend, "end_contract": plan_end, "contract": plan_contract, "proposals": plan_proposals,
 }
 
 

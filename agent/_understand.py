@@ -52,6 +52,7 @@ SLOTS: dict[str, tuple[str, ...]] = {
     "amend": ("client", "arrangement", "label", "change", "day", "reason"),
     "end_contract": ("client", "arrangement", "label", "day", "reason"),
     "contract": ("client", "arrangement", "label"),
+    "proposals": ("client", "decision", "note", "reason", "label"),
 }
 # What must be known before acting, in the order it is asked for ("target": an invoice or a client).
 _NEEDS: dict[str, tuple[str, ...]] = {
@@ -86,6 +87,7 @@ class Understanding:
     arrangement: str | None = None    # the kind of contract meant: "subscription", "retainer", "time_and_materials"...
     label: str | None = None          # words naming it ("EDR"), or the arrangement's name once the person chose
     change: str | None = None         # "seats+4", "seats=52", "fee=5500", "fee+500", "role_rate:Engineer=150"...
+    decision: str | None = None       # an amendment proposed for finance: "approve" | "reject" (None: list them)
     open_only: bool = False           # "who owes": every open balance, not only the overdue ones
     paying: bool = False              # a status question about payment: the invoice meant is an issued one
     client_text: str | None = None    # words that name a client the books do not know
@@ -153,6 +155,7 @@ seat seats licence licences license licenses retainer retainers fee fees rate ra
 yearly annually arrears advance contract contracts terms arrangement arrangements amend amended amendment
 amendments terminate terminated subscription subscriptions versions version included raise lower bump increase
 reduce drop dropping switch end ends ending stop stops leaving renew wrap close cancels hourly support
+proposal proposals proposed account accounts manager managers
 """)
 _STOP = _words_of("""
 a an the and or of on for to from in at by with about as is are was were be been being it its it's this that these
@@ -482,6 +485,10 @@ _CUES: list[tuple[str | None, re.Pattern[str]]] = [(i, re.compile(p, re.I)) for 
     ("contract", r"\bwhen\s+did\b.*\b(?:seats?|licen[cs]es|rates?|fee|retainer|price|terms|contract)\b"
                  r"|\bcontract\s+history\b|\b(?:history|versions?)\s+of\s+(?:the\s+)?(?:\w+\s+)?(?:contract|terms"
                  r"|retainer|t\s*&\s*m|subscription)\b"),
+    ("proposals", r"\bproposals?\b|\bproposed\b.*\b(?:amendments?|changes?|rates?|retainer|contract|terms)\b"
+                  r"|\b(?:amendments?|contract\s+changes?)\b.*\b(?:pending|waiting|approv\w*|need\w*\s+my\s+ok"
+                  r"|sign\s*off)\b|\b(?:pending|waiting|approve|reject|decline|sign\s*off|lgtm|turn\s+down"
+                  r"|don.?t\s+approve|ok)\b.*\b(?:amendments?|contract\s+changes?|on\s+contracts)\b"),
     ("history", r"\bwho\s+(?:approved|touched|drafted|voided|issued|sent|changed|credited|rejected|did|cancelled"
                 r"|created|made|raised|added|edited|paid)\b"
                 r"|\bwhen\s+(?:did|was|were)\b|\bhistory\b|\baudit\b|\btimeline\b|\bwhat\s+happened\b|\bactivity\b"
@@ -909,6 +916,29 @@ def _label(text: str) -> str | None:
     return " ".join(words) or None
 
 
+_LISTING = re.compile(r"\b(?:which|what|whats|any|anything|are\s+there|show|list|pending|waiting|to\s+approve"
+                      r"|need\w*\s+my\s+ok)\b|\?\s*$", re.I)
+_REJECTING = re.compile(r"\b(?:reject|decline|turn\s+down|don.?t\s+approve|refuse|say\s+no)\b", re.I)
+_APPROVING = re.compile(r"\b(?:approve|lgtm|sign\s*off|say\s+yes|accept|go\s+ahead)\b|^\W*ok\b", re.I)
+
+
+def _decision(original: str, masked: str) -> dict[str, Any]:
+    """What finance says to an amendment an account manager proposed: approve (with a note) or reject (with the
+    reason); a question ("which amendments are waiting?") decides nothing."""
+    out: dict[str, Any] = {}
+    if _REJECTING.search(masked):
+        out["decision"] = "reject"
+        reason = _after_action(original, masked, _REJECTING)
+        if reason and not re.fullmatch(r"(?:the\s+)?(?:\w+\s+)?(?:amendment|proposal)", reason, re.I):
+            out["reason"] = reason
+    elif _APPROVING.search(masked) and not _LISTING.search(masked):
+        out["decision"] = "approve"
+        note = re.search(r"\bnote:?\s+(.+)$", original, re.I)
+        if note:
+            out["note"] = _tidy(note[1])
+    return out
+
+
 def _contract(values: dict[str, Any], original: str, client_masked: str, intent: str, today: date) -> None:
     """The details of a request about a contract, read from the text with the client's name masked."""
     text = client_masked
@@ -1151,6 +1181,8 @@ def understand(text: str, today: date, clients: Sequence[str] | None = None, car
         name = _milestone_name(scan.masked, original)
         if name:
             values["milestone"] = name
+    elif intent == "proposals":
+        values.update(_decision(original, scan.masked))
     elif intent in ("amend", "end_contract", "contract"):
         if "client_text" in values:
             client_masked = _mask(client_masked, *_span_of(original, values["client_text"]))
@@ -1167,6 +1199,8 @@ def _ask(u: Understanding, looked_up: bool) -> Understanding:
     """The first thing the intent needs and lacks (or that is unknown or ambiguous): the one question to ask."""
     assert u.intent is not None
     needs = _NEEDS.get(u.intent, ())
+    if u.intent == "proposals" and u.decision == "reject":
+        needs = ("reason",)  # a rejected amendment says why, as a rejected invoice does
     uses_client = "client" in SLOTS[u.intent]
     if uses_client and (u.choices or u.client_text):
         return replace(u, ask="client")

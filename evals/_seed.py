@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime
 from domain.model.parties import Seller, missing_for_seller
 from domain.model.roles import Actor, Role
 from domain.services import clients, invoicing, users, work
+from domain.services import contracts as contracts_service
 from domain.services.parties import seller_of, write_seller
 from domain.store.clock import FixedClock
 from domain.store.session import Database
@@ -193,7 +194,8 @@ def twins(db: Database, clock: FixedClock) -> Seeded:
 def contracts(db: Database, clock: FixedClock) -> Seeded:
     """The standard books plus contracts that change (issue 13): Nordwerk Maschinenbau GmbH with 48 EDR seats at
     7.50 EUR a month from March (March invoiced: 360.00 net), and Van Dijk Logistiek B.V. with a time and materials
-    arrangement, "Azure migration", at 110.00 an hour (5 h in March, not invoiced yet)."""
+    arrangement, "Azure migration", at 110.00 an hour (5 h in March, not invoiced yet); and Acme's account manager
+    has proposed 165.00 an hour for Acme's project work from May, waiting for finance."""
     s = standard(db, clock)
     system = Actor.system("seed")
     fin, fin2 = s.actor("finance"), s.actor("finance2")
@@ -220,6 +222,14 @@ def contracts(db: Database, clock: FixedClock) -> Seeded:
         "starts_on": "2026-01-01"}).id
     work.log_time(db.uow(), system, {"client_id": vandijk, "person": "jonas@books.example", "role": "Engineer",
                                      "date": date(2026, 3, 20), "hours": "5", "description": "Landing zone"})
+    # Acme's account manager proposed a higher T&M rate from May: it waits for finance
+    acme_tm = next(a.id for a in clients.list_arrangements(db.uow(), system, s.ids["acme"])
+                   if a.kind == "time_and_materials")
+    proposal = contracts_service.amend_arrangement(
+        db.uow(), s.actor("account_manager"), s.ids["acme"], acme_tm,
+        {"effective_on": "2026-05-01", "terms": {"default_rate": "165.00"}, "reason": "new rate card"}).version
+    assert proposal is not None and proposal.id is not None and proposal.status == "proposed"
+    s.ids["acme_rate_proposal"] = proposal.id
     clock.set(NOW)
     return s
 

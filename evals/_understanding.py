@@ -17,7 +17,8 @@ from typing import Any
 from agent._understand import understand, warm_up
 
 FOLDER = Path(__file__).resolve().parent / "understanding"
-STRICT = ("client", "invoice", "period", "day", "amount", "currency", "hours", "reason", "role", "change", "ask")
+STRICT = ("client", "invoice", "period", "day", "amount", "currency", "hours", "reason", "role", "change", "decision",
+          "ask")
 LOOSE = ("note", "description", "milestone", "reference", "arrangement")
 GOALS = {"dev": 0.95, "held_out": 0.90}
 P95_GOAL_MS = 20.0

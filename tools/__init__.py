@@ -69,6 +69,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     _spec(r.my_time_entries, R, Perm.LOG_TIME),
     _spec(r.parked_payments, R, Perm.PAYMENTS),
     _spec(c.arrangement_versions, R, Perm.VIEW_BOOKS),
+    _spec(c.pending_amendments, R, Perm.VIEW_BOOKS),
     _spec(w.draft_invoice, W, Perm.DRAFT, preview=w.preview_draft),
     _spec(w.add_manual_line, W, Perm.DRAFT, preview=w.preview_manual_line),
     _spec(w.log_time, W, Perm.LOG_TIME, preview=w.preview_log_time),
@@ -86,6 +87,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     # managers may propose an amendment, which then waits for finance)
     _spec(c.amend_arrangement, W, Perm.MANAGE_CLIENTS, Perm.RECORD_WORK, preview=c.preview_amend, money=True),
     _spec(c.end_arrangement, W, Perm.MANAGE_CLIENTS, preview=c.preview_end, money=True),
+    _spec(c.decide_amendment, W, Perm.APPROVE, preview=c.preview_decide, money=True),
 )
 BY_NAME: dict[str, ToolSpec] = {s.name: s for s in TOOLS}
 

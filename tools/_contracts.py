@@ -181,3 +181,47 @@ def preview_end(ctx: ToolContext, args: dict[str, Any]) -> str:
     effect = _effect(r)
     return (f"End {_what(r, _client_name(ctx, client_id))} on {r.arrangement.ends_on}."
             + (effect or " It bills nothing after that day.") + why)
+
+
+# ---- amendments an account manager proposed, waiting for finance ----------------------------------------------------
+
+@tool("pending_amendments")
+def pending_amendments(runtime: Runtime) -> str:
+    """Amendments account managers proposed that wait for finance: id, client, arrangement, version, from when,
+    what changes, who proposed it and why."""
+    ctx = runtime.context
+    with refusals():
+        rows = contracts.list_proposals(ctx.reader(), ctx.agent)
+    return as_json({"amendments": [{"id": v.id, "client_id": v.client_id, "client": v.client_name,
+                                    "arrangement_id": v.arrangement_id, "arrangement": v.arrangement_name,
+                                    "version": v.number, "effective_on": v.effective_on, "changes": v.changes,
+                                    "by": v.created_by, "reason": v.reason} for v in rows], "count": len(rows)})
+
+
+class DecideIn(BaseModel):
+    version_id: int = Field(description="The proposed amendment's id (from pending_amendments)")
+    approve: bool = Field(description="true: put it in force; false: reject it (then say why in note)")
+    note: str = Field(default="", max_length=2000, description="The approver's note; the reason when rejecting")
+
+
+@tool("decide_amendment", args_schema=DecideIn)
+def decide_amendment(runtime: Runtime, version_id: int, approve: bool, note: str = "") -> str:
+    """Approve (put in force, with its differences on invoiced periods) or reject an amendment an account manager
+    proposed. Someone other than the proposer decides. Asks the person to confirm."""
+    ctx = runtime.context
+    with refusals():
+        r = contracts.decide_amendment(ctx.uow(**_confirmed(ctx)), ctx.agent, version_id, approve, note)
+    return as_json(_result(r))
+
+
+def preview_decide(ctx: ToolContext, args: dict[str, Any]) -> str:
+    approve = bool(args.get("approve"))
+    note = str(args.get("note") or "")
+    r = contracts.decide_amendment(ctx.db.uow(), ctx.agent, int(args["version_id"]), approve, note, dry_run=True)
+    v = r.version
+    assert v is not None
+    what = (f"the amendment {v.created_by} proposed of {_what(r, _client_name(ctx, r.arrangement.client_id))} from "
+            f"{v.effective_on}: {describe_changes(v.changes)} (version {v.number})")
+    if not approve:
+        return f"Reject {what}. Nothing changes. Reason: {note}."
+    return f"Approve {what}: it takes effect.{_effect(r)}" + (f" Note: {note}." if note else "")

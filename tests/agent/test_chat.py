@@ -123,7 +123,8 @@ def test_each_role_gets_its_own_tools_and_its_own_gate() -> None:
     assert "approve_invoice" not in names[Role.ACCOUNT_MANAGER] and "draft_invoice" in names[Role.ACCOUNT_MANAGER]
     assert not {"draft_invoice", "log_time", "issue_invoice"} & names[Role.VIEWER]
     money = {"issue_invoice", "approve_invoice", "void_invoice", "credit_note", "record_payment", "send_invoice",
-             "apply_parked_payment", "dismiss_parked_payment", "amend_arrangement", "end_arrangement"}
+             "apply_parked_payment", "dismiss_parked_payment", "amend_arrangement", "end_arrangement",
+             "decide_amendment"}
     # an account manager may propose an amendment (for finance) but not end a contract
     assert "amend_arrangement" in names[Role.ACCOUNT_MANAGER] and "end_arrangement" not in names[Role.ACCOUNT_MANAGER]
     writes = money | {"draft_invoice", "add_manual_line", "log_time", "complete_milestone", "reject_invoice"}

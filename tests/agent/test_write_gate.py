@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 
 from agent import MEMORY_TABLES, Channel, Chat
 from domain.model.roles import Actor, Role
-from domain.services import audit, clients, invoicing, payments_parked, work
+from domain.services import audit, clients, contracts, invoicing, payments_parked, work
 from domain.services.payments_parked import Reason
 from domain.settings import Settings
 from domain.store.session import Database
@@ -33,7 +33,7 @@ from tools import Kind, tools_for
 SYSTEM = Actor.system("tests")
 WRITES = {"draft_invoice", "add_manual_line", "log_time", "complete_milestone", "reject_invoice", "issue_invoice",
           "approve_invoice", "void_invoice", "credit_note", "record_payment", "send_invoice", "apply_parked_payment",
-          "dismiss_parked_payment", "amend_arrangement", "end_arrangement"}
+          "dismiss_parked_payment", "amend_arrangement", "end_arrangement", "decide_amendment"}
 
 
 def _settings(srv: ScriptedOpenAI) -> Settings:
@@ -69,6 +69,12 @@ def _targets(books: Seeded) -> dict[str, int]:
                                 if a.kind == "retainer")
     out["globex_tm"] = next(a.id for a in clients.list_arrangements(db.uow(), owner, ids["globex"])
                             if a.kind == "time_and_materials")
+    acme_tm = next(a.id for a in clients.list_arrangements(db.uow(), owner, ids["acme"])
+                   if a.kind == "time_and_materials")
+    proposed = contracts.amend_arrangement(db.uow(), books.actor("account_manager"), ids["acme"], acme_tm,
+                                           {"effective_on": "2026-06-01", "terms": {"default_rate": "160.00"}})
+    assert proposed.version is not None and proposed.version.id is not None
+    out["proposal"] = proposed.version.id
     for key in ("parked_apply", "parked_dismiss"):
         out[key] = payments_parked.park(db.uow(), SYSTEM, amount=Decimal("50.00"), currency="EUR",
                                         received_on=date(2026, 3, 30), reason=Reason.UNKNOWN_INVOICE,
@@ -101,6 +107,7 @@ def _everything(books: Seeded, t: dict[str, int]) -> list[tuple[str, dict[str, A
         ("amend_arrangement", {"client_id": ids["acme"], "arrangement_id": t["acme_retainer"],
                                "effective_on": "2026-05-01", "terms": {"fee": "5500.00"}}),
         ("end_arrangement", {"client_id": ids["globex"], "arrangement_id": t["globex_tm"], "ends_on": "2026-04-30"}),
+        ("decide_amendment", {"version_id": t["proposal"], "approve": True, "note": "agreed"}),
     ]
 
 
@@ -135,16 +142,16 @@ def _last_seq(db: Database) -> int:
 # What each role's "yes" does, per call (by position in _everything): done, refused by the domain, or not a tool
 # of that role's agent (so never proposed).
 DONE, REFUSED, ABSENT = "done", "refused", "absent"
-ALL_DONE = [DONE] * 17
+ALL_DONE = [DONE] * 18
 EXPECTED: dict[str, list[str]] = {
     "owner": ALL_DONE,
     "finance": ALL_DONE,
     # Acme is theirs; Initech's draft is not (the domain answers "no invoice" for another's client). Their
     # amendment of Acme's retainer is a proposal for finance; ending a contract is not theirs to do.
-    "account_manager": [DONE, ABSENT, DONE, DONE, DONE, REFUSED, DONE] + [ABSENT] * 8 + [DONE, ABSENT],
+    "account_manager": [DONE, ABSENT, DONE, DONE, DONE, REFUSED, DONE] + [ABSENT] * 8 + [DONE, ABSENT, ABSENT],
     # Their own time only: logging someone else's is refused by the domain.
-    "contractor": [ABSENT, ABSENT, DONE, REFUSED] + [ABSENT] * 13,
-    "viewer": [DONE] + [ABSENT] * 16,
+    "contractor": [ABSENT, ABSENT, DONE, REFUSED] + [ABSENT] * 14,
+    "viewer": [DONE] + [ABSENT] * 17,
 }
 
 
@@ -181,7 +188,7 @@ def test_every_write_waits_and_no_changes_nothing(books: Seeded, targets: dict[s
         try:
             thread = chat.open_thread(person)
             asked = chat.send(person, thread, "pay, log, draft, add, complete, reject, issue, approve, void, "
-                                              "credit, send, apply, dismiss, amend and end, all at once")
+                                              "credit, send, apply, dismiss, amend, end and decide, all at once")
             if not proposed:  # nothing to wait for: the read ran, the writes are not this agent's tools
                 assert asked.pending is None and len(srv.requests) == 2
             else:
@@ -220,7 +227,8 @@ def test_every_write_waits_and_no_changes_nothing(books: Seeded, targets: dict[s
         assert {"invoice.payment_recorded", "time.logged", "invoice.drafted", "invoice.line_added",
                 "milestone.completed", "invoice.rejected", "invoice.approved", "invoice.voided",
                 "credit_note.issued", "invoice.delivery_queued", "payment.parked_applied",
-                "payment.parked_dismissed", "arrangement.amended", "arrangement.ended"} <= set(added)
+                "payment.parked_dismissed", "arrangement.amended", "arrangement.ended",
+                "arrangement.amendment_approved"} <= set(added)
         assert {"invoice.issued", "invoice.flagged"} & set(added)  # issued, or flagged for an approver
     assert audit.verify_chain(books.db.uow(), books.actor("owner")).ok
 
