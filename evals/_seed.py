@@ -203,7 +203,7 @@ def contracts(db: Database, clock: FixedClock) -> Seeded:
     def client(key: str, name: str) -> int:
         c = clients.create_client(db.uow(), system, clients.ClientIn.model_validate({
             "name": name, "currency": "EUR", "billing_emails": [f"ap@{key}.example"],
-            "tax_profile": {"mode": "standard", "rate": "19"}}))
+            "tax_profile": {"mode": "standard", "rate": "19"}, "address": ADDRESSES["DE"]}))
         s.ids[key] = c.id
         return c.id
 
