@@ -66,6 +66,15 @@ def test_owner_connects_quickbooks_from_the_dashboard(app_url: tuple[str, object
             "/oauth2/v1/authorize", "/oauth2/v1/tokens/bearer"]
         view = accounting.connection_status(db.uow(), Actor.system("t"))  # type: ignore[attr-defined]
         assert view.status == "connected" and view.connected_by == OWNER
+        problems = page.evaluate("""() => {
+          const out = [];
+          const levels = [...document.querySelectorAll('h1,h2,h3,h4,h5,h6')].map(h => +h.tagName[1]);
+          if (levels[0] !== 1 || levels.filter(l => l === 1).length !== 1) out.push('h1');
+          levels.forEach((l, i) => { if (i && l > levels[i - 1] + 1) out.push(`h${levels[i - 1]} then h${l}`); });
+          if (!document.querySelector('main')) out.push('no main landmark');
+          return out;
+        }""")
+        assert problems == []
         page.get_by_role("button", name="Disconnect").click()
         page.wait_for_url("**notice=qbo_disconnected")
         expect(page.locator("#qbo-status")).to_have_text("disconnected")
