@@ -141,6 +141,7 @@ bench: sysdeps $(VENV)/.installed-dev postgres
 	$(BIN)/python benchmarks/understanding.py | tee -a $(BENCH_LOG)
 	$(BIN)/python benchmarks/import.py --results | tee -a $(BENCH_LOG)
 	$(BIN)/python benchmarks/accounting.py --results | tee -a $(BENCH_LOG)
+	$(BIN)/python benchmarks/accounting_inbound.py | tee -a $(BENCH_LOG)
 	$(BIN)/python benchmarks/session.py end $(BENCH_LOG)
 
 clean:
