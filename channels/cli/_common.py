@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from domain.errors import BillingError
 from domain.model.roles import Actor, Role
-from domain.services import users
+from domain.services import snapshots, users
 from domain.settings import Settings
 from domain.store.audit_keys import keyring_for
 from domain.store.session import Database
@@ -138,6 +138,14 @@ def open_db(s: Settings, migrate: bool = False) -> Database:
             raise CliError(f"the folder {parent} for the SQLite database does not exist",
                            "Create it, or point BILLABLE_DATABASE_URL elsewhere (e.g. sqlite:///billable.db).")
     db = Database.open(url, migrate=migrate, keyring=keyring_for(s))
+    if migrate:
+        # Invoices issued before 0013 kept no snapshot: freeze theirs now, so no door reads an issued invoice
+        # from today's client row (one query when there is nothing to do).
+        report = snapshots.backfill_snapshots(db.uow(), Actor.system("billable init"))
+        if report.frozen:
+            console.print(f"Froze what {report.frozen} invoice(s) issued before snapshots were kept say "
+                          f"({', '.join(report.numbers[:5])}{', ...' if report.frozen > 5 else ''}), from today's "
+                          "seller and client details; audited as invoice.snapshot_backfilled.")
     if not migrate:
         current, head = schema_revisions(db, url)
         if current is None:

@@ -10,7 +10,7 @@ from channels.cli import _render
 from channels.cli._common import AS_OPTION, CliError, console, guarded, open_db, reader, settings
 from channels.documents import TemplateRefused, default_renderer
 from channels.documents.einvoice import build
-from domain.services import delivery, documents, einvoice, invoicing
+from domain.services import delivery, documents, einvoice, invoicing, snapshots
 
 app = typer.Typer(no_args_is_help=True, help="List invoices, show one with its lines, checks and totals, preview "
                                              "its document, e-mail it.")
@@ -143,3 +143,21 @@ def revoke_link(invoice: str = typer.Argument(..., help="Invoice id (e.g. 12) or
     finally:
         db.dispose()
     console.print(f"[green]✓[/] The hosted link of invoice {invoice} is revoked; its old link answers 404.")
+
+
+@app.command("backfill-snapshots")
+@guarded
+def backfill_snapshots(as_email: str = AS_OPTION) -> None:
+    """Freeze what every invoice and credit note issued before snapshots were kept says (owners), from today's
+    seller and client details, audited; `billable init` does it too. Safe to run again."""
+    db = open_db(settings())
+    try:
+        report = snapshots.backfill_snapshots(db.uow(), reader(db, as_email))
+    finally:
+        db.dispose()
+    if not report.frozen:
+        console.print("[green]✓[/] Every issued invoice and credit note already keeps what it says.")
+        return
+    console.print(f"[green]✓[/] Froze {report.frozen} invoice(s) and credit note(s): {', '.join(report.numbers)}. "
+                  "From now on their documents, e-invoices and exports no longer change with the client or the "
+                  "workspace; each is audited as invoice.snapshot_backfilled.", soft_wrap=True)

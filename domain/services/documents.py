@@ -22,6 +22,7 @@ from domain.model.roles import Actor, Perm
 from domain.model.snapshot import InvoiceSnapshot
 from domain.services._auth import client_scope, require
 from domain.services.parties import buyer_of, seller_of
+from domain.services.snapshots import frozen_snapshot
 from domain.services.views import ClientView, InvoiceView, View
 from domain.settings import get_settings
 from domain.store.tables import InvoiceDeliveryRow, InvoiceRow
@@ -79,8 +80,8 @@ def document_of(uow: UnitOfWork, inv: InvoiceRow) -> DocumentView:
         corrects = original.number if original is not None else None
     live = ClientView.of(client)
     recipients = [str(e) for e in client.billing_emails]
-    if inv.snapshot:
-        snap = InvoiceSnapshot.model_validate(inv.snapshot)
+    if inv.number is not None:  # issued: what it said when numbered, never today's client or seller
+        snap = frozen_snapshot(inv)
         frozen = _frozen_client(live, snap)
         bank = snap.seller.details().bank_account
         return DocumentView(invoice=view, client=frozen, seller=snap.seller.name, locale=snap.terms.locale,
@@ -89,7 +90,7 @@ def document_of(uow: UnitOfWork, inv: InvoiceRow) -> DocumentView:
                             payment_terms_days=frozen.payment_terms_days, snapshot=snap, recipients=recipients,
                             payee_name=bank.account_holder or snap.seller.details().legal_name or snap.seller.name,
                             payee_iban=bank.iban, payee_bic=bank.bic)
-    ws = uow.workspace.get()
+    ws = uow.workspace.get()  # a draft: its preview shows the details as they are now
     seller = seller_of(ws)
     return DocumentView(invoice=view, client=live, seller=ws.name,
                         seller_party=seller, buyer_party=buyer_of(client),

@@ -28,10 +28,10 @@ from domain.model.einvoice import (
 )
 from domain.model.parties import Buyer, PostalAddress, Seller
 from domain.model.roles import Actor, Perm
-from domain.model.snapshot import InvoiceSnapshot
 from domain.services._auth import load_client, require
 from domain.services.documents import DocumentView, document_of, loaded_invoice
 from domain.services.parties import buyer_of, seller_of
+from domain.services.snapshots import frozen_snapshot
 from domain.services.views import View
 from domain.store.tables import ClientRow, InvoiceRow, WorkspaceRow
 from domain.store.uow import UnitOfWork
@@ -129,34 +129,19 @@ def input_from_document(doc: DocumentView, seller: Party, buyer: Party, *, tax_m
 
 
 def input_of(uow: UnitOfWork, inv: InvoiceRow, doc: DocumentView) -> EInvoiceInput:
-    """The EN 16931 input of a loaded, issued invoice (inside an open unit of work; no permission check here)."""
-    if inv.snapshot:  # issued: the parties, tax treatment and references it was numbered with
-        snap = InvoiceSnapshot.model_validate(inv.snapshot)
-        t = snap.terms
-        frozen_seller, frozen_buyer = snap.seller.details(), snap.buyer.details()
-        emails = snap.buyer.billing_emails
-        return input_from_document(
-            doc, party_of_seller(frozen_seller, snap.seller.name),
-            party_of_buyer(frozen_buyer, snap.buyer.name, emails[0] if emails else ""),
-            tax_mode=t.tax_mode.value, exemption_reason=str(t.tax_profile.get("exemption_reason", "") or ""),
-            buyer_reference=frozen_buyer.buyer_reference, preceding_date=t.corrects_issue_date,
-            iban=frozen_seller.bank_account.iban, bic=frozen_seller.bank_account.bic,
-            account_name=frozen_seller.bank_account.account_holder or frozen_seller.legal_name)
-    client = uow.clients.get(inv.client_id)
-    assert client is not None  # a foreign key guarantees it
-    profile = dict(client.tax_profile or {})
-    preceding_date: date | None = None
-    if inv.corrects_invoice_id is not None:
-        original = uow.invoices.get(inv.corrects_invoice_id)
-        preceding_date = original.issue_date if original is not None else None
-    ws = uow.workspace.get()
-    seller = seller_of(ws)
-    bank = seller.bank_account
-    return input_from_document(doc, _seller(ws), _buyer(client),
-                               tax_mode=str(profile.get("mode", "standard")),
-                               exemption_reason=str(profile.get("exemption_reason", "")),
-                               buyer_reference=client.buyer_reference, preceding_date=preceding_date,
-                               iban=bank.iban, bic=bank.bic, account_name=bank.account_holder or seller.legal_name)
+    """The EN 16931 input of a loaded, issued invoice (inside an open unit of work; no permission check here): the
+    parties, tax treatment and references it was numbered with (its frozen snapshot)."""
+    snap = frozen_snapshot(inv)
+    t = snap.terms
+    frozen_seller, frozen_buyer = snap.seller.details(), snap.buyer.details()
+    emails = snap.buyer.billing_emails
+    return input_from_document(
+        doc, party_of_seller(frozen_seller, snap.seller.name),
+        party_of_buyer(frozen_buyer, snap.buyer.name, emails[0] if emails else ""),
+        tax_mode=t.tax_mode.value, exemption_reason=str(t.tax_profile.get("exemption_reason", "") or ""),
+        buyer_reference=frozen_buyer.buyer_reference, preceding_date=t.corrects_issue_date,
+        iban=frozen_seller.bank_account.iban, bic=frozen_seller.bank_account.bic,
+        account_name=frozen_seller.bank_account.account_holder or frozen_seller.legal_name)
 
 
 def einvoice_source(uow: UnitOfWork, actor: Actor, invoice_id: int, fmt: str | None = None) -> EInvoiceSource:

@@ -21,6 +21,7 @@ from domain.model import datev
 from domain.model.roles import Actor, Perm
 from domain.services._auth import require
 from domain.services._input import refusal
+from domain.services.snapshots import frozen_snapshot
 from domain.store.tables import ClientRow, InvoiceRow
 from domain.store.uow import UnitOfWork
 
@@ -156,17 +157,15 @@ def parse_rates(rates: Mapping[str, object]) -> dict[str, Decimal]:
     return out
 
 
-def _party(inv: InvoiceRow, client: ClientRow) -> tuple[str, str, str, str]:
-    """(name, tax mode, country, VAT ID) of the buyer as the invoice said it: its frozen snapshot if it has one."""
-    snap: dict[str, Any] = getattr(inv, "snapshot", None) or {}
-    buyer = snap.get("buyer") or {}
-    profile = (snap.get("terms") or {}).get("tax_profile") or client.tax_profile or {}
-    address = buyer.get("address") or {}
-    country = str(address.get("country") or buyer.get("country") or getattr(client, "address_country", "") or
-                  profile.get("region") or "")
-    vat_id = str(buyer.get("vat_id") or getattr(client, "vat_id", "") or profile.get("tax_id") or "")
-    name = str(buyer.get("name") or client.name)
-    return name, str(profile.get("mode") or "standard"), country[:2], vat_id
+def _party(inv: InvoiceRow) -> tuple[str, str, str, str]:
+    """(name, tax mode, country, VAT ID) of the buyer as the invoice said it: its frozen snapshot, never the
+    client as it is today (an invoice without one is refused: `billable invoices backfill-snapshots`)."""
+    snap = frozen_snapshot(inv)
+    buyer = snap.buyer.details()
+    profile = snap.terms.tax_profile or {}
+    country = buyer.address.country or str(profile.get("region") or "")
+    vat_id = buyer.vat_id or str(profile.get("tax_id") or "")
+    return snap.buyer.name, snap.terms.tax_mode.value, country[:2], vat_id
 
 
 def export_datev(uow: UnitOfWork, actor: Actor, month: str, rates: Mapping[str, object] | None = None,
@@ -220,7 +219,7 @@ def _fiscal_year_start(first: date, start_month: int) -> date:
 def _book(s: DatevSettings, inv: InvoiceRow, client: ClientRow, debit: bool, on: date, fx: dict[str, Decimal],
           totals: dict[str, dict[str, Decimal]], void: bool = False) -> list[datev.Booking]:
     """One booking per tax group of a document; `debit` is the debtor's side (invoices debit, credits credit)."""
-    name, mode, country, vat_id = _party(inv, client)
+    name, mode, country, vat_id = _party(inv)
     debtor = s.debtor_account(client.id)
     out = []
     for group in inv.tax_breakdown:

@@ -50,3 +50,25 @@ def test_amend_end_archive_from_the_command_line(cli: Cli, db: Database, system:
     assert "archived" in cli("clients", "list", "--archived").output
     assert cli("clients", "reactivate", str(cid)).exit_code == 0
     assert clients.get_client(db.uow(), system, cid).archived_at is None
+
+
+def test_backfill_snapshots_freezes_old_invoices_from_the_command_line(cli: Cli, db: Database, system: Actor,
+                                                                       use_db: UseDb) -> None:
+    from sqlalchemy import update
+
+    from domain.store.tables import InvoiceRow
+    from tests.support.triggers import without_triggers
+
+    cid, _, _ = _books(db, system)
+    [pending] = invoicing.list_invoices(db.uow(), system, client_id=cid)
+    invoicing.approve_invoice(db.uow(), users.actor_by_email(db.uow(), "fin@x.example"), pending.id)
+    with db.engine.begin() as conn:  # as a database from before 0013 has it
+        without_triggers(conn)
+        conn.execute(update(InvoiceRow).values(snapshot=None))
+    use_db(db)
+    r = cli("invoices", "backfill-snapshots", "--as", "fin@x.example")
+    assert r.exit_code == 1 and "owner" in r.output  # owners only
+    r = cli("invoices", "backfill-snapshots")
+    assert r.exit_code == 0 and "Froze 1 invoice(s)" in r.output and "INV-2026-000001" in r.output, r.output
+    r = cli("invoices", "backfill-snapshots")
+    assert r.exit_code == 0 and "already keeps what it says" in r.output, r.output

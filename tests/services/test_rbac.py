@@ -20,6 +20,7 @@ from domain.services import (
     imports,
     invoicing,
     parties,
+    snapshots,
     users,
     work,
     workspace,
@@ -160,6 +161,8 @@ MATRIX: list[tuple[str, str, Op]] = [
     ("get_seller", "OFAV", lambda w, a, s: w.call(parties.get_seller, a)),
     # the seller's legal identity and the account payments go to: owners only
     ("update_seller", "O", lambda w, a, s: w.call(parties.update_seller, a, {"registration": "HRB 1"})),
+    # freezing what old invoices say, from today's seller details: owners only, like the seller itself
+    ("backfill_snapshots", "O", lambda w, a, s: w.call(snapshots.backfill_snapshots, a)),
     # a whole book at once: owners and finance, like creating clients and arrangements one by one
     ("import_book", "OF", lambda w, a, s: w.call(imports.import_book, a, {
         "clients": "external_id,name,currency\nC-1,Imported Ltd,EUR\n"}, False)),
@@ -173,7 +176,8 @@ def test_the_matrix_names_every_public_service_function() -> None:
 
     covered = {name for name, _, _ in MATRIX}
     public = set()
-    for module in (audit, billing_run, clients, contracts, imports, invoicing, parties, users, work, workspace):
+    for module in (audit, billing_run, clients, contracts, imports, invoicing, parties, snapshots, users, work,
+                   workspace):
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             params = list(inspect.signature(fn).parameters)
             if fn.__module__ == module.__name__ and not name.startswith("_") and params[:2] == ["uow", "actor"]:
