@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Engine, insert, text
 
 from domain.model.roles import Actor
@@ -109,6 +110,25 @@ def reset_pg(engine: Engine) -> None:
         for table in written:
             if table.name in _seed_rows:
                 conn.execute(insert(table), _seed_rows[table.name])
+
+
+PRODUCTION_HASHER: list[PasswordHasher] = []  # the product's own, set aside while the suite hashes cheaply
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2id at its lowest cost for the suite: a production hash (64 MiB, 3 passes) takes ~0.1 s on a quiet
+    core and ~1 s on this shared machine, and the throttling and dashboard tests sign in hundreds of times. The
+    hashing, verifying and re-hashing code is the same; tests/services/test_sessions.py holds the production
+    parameters to their values (test_passwords_are_hashed_with_the_production_parameters)."""
+    from domain.services import sessions
+    PRODUCTION_HASHER.append(sessions._hasher)
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    patch = pytest.MonkeyPatch()
+    patch.setattr(sessions, "_hasher", cheap)
+    patch.setattr(sessions, "_DUMMY_HASH", cheap.hash("not anyone's password"))
+    yield
+    patch.undo()
 
 
 @pytest.fixture

@@ -1,5 +1,8 @@
-"""Concurrency: gapless, unique numbers under concurrent issuers (8 workers, 1,000 invoices on PostgreSQL; 4 x 50 on
-SQLite), the audit chain intact afterwards, and two drafters racing for the same period ending with one invoice."""
+"""Concurrency: gapless, unique numbers under concurrent issuers (8 workers, 200 invoices on PostgreSQL; 4 workers,
+100 on SQLite), the audit chain intact afterwards, and two drafters racing for the same period ending with one invoice.
+The large counts live in the reliability suite (tests/reliability/test_numbering.py: 16 workers with one issue in ten
+aborted, 200 issues in make test, 5,000 in make reliability); here each issue contends the same way, 1,000 of them
+proved no more than 200 and cost ~100 s of make test."""
 
 from __future__ import annotations
 
@@ -146,13 +149,13 @@ def _counter_row() -> Any:
 
 
 @pytest.mark.slow
-def test_8_workers_issue_1000_invoices_gapless_on_postgresql(pg_db: Database) -> None:
-    drafts = prepare_drafts(pg_db, n_clients=10, n_periods=100)
+def test_8_workers_issue_200_invoices_gapless_on_postgresql(pg_db: Database) -> None:
+    drafts = prepare_drafts(pg_db, n_clients=10, n_periods=20)
     assert_gapless_issue(pg_db, 8, drafts)
 
 
-def test_4_workers_issue_200_invoices_gapless_on_sqlite(sqlite_db: Database) -> None:
-    drafts = prepare_drafts(sqlite_db, n_clients=4, n_periods=50)
+def test_4_workers_issue_100_invoices_gapless_on_sqlite(sqlite_db: Database) -> None:
+    drafts = prepare_drafts(sqlite_db, n_clients=4, n_periods=25)
     assert_gapless_issue(sqlite_db, 4, drafts)
 
 

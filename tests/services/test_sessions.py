@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from argon2 import Type
 from sqlalchemy import text
 
 from domain.errors import Forbidden, Unauthenticated, ValidationFailed
@@ -15,6 +16,7 @@ from domain.services import sessions, users
 from domain.services.demo import DEMO_EMAILS
 from domain.store.clock import FixedClock
 from domain.store.session import Database
+from tests.conftest import PRODUCTION_HASHER
 
 
 def _rows(db: Database, sql: str, **params: Any) -> list[Any]:
@@ -71,6 +73,22 @@ def test_passwords_sessions_and_their_end(demo: Database, system: Actor) -> None
         sessions.session_for(db.uow(), third.token)
     with pytest.raises(Unauthenticated):
         sessions.sign_in(db.uow(), email, "another long password")
+
+
+def test_passwords_are_hashed_with_the_production_parameters(db: Database, system: Actor,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite hashes cheaply (tests/conftest.py); the product's hasher is argon2id at 64 MiB, 3 passes, 4 lanes
+    (RFC 9106's second recommendation), and a password stored at a lower cost is re-hashed at the next sign-in."""
+    [production] = PRODUCTION_HASHER
+    assert (production.time_cost, production.memory_cost, production.parallelism) == (3, 65536, 4)
+    assert production.type is Type.ID
+    users.add_user(db.uow(), system, users.UserIn(email="kim@books.example", role=Role.FINANCE))
+    sessions.set_password(db.uow(), system, "kim@books.example", "a long enough password")  # the suite's cheap hash
+    monkeypatch.setattr(sessions, "_hasher", production)
+    monkeypatch.setattr(sessions, "_DUMMY_HASH", production.hash("x"))
+    assert sessions.sign_in(db.uow(), "kim@books.example", "a long enough password").token
+    stored = _rows(db, "SELECT password_hash FROM users WHERE email = 'kim@books.example'")[0][0]
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")  # the cheap hash was replaced at sign-in
 
 
 def test_failed_sign_ins_lock_the_email_for_a_while(demo: Database, system: Actor) -> None:
