@@ -161,3 +161,25 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, cl
 @pytest.fixture
 def system() -> Actor:
     return Actor.system("tests")
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Any]:
+    """One Playwright for the whole session, shared by the browser tests of every folder (two sync Playwrights cannot
+    run in one thread): never import this fixture into a test module, just name it."""
+    from playwright.sync_api import sync_playwright  # imported here: most tests never start a browser
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Any) -> Iterator[Any]:
+    """Debian's Chromium, driven by Playwright (never a download)."""
+    chromium = os.environ.get("BILLABLE_CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        pytest.fail(f"Chromium is not installed at {chromium}: `make test` installs it (apt-get install chromium)",
+                    pytrace=False)
+    b = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+    yield b
+    b.close()

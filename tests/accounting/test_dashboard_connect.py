@@ -17,7 +17,7 @@ from domain.store.clock import FixedClock
 from tests.conftest import START, open_database
 from tests.fakes.quickbooks import REALM, FakeQuickBooks
 from tests.support.server import LiveServer
-from tests.web.conftest import PASSWORD, browser, playwright, sign_in  # noqa: F401  (the session's Chromium)
+from tests.web.conftest import PASSWORD, sign_in
 
 OWNER, FINANCE = "olivia@owner.example", "fin@books.example"
 
@@ -43,7 +43,7 @@ def app_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Pat
         db.dispose()
 
 
-def test_owner_connects_quickbooks_from_the_dashboard(app_url: tuple[str, object], browser: Browser,  # noqa: F811
+def test_owner_connects_quickbooks_from_the_dashboard(app_url: tuple[str, object], browser: Browser,
                                                       qbo: FakeQuickBooks) -> None:
     url, db = app_url
     ctx = browser.new_context(base_url=url)

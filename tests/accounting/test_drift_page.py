@@ -14,9 +14,9 @@ from domain.services import accounting_inbound, invoicing, sessions
 from tests.accounting.inbound_support import Books, books
 from tests.fakes.quickbooks import REALM
 from tests.support.server import LiveServer
-from tests.web.conftest import PASSWORD, browser, playwright, sign_in
+from tests.web.conftest import PASSWORD, sign_in
 
-__all__ = ["books", "browser", "playwright"]
+__all__ = ["books"]
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from domain.model.roles import Role
-from tests.web.conftest import Site, browser, context, page, playwright, query, sign_in, site, text_of
+from tests.web.conftest import Site, context, page, query, sign_in, site, text_of
 
 from .conftest import small_book
 
-__all__ = ["browser", "context", "page", "playwright", "site"]
+__all__ = ["context", "page", "site"]
 
 
 def _upload(page: Page, files: dict[str, str]) -> None:

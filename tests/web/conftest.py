@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from channels.http import create_app
 from domain.model.roles import Actor, Role
@@ -47,20 +47,9 @@ class Site:
         page.screenshot(path=str(SHOTS / f"{self.backend}-{name}.png"), full_page=True)
 
 
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as pw:
-        yield pw
-
-
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: `make test` installs it (apt-get install chromium)",
-                    pytrace=False)
-    b = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-    yield b
-    b.close()
+# The session's `playwright` and `browser` live in tests/conftest.py: one Playwright for every browser test in every
+# folder (a second copy of a session fixture, imported into another module, starts a second sync Playwright in the
+# same thread, which Playwright refuses).
 
 
 def seed(db: Database) -> None:
