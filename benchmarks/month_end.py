@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy import insert, text, update  # noqa: E402
 
 from domain.store.db import make_engine  # noqa: E402
 from domain.store.migrate import upgrade  # noqa: E402
@@ -37,6 +37,7 @@ from domain.store.tables import (  # noqa: E402
     InvoiceRow,
     NumberCounterRow,
     TimeEntryRow,
+    WorkspaceRow,
 )
 
 PG_ADMIN = os.environ.get("BILLABLE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -77,7 +78,9 @@ def seed(url: str, clients: int) -> None:
             conn.execute(insert(ClientRow), [dict(id=i, name=f"Client {i:05d} Ltd", currency="EUR",
                                                   billing_emails=[f"ap{i}@client.example"], payment_terms_days=30,
                                                   tax_profile=tax, po_required=False, po_number="",
-                                                  locale="en_GB", created_at=NOW) for i in ids])
+                                                  locale="en_GB", created_at=NOW, address_street=f"Hafenstraße {i}",
+                                                  address_postcode="20457", address_city="Hamburg",
+                                                  address_country="DE") for i in ids])
             conn.execute(insert(ArrangementRow), [
                 dict(id=2 * i - 1, client_id=i, kind="retainer", name="Managed services",
                      terms={"fee": "1000.00", "cycle": "monthly", "billing": "advance", "included_hours": "5",
@@ -99,6 +102,10 @@ def seed(url: str, clients: int) -> None:
                      description="Patching and monitoring", created_at=NOW)
                 for i in ids for k in range(ENTRIES_PER_CLIENT)])
         conn.execute(insert(NumberCounterRow).values(key="INV-2026-{seq}", last_value=clients))
+        # The seller's legal data, as an invoice needs it to be issued (the legal-data check)
+        conn.execute(update(WorkspaceRow).where(WorkspaceRow.id == 1).values(
+            legal_name="Billable Demo GmbH", address_street="Königstraße 10", address_postcode="70173",
+            address_city="Stuttgart", address_country="DE", vat_id="DE136695976"))
         if engine.dialect.name == "postgresql":
             for table in ("clients", "arrangements"):
                 conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
