@@ -296,13 +296,7 @@ def _act(u: Understanding, ids: dict[str, int], tool: str, what: str,
     story = yield from find_invoice(u, ids, want)
     if not isinstance(story, dict):
         return story
-    inv = story["invoice"]
-    if inv["status"] not in want:
-        return render("replies/wrong_state", inv=inv, what=what, want=" or ".join(want))
-    r = yield Call(tool, {"invoice_id": inv["id"], **args(inv)})
-    if not r.ok:
-        return _failed(r, f"{what} {_name(inv)}")
-    return render("replies/done", tool=tool, data=r.data)
+    return (yield from _finish(story, want, tool, what, args))
 
 
 def plan_issue(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
@@ -364,6 +358,7 @@ def plan_payment(u: Understanding, ids: dict[str, int], t: Turn) -> Plan:
 
 def _finish(story: dict[str, Any], want: tuple[str, ...], tool: str, what: str,
             args: Callable[[dict[str, Any]], dict[str, Any]]) -> Plan:
+    """The invoice found, in the state the action needs? Then call the tool (the gate asks first)."""
     inv = story["invoice"]
     if inv["status"] not in want:
         return render("replies/wrong_state", inv=inv, what=what, want=" or ".join(want))
