@@ -1,21 +1,36 @@
 """Browser tests of the dashboard: Playwright drives Debian's Chromium against a real uvicorn server.
 
 One demo workspace per backend (SQLite, PostgreSQL), loaded through the services, serves every test of a module;
-tests that change it say so and run in file order. Screenshots go to artifacts/screenshots/.
+tests that change it say so and run in file order. The workspace is loaded once per backend and run, then copied
+for each module (SQLite: the file; PostgreSQL: every table's rows and the sequences), so each module starts from
+the same state as if it had loaded it itself. Screenshots go to artifacts/screenshots/.
+
+What makes these tests cheap without changing what they prove:
+* passwords are hashed with argon2-cffi's cheapest argon2id parameters while a site is served (the product's own
+  parameters are tested in tests/services/test_sessions.py); at the product's cost each sign-in took about a second
+  of wall time on a busy 2-core machine;
+* `sign_in_as` signs each role in once per module (over the real sign-in route) and reuses its session cookie in
+  the next tests' fresh browser contexts; the sign-in form itself, its CSRF cookie, wrong passwords, throttling
+  and signing out are tested in test_dashboard.py with `sign_in`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from argon2 import PasswordHasher, profiles
 from playwright.sync_api import Browser, BrowserContext, Page
+from sqlalchemy import Engine, text
 
 from channels.http import create_app
 from domain.model.roles import Actor, Role
@@ -23,7 +38,9 @@ from domain.services import delivery, events, jobs, sessions
 from domain.services.demo import DEMO_EMAILS, load_demo
 from domain.services.events import Incoming
 from domain.store.clock import FixedClock
+from domain.store.db import make_engine
 from domain.store.session import Database
+from domain.store.tables import metadata
 from tests.conftest import open_database
 from tests.support.server import LiveServer
 
@@ -41,6 +58,7 @@ class Site:
     url: str
     db: Database
     emails: dict[Role, str]
+    cookies: dict[Role, Any] = field(default_factory=dict)  # each role's session cookie (see sign_in_as)
 
     def shot(self, page: Page, name: str) -> None:
         SHOTS.mkdir(parents=True, exist_ok=True)
@@ -78,20 +96,92 @@ def seed(db: Database) -> None:
     clock.set(NOW)
 
 
+# argon2-cffi's parameters for tests (argon2id, 1 pass, 8 KiB, 1 lane).
+_CHEAP_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
+
+
+@contextmanager
+def cheap_passwords() -> Iterator[None]:
+    """While the block runs, dashboard passwords are hashed and checked with the cheapest argon2id parameters
+    (the unknown e-mail's stand-in hash too). Hashes carry their parameters: sign-in works the same."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sessions, "_hasher", _CHEAP_HASHER)
+        mp.setattr(sessions, "_DUMMY_HASH", _CHEAP_HASHER.hash(secrets.token_urlsafe(16)))
+        yield
+
+
+# The seeded workspace, per backend and run: the SQLite file, or PostgreSQL's tables (binary COPY) and sequences.
+_SEEDED: dict[str, Any] = {}
+
+
+def _pg_tables() -> list[str]:
+    return [t.name for t in metadata.sorted_tables]
+
+
+def _pg_dump(engine: Engine) -> tuple[dict[str, bytes], list[tuple[str, int]]]:
+    tables: dict[str, bytes] = {}
+    with engine.begin() as conn:
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        for name in _pg_tables():
+            with cur.copy(f'COPY "{name}" TO STDOUT (FORMAT binary)') as copy:
+                tables[name] = b"".join(bytes(chunk) for chunk in copy)
+        sequences = [(str(s), int(v)) for s, v in conn.execute(text(
+            "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename), last_value FROM pg_sequences "
+            "WHERE schemaname = current_schema() AND last_value IS NOT NULL")).all()]
+    return tables, sequences
+
+
+def _pg_restore(engine: Engine, tables: dict[str, bytes], sequences: list[tuple[str, int]]) -> None:
+    with engine.begin() as conn:
+        names = ", ".join(f'"{n}"' for n in _pg_tables())
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        # An exact copy of consistent rows: neither foreign keys nor the books' triggers need to look at it again.
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        for name, data in tables.items():
+            with cur.copy(f'COPY "{name}" FROM STDIN (FORMAT binary)') as copy:
+                copy.write(data)
+        for seq, value in sequences:
+            conn.execute(text("SELECT setval(:s, :v, true)"), {"s": seq, "v": value})
+
+
+def seeded_database(backend: str, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path,
+                    pg_url: str | None, clock: FixedClock) -> Database:
+    """A database holding the seeded workspace (see `seed`): seeded the first time, a copy of it after that."""
+    if backend == "sqlite":
+        key = f"sqlite:{sqlite_template}"
+        if key not in _SEEDED:
+            first = open_database("sqlite", tmp_path_factory.mktemp("web-seed"), sqlite_template, None,
+                                  FixedClock(NOW))
+            seed(first)
+            first.dispose()  # closing the last connection checkpoints the WAL into the file we copy
+            _SEEDED[key] = Path(str(first.engine.url.database))
+        return open_database("sqlite", tmp_path_factory.mktemp("web"), _SEEDED[key], None, clock)
+    assert pg_url is not None
+    key = f"pg:{pg_url}"
+    if key not in _SEEDED:
+        db = open_database("postgresql", tmp_path_factory.mktemp("web"), sqlite_template, pg_url, clock)
+        seed(db)
+        _SEEDED[key] = _pg_dump(db.engine)
+        return db
+    engine = make_engine(pg_url)
+    _pg_restore(engine, *_SEEDED[key])
+    return Database(engine, clock)
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
          sqlite_template: Path) -> Iterator[Site]:
-    clock = FixedClock(NOW)
     pg = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
-    db = open_database(request.param, tmp_path_factory.mktemp("web"), sqlite_template, pg, clock)
-    seed(db)
-    server = LiveServer(create_app(db))
-    url = server.start()
-    try:
-        yield Site(request.param, url, db, dict(DEMO_EMAILS))
-    finally:
-        server.stop()
-        db.dispose()
+    with cheap_passwords():
+        db = seeded_database(request.param, tmp_path_factory, sqlite_template, pg, FixedClock(NOW))
+        server = LiveServer(create_app(db))
+        url = server.start()
+        try:
+            yield Site(request.param, url, db, dict(DEMO_EMAILS))
+        finally:
+            server.stop()
+            db.dispose()
 
 
 @pytest.fixture
@@ -113,6 +203,30 @@ def sign_in(page: Page, email: str, password: str = PASSWORD, next_path: str = "
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
+
+
+def session_cookie(site: Site, role: Role) -> dict[str, Any]:
+    """The session cookie of `role` on `site` (Playwright's shape). The role signs in once per module over the real
+    sign-in route (its page for the CSRF token and cookie, then the form's POST); later calls reuse the session."""
+    if role not in site.cookies:
+        with httpx.Client(base_url=site.url, timeout=30) as c:
+            form = c.get("/app/login")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert form.status_code == 200 and token, form.status_code
+            signed = c.post("/app/login", data={"email": site.emails[role], "password": PASSWORD,
+                                                "csrf_token": token.group(1), "next": "/app/"})
+            assert signed.status_code == 303 and "billable_session" in c.cookies, signed.text[:300]
+            site.cookies[role] = {"name": "billable_session", "value": c.cookies["billable_session"],
+                                  "domain": httpx.URL(site.url).host, "path": "/app", "httpOnly": True,
+                                  "sameSite": "Lax"}
+    return dict(site.cookies[role])
+
+
+def sign_in_as(page: Page, site: Site, role: Role, next_path: str = "/app/") -> None:
+    """Open `next_path` signed in as `role`, with the role's session of this module (`session_cookie`), as a
+    returning browser would. The sign-in form itself is tested with `sign_in` in test_dashboard.py."""
+    page.context.add_cookies([session_cookie(site, role)])  # type: ignore[list-item]
+    page.goto(next_path)
 
 
 def csrf_of(page: Page) -> str:

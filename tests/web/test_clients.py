@@ -18,7 +18,7 @@ from channels.web._render import money
 from domain.model.roles import Actor, Role
 from domain.services import contracts, users
 from domain.services.views import ArrangementView, ClientView
-from tests.web.conftest import PASSWORD, Site, query, sign_in, text_of
+from tests.web.conftest import PASSWORD, Site, query, sign_in_as, text_of
 
 
 def _client_id(site: Site, prefix: str) -> int:
@@ -43,7 +43,7 @@ def _counts(site: Site) -> list[object]:
 def test_finance_amends_a_subscription_after_seeing_the_preview(site: Site, page: Page) -> None:
     nordwerk = _client_id(site, "Nordwerk")
     sub = _arrangement_id(site, "Endpoint protection")
-    sign_in(page, site.emails[Role.FINANCE], next_path="/app/clients")
+    sign_in_as(page, site, Role.FINANCE, "/app/clients")
     expect(page.get_by_role("heading", level=1)).to_have_text("Clients")
     active = query(site.db, "SELECT count(*) FROM clients WHERE archived_at IS NULL")[0][0]
     expect(page.locator("#clients tbody tr")).to_have_count(active)
@@ -111,7 +111,7 @@ def test_finance_amends_a_subscription_after_seeing_the_preview(site: Site, page
 
 def test_archived_clients_are_hidden_until_asked_for(site: Site, page: Page) -> None:
     """Also adds a client (a refusal first, beside its field) and edits one."""
-    sign_in(page, site.emails[Role.OWNER], next_path="/app/clients")
+    sign_in_as(page, site, Role.OWNER, "/app/clients")
     before = _counts(site)
     page.get_by_label("Legal name").fill("Fjord Data AS")
     page.get_by_label("Currency").fill("NOK")
@@ -152,7 +152,7 @@ def test_archived_clients_are_hidden_until_asked_for(site: Site, page: Page) -> 
 
 def test_an_account_managers_amendment_waits_for_finance(site: Site, browser: Browser, page: Page) -> None:
     retainer = _arrangement_id(site, "Managed IT services")
-    sign_in(page, site.emails[Role.ACCOUNT_MANAGER], next_path="/app/clients")
+    sign_in_as(page, site, Role.ACCOUNT_MANAGER, "/app/clients")
     names = page.locator("#clients tbody td:first-child").all_inner_texts()
     assert names and not any(n.startswith("Harbour") for n in names)  # their own clients only
     page.get_by_role("link", name="Nordwerk Maschinenbau GmbH").click()
@@ -175,7 +175,7 @@ def test_an_account_managers_amendment_waits_for_finance(site: Site, browser: Br
     ctx = browser.new_context(base_url=site.url)
     try:
         fin = ctx.new_page()
-        sign_in(fin, site.emails[Role.FINANCE], next_path="/app/approvals")
+        sign_in_as(fin, site, Role.FINANCE, "/app/approvals")
         fin.locator("#proposals a", has_text="Managed IT services").click()
         card = fin.locator("#proposals article").filter(has_text="Managed IT services")
         expect(card).to_contain_text("fee: 6500.00 → 6900.00")
@@ -194,7 +194,7 @@ def test_an_account_managers_amendment_waits_for_finance(site: Site, browser: Br
 def test_finance_downloads_the_datev_file_the_api_gives(site: Site, page: Page) -> None:
     month = str(query(site.db, "SELECT min(issue_date) FROM invoices WHERE currency = 'GBP' AND issue_date IS NOT "
                                "NULL")[0][0])[:7]
-    sign_in(page, site.emails[Role.FINANCE], next_path="/app/exports")
+    sign_in_as(page, site, Role.FINANCE, "/app/exports")
     expect(page.get_by_role("heading", level=1)).to_have_text("Exports")
     page.get_by_label("Month").fill(month)
     page.get_by_role("button", name="Download DATEV file").click()
@@ -213,7 +213,7 @@ def test_finance_downloads_the_datev_file_the_api_gives(site: Site, page: Page) 
     assert api.status_code == 200 and ours == api.content
     assert ours.startswith(b'"EXTF";') and ours.count(b"\r\n") >= 3  # header, columns, bookings
 
-    sign_in(page, site.emails[Role.VIEWER])
+    sign_in_as(page, site, Role.VIEWER)
     assert "Exports" not in text_of(page, "header nav")
     assert page.goto("/app/exports").status == 403  # type: ignore[union-attr]
 
@@ -290,7 +290,7 @@ def test_add_end_reopen_and_cancel_over_the_forms(site: Site) -> None:
 def test_client_pages_have_labels_and_headings_in_order(site: Site, page: Page) -> None:
     nordwerk = _client_id(site, "Nordwerk")
     sub = _arrangement_id(site, "Endpoint protection")
-    sign_in(page, site.emails[Role.OWNER])
+    sign_in_as(page, site, Role.OWNER)
     for path in ["/app/clients", f"/app/clients/{nordwerk}", f"/app/clients/{nordwerk}/edit",
                  f"/app/clients/{nordwerk}/arrangements/new?kind=time_and_materials",
                  f"/app/clients/{nordwerk}/arrangements/{sub}/amend", f"/app/clients/{nordwerk}/arrangements/{sub}/end",
@@ -311,7 +311,7 @@ def test_client_pages_have_labels_and_headings_in_order(site: Site, page: Page) 
           return out;
         }""")
         assert problems == [], (path, problems)
-    sign_in(page, site.emails[Role.VIEWER], next_path=f"/app/clients/{nordwerk}")
+    sign_in_as(page, site, Role.VIEWER, f"/app/clients/{nordwerk}")
     expect(page.get_by_role("heading", level=1)).to_have_text("Nordwerk Maschinenbau GmbH")
     expect(page.locator("main form")).to_have_count(0)  # a viewer reads, and changes nothing
     expect(page.locator("main a", has_text="Amend")).to_have_count(0)

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from domain.model.money import minor_exponent
 from domain.model.roles import Role
 from tests.einvoice._rules import assert_valid
-from tests.web.conftest import NOW, PASSWORD, Site, csrf_of, query, sign_in, text_of
+from tests.web.conftest import NOW, PASSWORD, Site, csrf_of, query, sign_in, sign_in_as, text_of
 
 TODAY = NOW.date()
 OWED = ("issued", "sent", "viewed", "partially_paid")
@@ -83,7 +83,7 @@ def test_sign_in_shows_the_overview_with_the_numbers_in_the_database(site: Site,
 
 
 def test_filter_invoices_and_open_one(site: Site, page: Page) -> None:
-    sign_in(page, site.emails[Role.FINANCE], next_path="/app/invoices")
+    sign_in_as(page, site, Role.FINANCE, "/app/invoices")
     expect(page.get_by_role("heading", level=1)).to_have_text("Invoices")
     total = query(site.db, "SELECT count(*) FROM invoices WHERE kind = 'invoice'")[0][0]
     expect(page.locator("#result-count")).to_contain_text(f"{total} invoice")
@@ -128,7 +128,7 @@ def test_filter_invoices_and_open_one(site: Site, page: Page) -> None:
 
 def test_an_account_manager_cannot_approve(site: Site, page: Page) -> None:
     invoice_id, _ = _pending(site)
-    sign_in(page, site.emails[Role.ACCOUNT_MANAGER], next_path="/app/approvals")
+    sign_in_as(page, site, Role.ACCOUNT_MANAGER, "/app/approvals")
     expect(page.get_by_role("heading", level=1)).to_have_text("Approvals")
     expect(page.get_by_role("button", name="Approve and issue")).to_have_count(0)
     expect(page.get_by_text("Only owners and finance can approve")).to_be_visible()
@@ -143,7 +143,7 @@ def test_an_account_manager_cannot_approve(site: Site, page: Page) -> None:
 
 def test_the_approval_form_works_by_keyboard(site: Site, page: Page) -> None:
     invoice_id, _ = _pending(site)
-    sign_in(page, site.emails[Role.FINANCE], next_path="/app/approvals")
+    sign_in_as(page, site, Role.FINANCE, "/app/approvals")
     note = page.locator(f"#note-{invoice_id}")
     expect(note).to_be_visible()
     seen: list[str] = []
@@ -167,7 +167,7 @@ def test_the_approval_form_works_by_keyboard(site: Site, page: Page) -> None:
 
 def test_a_form_post_without_the_token_or_with_another_sessions_is_refused(site: Site, page: Page) -> None:
     invoice_id, _ = _pending(site)
-    sign_in(page, site.emails[Role.FINANCE], next_path="/app/approvals")
+    sign_in_as(page, site, Role.FINANCE, "/app/approvals")
     finance_token = csrf_of(page)
     no_token = page.request.post(f"/app/invoices/{invoice_id}/approve", form={"note": "no token"})
     assert no_token.status == 403 and "Form refused" in no_token.text()
@@ -176,7 +176,7 @@ def test_a_form_post_without_the_token_or_with_another_sessions_is_refused(site:
     assert other is not None
     try:
         owner = other.new_page()
-        sign_in(owner, site.emails[Role.OWNER])
+        sign_in_as(owner, site, Role.OWNER)
         stolen = owner.request.post(f"/app/invoices/{invoice_id}/approve", form={"csrf_token": finance_token})
         assert stolen.status == 403 and "Form refused" in stolen.text()
         # And no session at all: refused too.
@@ -193,7 +193,7 @@ def test_a_form_post_without_the_token_or_with_another_sessions_is_refused(site:
 def test_finance_approves_a_flagged_invoice(site: Site, page: Page) -> None:
     """Changes the workspace: the pending invoice is issued."""
     invoice_id, _ = _pending(site)
-    sign_in(page, site.emails[Role.FINANCE], next_path="/app/approvals")
+    sign_in_as(page, site, Role.FINANCE, "/app/approvals")
     site.shot(page, "approvals")
     page.locator(f"#note-{invoice_id}").fill("checked with Lena")
     page.locator(f"article[data-invoice='{invoice_id}']").get_by_role("button", name="Approve and issue").click()
@@ -209,7 +209,7 @@ def test_finance_approves_a_flagged_invoice(site: Site, page: Page) -> None:
 
 def test_events_show_payloads_and_retry_a_dead_one(site: Site, page: Page) -> None:
     """Changes the workspace: the dead event is queued again."""
-    sign_in(page, site.emails[Role.OWNER], next_path="/app/events?status=failed")
+    sign_in_as(page, site, Role.OWNER, "/app/events?status=failed")
     dead = query(site.db, "SELECT id FROM events WHERE status = 'dead'")
     assert len(dead) == 1
     row = page.locator(f"#events tr[data-event='{dead[0][0]}']")
@@ -226,7 +226,7 @@ def test_events_show_payloads_and_retry_a_dead_one(site: Site, page: Page) -> No
 
 def test_an_unmatched_payment_is_dismissed_with_a_reason(site: Site, page: Page) -> None:
     """Changes the workspace: the parked payment is dismissed."""
-    sign_in(page, site.emails[Role.FINANCE], next_path="/app/payments")
+    sign_in_as(page, site, Role.FINANCE, "/app/payments")
     parked = query(site.db, "SELECT id FROM parked_payments WHERE status = 'parked'")
     assert len(parked) == 1
     card = page.locator(f"article[data-parked='{parked[0][0]}']")
@@ -252,7 +252,7 @@ RULES_BAD = """rules:
 
 
 def test_rules_are_validated_on_save_with_the_error_on_its_line(site: Site, page: Page) -> None:
-    sign_in(page, site.emails[Role.OWNER], next_path="/app/rules")
+    sign_in_as(page, site, Role.OWNER, "/app/rules")
     before = query(site.db, "SELECT count(*) FROM rule_sets")[0][0]
     page.get_by_label("Rules (YAML)").fill(RULES_BAD)
     page.get_by_role("button", name="Check and save").click()
@@ -265,7 +265,7 @@ def test_rules_are_validated_on_save_with_the_error_on_its_line(site: Site, page
 
 
 def test_a_contractor_sees_only_their_time(site: Site, page: Page) -> None:
-    sign_in(page, site.emails[Role.CONTRACTOR])
+    sign_in_as(page, site, Role.CONTRACTOR)
     expect(page).to_have_url(re.compile(r"/app/time$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Your time")
     people = set(page.locator("#time tbody td:nth-child(2)").all_inner_texts())
@@ -278,7 +278,7 @@ def test_a_contractor_sees_only_their_time(site: Site, page: Page) -> None:
 def test_a_viewer_can_change_nothing(site: Site, page: Page) -> None:
     invoice_id = query(site.db, "SELECT max(id) FROM invoices")[0][0]
     before = query(site.db, "SELECT status FROM invoices WHERE id = :i", i=invoice_id)[0][0]
-    sign_in(page, site.emails[Role.VIEWER], next_path="/app/rules")
+    sign_in_as(page, site, Role.VIEWER, "/app/rules")
     expect(page.get_by_role("button", name="Check and save")).to_have_count(0)  # read-only view
     token = csrf_of(page)  # the sign-out form's: a valid token of her own session
     for path, form in ((f"/app/invoices/{invoice_id}/approve", {}), (f"/app/invoices/{invoice_id}/reject",
@@ -290,7 +290,7 @@ def test_a_viewer_can_change_nothing(site: Site, page: Page) -> None:
 
 
 def test_the_owner_edits_the_seller_and_a_wrong_iban_changes_nothing(site: Site, page: Page) -> None:
-    sign_in(page, site.emails[Role.OWNER], next_path="/app/settings")
+    sign_in_as(page, site, Role.OWNER, "/app/settings")
     expect(page.get_by_label("Legal name")).to_have_value("Brightline IT Services GmbH")
     expect(page.get_by_label("IBAN")).to_have_value("DE02 6005 0101 7495 5301 02")
     before = query(site.db, "SELECT bank_account_iban, registration FROM workspace")[0]
@@ -310,7 +310,7 @@ def test_the_owner_edits_the_seller_and_a_wrong_iban_changes_nothing(site: Site,
 
 
 def test_finance_sees_the_seller_read_only(site: Site, page: Page) -> None:
-    sign_in(page, site.emails[Role.FINANCE], next_path="/app/settings")
+    sign_in_as(page, site, Role.FINANCE, "/app/settings")
     expect(page.get_by_label("VAT ID")).to_have_value("DE147820932")
     expect(page.get_by_role("button", name="Check and save")).to_have_count(0)
     resp = page.request.post("/app/settings", form={"csrf_token": csrf_of(page), "vat_id": "DE287654324"})
@@ -320,13 +320,15 @@ def test_finance_sees_the_seller_read_only(site: Site, page: Page) -> None:
 
 def test_pages_have_labels_and_headings_in_order(site: Site, page: Page) -> None:
     invoice_id = query(site.db, "SELECT min(id) FROM invoices")[0][0]
-    page.goto("/app/login")
-    pages = ["/app/login"]
-    sign_in(page, site.emails[Role.OWNER])
-    pages += ["/app/", "/app/invoices", f"/app/invoices/{invoice_id}", "/app/approvals", "/app/events",
-              "/app/rules", "/app/pilot", "/app/time", "/app/payments?status=all", "/app/settings"]
+    pages = ["/app/login", "/app/", "/app/invoices", f"/app/invoices/{invoice_id}", "/app/approvals", "/app/events",
+             "/app/rules", "/app/pilot", "/app/time", "/app/payments?status=all", "/app/settings"]
     for path in pages:
-        if path != "/app/login":
+        if path == "/app/login":
+            page.goto(path)  # signed out: the sign-in page itself
+            expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        elif path == "/app/":
+            sign_in_as(page, site, Role.OWNER, path)
+        else:
             page.goto(path)
         problems = page.evaluate("""() => {
           const out = [];
@@ -359,7 +361,7 @@ def test_sign_out_ends_the_session(site: Site, page: Page) -> None:
     replay = page.context.browser.new_context(base_url=site.url) if page.context.browser else None
     assert replay is not None
     try:
-        replay.add_cookies([{**cookie}])  # type: ignore[list-item]
+        replay.add_cookies([{**cookie}])  # type: ignore[typeddict-item]
         r = replay.request.get("/app/", max_redirects=0)
         assert r.status == 303 and "/app/login" in r.headers["location"]
     finally:
@@ -397,7 +399,7 @@ def test_invoice_page_offers_the_einvoices(site: Site, page: Page) -> None:
     """The invoice page names the client's e-invoice format and links every format's download (issue 12)."""
     row = query(site.db, "SELECT i.id, i.number FROM invoices i JOIN clients c ON c.id = i.client_id "
                          "WHERE c.einvoice_format = 'facturx' AND i.number IS NOT NULL ORDER BY i.id LIMIT 1")[0]
-    sign_in(page, site.emails[Role.FINANCE], next_path=f"/app/invoices/{row[0]}")
+    sign_in_as(page, site, Role.FINANCE, f"/app/invoices/{row[0]}")
     expect(page.locator("#receives")).to_contain_text("Factur-X")
     links = page.locator("section[aria-labelledby=einvoice-h] a")
     expect(links).to_have_count(4)

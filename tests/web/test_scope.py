@@ -16,7 +16,7 @@ from starlette.routing import Route
 from channels.web._routes import router
 from domain.model.roles import Actor, Role
 from domain.services import users
-from tests.web.conftest import PASSWORD, Site, query
+from tests.web.conftest import Site, query, session_cookie
 
 FOREIGN = "Harbour & Finch"  # the demo's one client that is not the account manager's
 LETTERS = {Role.OWNER: "O", Role.FINANCE: "F", Role.ACCOUNT_MANAGER: "A", Role.CONTRACTOR: "C", Role.VIEWER: "V"}
@@ -121,17 +121,6 @@ def test_the_table_names_every_dashboard_route() -> None:
     assert declared == {(m, p) for m, p, _ in ROUTES} | OPEN
 
 
-def _signed_in(site: Site, role: Role) -> httpx.Client:
-    c = httpx.Client(base_url=site.url, timeout=30)
-    page = c.get("/app/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token
-    r = c.post("/app/login", data={"email": site.emails[role], "password": PASSWORD, "csrf_token": token.group(1),
-                                   "next": "/app/"})
-    assert r.status_code == 303 and "billable_session" in c.cookies, r.text[:300]
-    return c
-
-
 def _csrf(c: httpx.Client) -> str:
     for path in ("/app/time", "/app/"):
         m = re.search(r'name="csrf_token" value="([^"]+)"', c.get(path).text)
@@ -164,9 +153,10 @@ def role(request: pytest.FixtureRequest) -> Role:
 
 @pytest.fixture
 def browser_of(site: Site, role: Role) -> Iterator[httpx.Client]:
-    c = _signed_in(site, role)
-    yield c
-    c.close()
+    """A client with the role's session (signed in once per module over the real route, see session_cookie)."""
+    with httpx.Client(base_url=site.url, timeout=30,
+                      cookies={"billable_session": session_cookie(site, role)["value"]}) as c:
+        yield c
 
 
 def test_every_role_against_every_dashboard_page(site: Site, ids: Ids, role: Role,
