@@ -5,13 +5,16 @@ development and held-out parts, with the time a message takes."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich import box
 from rich.table import Table
 
 from channels.cli._common import console, guarded, settings
-from evals import Trial, load_scenarios, run, score_understanding
-from evals._understanding import GOALS, P95_GOAL_MS
+
+if TYPE_CHECKING:  # the evals (and the agent they run) are imported by these commands only: see channels/cli/chat.py
+    from evals import Trial
 
 app = typer.Typer(no_args_is_help=True, help="Score the chat agent on scenarios, tau2-bench style (pass^k).")
 
@@ -26,6 +29,7 @@ def run_(model: str = typer.Option(None, "--model", help="A model name for BILLA
          ) -> None:
     """Run every scenario k times on fresh SQLite books; a scenario passes when the books end exactly as expected
     and the replies state the facts they must."""
+    from evals import load_scenarios, run
     scenarios = load_scenarios(only=only)
     if not scenarios:
         console.print("[yellow]No scenario matches.[/]")
@@ -76,6 +80,8 @@ def understanding(misses: bool = typer.Option(False, "--misses", help="List the 
 
 
 def _understanding(misses: bool) -> bool:
+    from evals import score_understanding
+    from evals._understanding import GOALS, P95_GOAL_MS
     s = score_understanding()
     table = Table(title="billable evals understanding · offline interpreter", box=box.SIMPLE_HEAVY)
     for col in ("intent", "dev", "held-out"):
