@@ -138,7 +138,7 @@ def test_the_migration_re_signs_a_legacy_chain_and_stops_at_a_broken_entry(tmp_p
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0014_audit_keys@-1")
+        command.downgrade(cfg, "0013_snapshot")  # below 0014 and what builds on it (legal_01)
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT seq, prev_hash, hash FROM audit_log ORDER BY seq")).all()
     assert len(rows) == 4 and rows[0][1] == GENESIS  # a plain chain again, no key ids
@@ -149,7 +149,7 @@ def test_the_migration_re_signs_a_legacy_chain_and_stops_at_a_broken_entry(tmp_p
     # A legacy chain tampered with before the migration: re-signed up to the break, verify names it.
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0014_audit_keys@-1")
+        command.downgrade(cfg, "0013_snapshot")  # below 0014 and what builds on it (legal_01)
     with engine.begin() as conn:
         conn.execute(text("UPDATE audit_log SET actor_label = 'mallory' WHERE seq = 3"))
     upgrade(engine, ring)
