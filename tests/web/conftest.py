@@ -6,9 +6,8 @@ for each module (SQLite: the file; PostgreSQL: every table's rows and the sequen
 the same state as if it had loaded it itself. Screenshots go to artifacts/screenshots/.
 
 What makes these tests cheap without changing what they prove:
-* passwords are hashed with argon2-cffi's cheapest argon2id parameters while a site is served (the product's own
-  parameters are tested in tests/services/test_sessions.py); at the product's cost each sign-in took about a second
-  of wall time on a busy 2-core machine;
+* passwords are hashed with argon2id at its lowest cost (tests/conftest.py's cheap_password_hashing, for the whole
+  suite);
 * `sign_in_as` signs each role in once per module (over the real sign-in route) and reuses its session cookie in
   the next tests' fresh browser contexts; the sign-in form itself, its CSRF cookie, wrong passwords, throttling
   and signing out are tested in test_dashboard.py with `sign_in`.
@@ -18,9 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +25,6 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher, profiles
 from playwright.sync_api import Browser, BrowserContext, Page
 from sqlalchemy import Engine, text
 
@@ -96,20 +92,6 @@ def seed(db: Database) -> None:
     clock.set(NOW)
 
 
-# argon2-cffi's parameters for tests (argon2id, 1 pass, 8 KiB, 1 lane).
-_CHEAP_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
-
-
-@contextmanager
-def cheap_passwords() -> Iterator[None]:
-    """While the block runs, dashboard passwords are hashed and checked with the cheapest argon2id parameters
-    (the unknown e-mail's stand-in hash too). Hashes carry their parameters: sign-in works the same."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sessions, "_hasher", _CHEAP_HASHER)
-        mp.setattr(sessions, "_DUMMY_HASH", _CHEAP_HASHER.hash(secrets.token_urlsafe(16)))
-        yield
-
-
 # The seeded workspace, per backend and run: the SQLite file, or PostgreSQL's tables (binary COPY) and sequences.
 _SEEDED: dict[str, Any] = {}
 
@@ -173,15 +155,14 @@ def seeded_database(backend: str, tmp_path_factory: pytest.TempPathFactory, sqli
 def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
          sqlite_template: Path) -> Iterator[Site]:
     pg = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
-    with cheap_passwords():
-        db = seeded_database(request.param, tmp_path_factory, sqlite_template, pg, FixedClock(NOW))
-        server = LiveServer(create_app(db))
-        url = server.start()
-        try:
-            yield Site(request.param, url, db, dict(DEMO_EMAILS))
-        finally:
-            server.stop()
-            db.dispose()
+    db = seeded_database(request.param, tmp_path_factory, sqlite_template, pg, FixedClock(NOW))
+    server = LiveServer(create_app(db))
+    url = server.start()
+    try:
+        yield Site(request.param, url, db, dict(DEMO_EMAILS))
+    finally:
+        server.stop()
+        db.dispose()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import re
 from datetime import UTC, date, datetime
 
 import httpx
+import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from channels.web._clients import _client_patch, _client_values, _term_changes
@@ -287,6 +288,9 @@ def test_add_end_reopen_and_cancel_over_the_forms(site: Site) -> None:
         c.close()
 
 
+# A page-look test (labels, headings, focus order): one database is enough, the pages' store reads run on both in
+# test_scope.py (every page, every role) and in the tests above.
+@pytest.mark.parametrize("site", ["sqlite"], indirect=True)
 def test_client_pages_have_labels_and_headings_in_order(site: Site, page: Page) -> None:
     nordwerk = _client_id(site, "Nordwerk")
     sub = _arrangement_id(site, "Endpoint protection")

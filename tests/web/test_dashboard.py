@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import httpx
+import pytest
 from babel.numbers import format_currency
 from playwright.sync_api import Page, expect
 
@@ -141,6 +142,9 @@ def test_an_account_manager_cannot_approve(site: Site, page: Page) -> None:
     assert query(site.db, "SELECT status FROM invoices WHERE id = :i", i=invoice_id)[0][0] == "pending_approval"
 
 
+# A page-look test (labels, headings, focus order): one database is enough, the pages' store reads run on both in
+# test_scope.py (every page, every role) and in the tests above.
+@pytest.mark.parametrize("site", ["sqlite"], indirect=True)
 def test_the_approval_form_works_by_keyboard(site: Site, page: Page) -> None:
     invoice_id, _ = _pending(site)
     sign_in_as(page, site, Role.FINANCE, "/app/approvals")
@@ -318,6 +322,9 @@ def test_finance_sees_the_seller_read_only(site: Site, page: Page) -> None:
     assert query(site.db, "SELECT vat_id FROM workspace")[0][0] == "DE147820932"
 
 
+# A page-look test (labels, headings, focus order): one database is enough, the pages' store reads run on both in
+# test_scope.py (every page, every role) and in the tests above.
+@pytest.mark.parametrize("site", ["sqlite"], indirect=True)
 def test_pages_have_labels_and_headings_in_order(site: Site, page: Page) -> None:
     invoice_id = query(site.db, "SELECT min(id) FROM invoices")[0][0]
     pages = ["/app/login", "/app/", "/app/invoices", f"/app/invoices/{invoice_id}", "/app/approvals", "/app/events",
