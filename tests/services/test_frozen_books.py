@@ -49,15 +49,14 @@ FORBIDDEN = [
 ]
 
 
-@pytest.mark.parametrize(("sql", "says"), FORBIDDEN)
-def test_each_forbidden_statement_is_refused_to_the_applications_own_user(world: World, sql: str,
-                                                                         says: str) -> None:
+def test_each_forbidden_statement_is_refused_to_the_applications_own_user(world: World) -> None:
     inv = world.issued(world.retainer_client())
     before = world.snapshot()
-    with pytest.raises(DBAPIError) as refused, world.db.engine.begin() as conn:
-        conn.execute(text(sql), {"inv": inv.id} if ":inv" in sql else {})
-    assert says in str(refused.value.orig)
-    assert world.snapshot() == before
+    for sql, says in FORBIDDEN:  # one book: each refusal rolls its statement back, so the next meets the same rows
+        with pytest.raises(DBAPIError) as refused, world.db.engine.begin() as conn:
+            conn.execute(text(sql), {"inv": inv.id} if ":inv" in sql else {})
+        assert says in str(refused.value.orig), sql
+        assert world.snapshot() == before, sql
     assert world.call(audit.verify_chain, world.system).ok
 
 
