@@ -138,7 +138,7 @@ def test_a_cycle_change_takes_effect_on_a_period_boundary(world: World) -> None:
 # ---- bad input: 422 naming the field, nothing changed ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(("body", "field", "code"), [
+BAD_AMENDMENTS: list[tuple[dict[str, Any], str, str]] = [
     ({"effective_on": "2026-03-10", "terms": {"seats": 0}}, "terms.seats", "validation.invalid"),
     ({"effective_on": "2026-03-10", "terms": {"colour": "red"}}, "terms.colour", "amendment.unknown_field"),
     ({"effective_on": "2025-12-31", "terms": {"seats": 50}}, "effective_on", "amendment.before_start"),
@@ -147,15 +147,17 @@ def test_a_cycle_change_takes_effect_on_a_period_boundary(world: World) -> None:
     ({"effective_on": "2026-03-10", "terms": {"unit_price": "7.505"}}, "terms.unit_price", "validation.too_precise"),
     ({"effective_on": "2026-03-10", "terms": {}}, "terms", "validation.invalid"),
     ({"effective_on": "2026-03-10", "terms": {"seats": 50}, "colour": 1}, "colour", "validation.invalid"),
-])
-def test_bad_amendments_are_refused_naming_the_field(world: World, body: dict[str, Any], field: str,
-                                                     code: str) -> None:
+]
+
+
+def test_bad_amendments_are_refused_naming_the_field(world: World) -> None:
     cid, aid = _subscription(world)
     before = world.snapshot()
-    with pytest.raises(ValidationFailed) as e:
-        world.call(contracts.amend_arrangement, world.actor("finance"), cid, aid, body)
-    assert (e.value.field, e.value.code) == (field, code)
-    assert world.snapshot() == before
+    for body, field, code in BAD_AMENDMENTS:  # one contract: each refusal changes nothing, so each meets the same
+        with pytest.raises(ValidationFailed) as e:
+            world.call(contracts.amend_arrangement, world.actor("finance"), cid, aid, body)
+        assert (e.value.field, e.value.code) == (field, code), body
+        assert world.snapshot() == before, body
 
 
 def test_a_second_amendment_for_the_same_day_overlaps(world: World) -> None:

@@ -82,7 +82,7 @@ def test_the_old_tax_profile_tax_id_lands_in_the_clients_vat_id(world: World) ->
     assert c.vat_id == "FR40303265045" and "tax_id" not in c.tax_profile
 
 
-@pytest.mark.parametrize(("changes", "field"), [
+WRONG_BUYER_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"vat_id": "NL819203477B01"}, "vat_id"),
     ({"vat_id": ""}, "vat_id"),  # reverse charge needs it
     ({"address": {"country": "XX"}}, "address.country"),
@@ -91,15 +91,17 @@ def test_the_old_tax_profile_tax_id_lands_in_the_clients_vat_id(world: World) ->
     ({"einvoice_format": "edifact"}, "einvoice_format"),
     ({"language": "es"}, "language"),
     ({"tax_profile": {"mode": "reverse_charge", "tax_id": "XX"}}, "vat_id"),
-])
-def test_a_wrong_buyer_value_is_refused_by_field_and_nothing_changes(world: World, changes: dict[str, Any],
-                                                                     field: str) -> None:
+]
+
+
+def test_a_wrong_buyer_value_is_refused_by_field_and_nothing_changes(world: World) -> None:
     c = world.client("Van Dijk", tax_profile={"mode": "reverse_charge"}, vat_id="NL819203476B01")
     before = world.snapshot()
-    with pytest.raises(ValidationFailed) as e:
-        world.call(clients.update_client, world.system, c.id, {"name": "Renamed", **changes})
-    assert e.value.field == field
-    assert world.snapshot() == before
+    for changes, field in WRONG_BUYER_VALUES:  # one client: each refusal changes nothing
+        with pytest.raises(ValidationFailed) as e:
+            world.call(clients.update_client, world.system, c.id, {"name": "Renamed", **changes})
+        assert e.value.field == field, changes
+        assert world.snapshot() == before, changes
 
 
 def test_a_reverse_charge_client_needs_a_vat_id(world: World) -> None:
