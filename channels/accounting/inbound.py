@@ -122,6 +122,7 @@ class Inbound:
             return 0
         try:
             r = reader(self.db, self.settings, self.connection)
+            wanted = [w for w in wanted if w.realm_id == r.api.realm_id]  # another company's: its job says so
             objects = accounting_inbound.read_objects(r, wanted)
         except Exception as e:  # never stops the round: the changes wait (retried jobs) and are read later
             log.info("QuickBooks changes wait to be read: %s", e)

@@ -67,6 +67,15 @@ def test_a_signed_webhook_records_the_payment_once_however_often_it_comes(books:
         ev = uow.events.list(None, "quickbooks", limit=10)
         assert {e.status for e in ev} == {"processed"}
         assert any(e.result.get("fact", {}).get("already") == "recorded" for e in ev)
+    # another company the Intuit app is connected to elsewhere: acknowledged, nothing read, nothing recorded
+    r = books.fake.send_webhook(hook_url, [("Payment", pay["Id"], "Create")], realm="4620816365000000")
+    assert r.status_code == 200
+    books.run()
+    assert count(books, PaymentRow, invoice_id=inv) == 1
+    with books.db.uow() as uow:
+        (other,) = [e for e in uow.events.list(None, "quickbooks", limit=10)
+                    if e.data["realm_id"] == "4620816365000000"]
+        assert other.status == "processed" and "not the one connected" in other.result["fact"]["note"]
 
 
 def test_a_bad_signature_is_401_and_nothing_is_stored(books: Books, hook_url: str) -> None:
