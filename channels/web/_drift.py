@@ -4,6 +4,8 @@ cause and the buttons (re-push ours, accept theirs where legal), and the client 
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -43,26 +45,33 @@ def drift_page(request: Request) -> Response:
     return _page(request, ws, "accounting_drift.html", report=report, problem=problem, proposals=proposals)
 
 
-@router.post("/accounting/drift/{invoice_id}/{action}")
-async def drift_action(request: Request, invoice_id: Id, action: str) -> Response:
+async def _drift_action(request: Request, invoice_id: int, fn: Any, notice: str) -> Response:
     ws, _form = await _posted(request)
-    fn = {"repush": accounting_drift.repush, "accept": accounting_drift.accept_theirs}.get(action)
-    if fn is None:
-        return _redirect(PAGE)
     db = _db(request)
     await run_in_threadpool(_call, ws, fn, db.uow(), ws.actor, invoice_id, LazyReader(db, request.app.state.settings))
-    return _redirect(PAGE, notice="repushed" if action == "repush" else "accepted")
+    return _redirect(PAGE, notice=notice)
 
 
-@router.post("/accounting/proposals/{proposal_id}/{action}")
-async def proposal_action(request: Request, proposal_id: Id, action: str) -> Response:
+@router.post("/accounting/drift/{invoice_id}/repush")
+async def drift_repush(request: Request, invoice_id: Id) -> Response:
+    return await _drift_action(request, invoice_id, accounting_drift.repush, "repushed")
+
+
+@router.post("/accounting/drift/{invoice_id}/accept")
+async def drift_accept(request: Request, invoice_id: Id) -> Response:
+    return await _drift_action(request, invoice_id, accounting_drift.accept_theirs, "accepted")
+
+
+@router.post("/accounting/proposals/{proposal_id}/accept")
+async def proposal_accept(request: Request, proposal_id: Id) -> Response:
+    ws, _form = await _posted(request)
+    await run_in_threadpool(_call, ws, accounting_inbound.accept_proposal, _db(request).uow(), ws.actor, proposal_id)
+    return _redirect(PAGE, notice="proposal_accepted")
+
+
+@router.post("/accounting/proposals/{proposal_id}/refuse")
+async def proposal_refuse(request: Request, proposal_id: Id) -> Response:
     ws, form = await _posted(request)
-    db = _db(request)
-    if action == "accept":
-        await run_in_threadpool(_call, ws, accounting_inbound.accept_proposal, db.uow(), ws.actor, proposal_id)
-        return _redirect(PAGE, notice="proposal_accepted")
-    if action == "refuse":
-        await run_in_threadpool(_call, ws, accounting_inbound.refuse_proposal, db.uow(), ws.actor, proposal_id,
-                                form.get("reason", "")[:2000])
-        return _redirect(PAGE, notice="proposal_refused")
-    return _redirect(PAGE)
+    await run_in_threadpool(_call, ws, accounting_inbound.refuse_proposal, _db(request).uow(), ws.actor, proposal_id,
+                            form.get("reason", "")[:2000])
+    return _redirect(PAGE, notice="proposal_refused")

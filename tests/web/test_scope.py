@@ -103,6 +103,18 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/app/import/template", "OF"),
     ("POST", "/app/import", "OF"),
     ("POST", "/app/import/commit", "OF"),
+    # the QuickBooks connection (issue 16): the page EXPORT_BOOKS, connecting MANAGE_COMPANY, retrying MANAGE_SETTINGS
+    ("GET", "/app/accounting", "OF"),
+    ("GET", "/app/accounting/connect", "O"),
+    ("GET", "/app/accounting/quickbooks/callback", "O"),
+    ("POST", "/app/accounting/disconnect", "O"),
+    ("POST", "/app/accounting/retry", "OF"),
+    # QuickBooks drift and the client updates proposed from there (issue 16): Perm.EXPORT_BOOKS / MANAGE_CLIENTS
+    ("GET", "/app/accounting/drift", "OF"),
+    ("POST", "/app/accounting/drift/{invoice_id}/repush", "OF"),
+    ("POST", "/app/accounting/drift/{invoice_id}/accept", "OF"),
+    ("POST", "/app/accounting/proposals/{proposal_id}/accept", "OF"),
+    ("POST", "/app/accounting/proposals/{proposal_id}/refuse", "OF"),
 ]
 # Sign-in and sign-out are for everyone (and tested in test_dashboard.py).
 OPEN = {("GET", "/app/login"), ("POST", "/app/login"), ("POST", "/app/logout")}
@@ -166,7 +178,7 @@ def test_every_role_against_every_dashboard_page(site: Site, ids: Ids, role: Rol
     for method, path, allowed in ROUTES:
         if method != "GET":
             continue
-        url = path.format(invoice_id=ids.invoice, line_id=ids.line, client_id=ids.client,
+        url = path.format(invoice_id=ids.invoice, line_id=ids.line, client_id=ids.client, proposal_id=1,
                           arrangement_id=ids.arrangement)
         if path in ("/app/pilot", "/app/exports/datev"):
             url += f"?period={ids.period}&month={ids.period}&rates=GBP:0.8612"
@@ -210,6 +222,7 @@ def test_every_role_against_every_dashboard_form(site: Site, ids: Ids, role: Rol
             continue
         before = _snapshot(site)
         url = path.format(invoice_id=ids.pending, parked_id=ids.parked, event_id=ids.event, client_id=ids.client,
+                          proposal_id=1,
                           arrangement_id=ids.arrangement, milestone_id=ids.milestone, version_id=ids.version)
         r = browser_of.post(url, data={"csrf_token": csrf, **forms.get(path, {})})
         if path == "/app/pilot" and letter in allowed:
