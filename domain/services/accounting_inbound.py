@@ -102,14 +102,16 @@ def apply_change(uow: UnitOfWork, actor: Actor, event_id: int | None, data: Acco
     require(actor, Perm.PAYMENTS)
     if data.entity not in ENTITIES:
         return {}
-    connected = uow.session.execute(select(AccountingConnectionRow.realm_id).where(
-        AccountingConnectionRow.provider == PROVIDER)).scalar_one_or_none()
+    with uow:
+        connected = uow.session.execute(select(AccountingConnectionRow.realm_id).where(
+            AccountingConnectionRow.provider == PROVIDER)).scalar_one_or_none()
     if connected and connected != data.realm_id:  # the app's webhooks cover every company that ever connected it
         return {data.entity.lower(): data.entity_id, "note": f"QuickBooks company {data.realm_id} is not the one "
                 f"connected ({connected}): nothing to do"}
     if data.operation in ("Delete", "Void", "Merge"):
         if data.entity == "Payment":
-            known = _payment_in(uow, data.realm_id, data.entity_id)
+            with uow:
+                known = _payment_in(uow, data.realm_id, data.entity_id)
             note = "not undone here: the drift report shows the difference" if known else "never recorded here"
             return {"payment": data.entity_id, "operation": data.operation, "note": note}
         return {"customer": data.entity_id, "operation": data.operation, "note": "nothing changes here"}
