@@ -17,7 +17,8 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 
-from channels.documents._i18n import N_, document_language, languages, translations
+from channels.documents._i18n import N_, SOURCE_LANGUAGE, document_language, languages, translations
+from channels.documents._lines import describe
 from channels.documents._qr import payment_qr
 from domain.model.parties import Buyer, DocumentLanguage, PostalAddress, Seller
 from domain.model.tax import REVERSE_CHARGE_NOTE, REVERSE_CHARGE_NOTE_UK
@@ -86,10 +87,13 @@ class _Formats:
         return f"{format_decimal(Decimal(rate), locale=self.locale)} %"
 
 
-def _sections(inv: InvoiceView, t: gettext.NullTranslations) -> list[dict[str, Any]]:
+def _sections(inv: InvoiceView, t: gettext.NullTranslations, language: str = SOURCE_LANGUAGE,
+              loc: Locale | None = None) -> list[dict[str, Any]]:
     by: dict[str, list[LineView]] = {}
     for ln in inv.lines:
-        by.setdefault(ln.section, []).append(ln)
+        wording = describe(ln.description, ln.source, language, loc or _locale(""))
+        by.setdefault(ln.section, []).append(ln if wording == ln.description
+                                             else ln.model_copy(update={"description": wording}))
     order = [s for s in SECTION_TITLES if s in by] + [s for s in by if s not in SECTION_TITLES]
     out = []
     for key in order:
@@ -136,7 +140,7 @@ def _context(doc: DocumentView, links: dict[str, str] | None = None, payment_ins
     return {
         "doc": doc, "invoice": inv, "client": doc.client, "seller": doc.seller, "language": language,
         "title": t.gettext("Credit note") if credit else t.gettext("Invoice"), "is_credit_note": credit,
-        "sections": _sections(inv, t), "links": links or {},
+        "sections": _sections(inv, t, language, f.locale), "links": links or {},
         "payment_instructions": payment_instructions or t.gettext(DEFAULT_PAYMENT_INSTRUCTIONS),
         "reverse_charge": "reverse charge" in inv.tax_note.lower(), "tax_note": _tax_note(inv.tax_note),
         "seller_party": doc.seller_party, "buyer_party": doc.buyer_party,

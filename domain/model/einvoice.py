@@ -22,6 +22,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -135,6 +136,7 @@ class Line(BaseModel):
     note: str = ""          # BT-127
     period_start: date | None = None
     period_end: date | None = None
+    text: dict[str, Any] | None = None  # a generated line's wording as data: the XML writes it in `line_language`
 
 
 class TaxGroup(BaseModel):
@@ -181,6 +183,7 @@ class EInvoiceInput(BaseModel):
     prepaid: Decimal = Decimal(0)       # BT-113
     payable: Decimal                    # BT-115
     language: str = "en"
+    line_language: str = ""             # the document's language for generated line names ("" = as stored)
 
     @property
     def is_credit_note(self) -> bool:
@@ -224,7 +227,7 @@ def _plain(d: Decimal) -> str:
 
 def line_of(position: int, description: str, quantity: Decimal, unit: str, unit_price: Decimal, amount: Decimal,
             category: str, rate: Decimal, period_start: date | None = None,
-            period_end: date | None = None) -> Line:
+            period_end: date | None = None, text: dict[str, Any] | None = None) -> Line:
     """A stored line as EN 16931 writes it. Kept as is when quantity x price is its amount; else one unit
     (negative for a credit line) at the amount, with the real quantity and price in the line note, so
     quantity x price = amount holds in every syntax (Peppol R120) and no price is negative (BR-27)."""
@@ -232,15 +235,15 @@ def line_of(position: int, description: str, quantity: Decimal, unit: str, unit_
     if exact:
         return Line(id=str(position), name=description, quantity=quantity, unit_code=unit_code(unit),
                     price=unit_price, net_amount=amount, category=category, rate=rate,
-                    period_start=period_start, period_end=period_end)
+                    period_start=period_start, period_end=period_end, text=text)
     if unit_price < 0 and quantity * unit_price == amount:  # an SLA credit: 1 x -10 is written -1 x 10
         return Line(id=str(position), name=description, quantity=-quantity, unit_code=unit_code(unit),
                     price=-unit_price, net_amount=amount, category=category, rate=rate,
-                    period_start=period_start, period_end=period_end)
+                    period_start=period_start, period_end=period_end, text=text)
     note = f"{_plain(quantity)} {unit} x {_plain(unit_price)}"
     return Line(id=str(position), name=description, quantity=Decimal(-1 if amount < 0 else 1), unit_code=ONE,
                 price=abs(amount), net_amount=amount, category=category, rate=rate, note=note,
-                period_start=period_start, period_end=period_end)
+                period_start=period_start, period_end=period_end, text=text)
 
 
 # ---- what a format needs ------------------------------------------------------------------------------------------
@@ -333,6 +336,7 @@ class LineFacts(BaseModel):
     rate: Decimal
     period_start: date | None = None
     period_end: date | None = None
+    text: dict[str, Any] | None = None  # the line's `source["text"]`, if the domain wrote it
 
 
 class RateFacts(BaseModel):
@@ -351,12 +355,12 @@ def build_input(*, number: str, credit_note: bool, issue_date: date, currency: s
                 period_end: date | None = None, buyer_reference: str = "", order_reference: str = "",
                 preceding_number: str = "", preceding_date: date | None = None, notes: list[str] | None = None,
                 payment_terms: str = "", iban: str = "", bic: str = "", account_name: str = "",
-                language: str = "en") -> EInvoiceInput:
+                language: str = "en", line_language: str = "") -> EInvoiceInput:
     """The EN 16931 input of an invoice or credit note from what it says: the stored lines and tax summary are
     written as they are (the e-invoice and the PDF agree to the cent), each rate becoming one VAT breakdown of the
     category the client's tax mode gives it."""
     out_lines = [line_of(i, ln.description, ln.quantity, ln.unit, ln.unit_price, ln.amount,
-                         category_for(tax_mode, ln.rate), ln.rate, ln.period_start, ln.period_end)
+                         category_for(tax_mode, ln.rate), ln.rate, ln.period_start, ln.period_end, ln.text)
                  for i, ln in enumerate(lines, start=1)]
     groups = []
     for g in breakdown:
@@ -373,4 +377,4 @@ def build_input(*, number: str, credit_note: bool, issue_date: date, currency: s
         order_reference=order_reference, preceding_number=preceding_number, preceding_date=preceding_date,
         notes=[n for n in (notes or []) if n.strip()], payment_terms=payment_terms, seller=seller, buyer=buyer,
         iban=iban, bic=bic, account_name=account_name, lines=out_lines, tax_groups=groups, line_total=line_total,
-        tax_total=tax_total, total=total, payable=total, language=language)
+        tax_total=tax_total, total=total, payable=total, language=language, line_language=line_language)

@@ -44,6 +44,20 @@ def fmt_hours(h: Decimal) -> str:
     return format(h.quantize(Decimal("0.01")), "f")
 
 
+def _pct(share: Decimal) -> str:
+    return format((share * 100).quantize(Decimal("0.01")), "f")
+
+
+def line_text(key: str, **params: str | int) -> dict[str, Any]:
+    """A generated line's wording as data (`source["text"]`): documents write it in the client's language; the
+    English `description` stays what the API, audit and accounting see. Params are machine values only."""
+    return {"key": key, "params": params}
+
+
+def _period(period: Period) -> dict[str, str]:
+    return {"start": period.start.isoformat(), "end": period.end.isoformat()}
+
+
 def retainer_line(arrangement_id: int, name: str, fee: Decimal, period: Period, share: Decimal,
                   currency: str, billing: str) -> DraftLine:
     amount = round_money(fee * share, currency)
@@ -55,7 +69,9 @@ def retainer_line(arrangement_id: int, name: str, fee: Decimal, period: Period, 
         desc += f" (prorated {format((share * 100).quantize(Decimal('0.01')), 'f')}%)"
     return DraftLine("retainer", desc, share.quantize(Decimal("0.0001")) if prorated else Decimal(1),
                      "period", fee, amount, arrangement_id,
-                     {"arrangement_id": arrangement_id, "period": period.key},
+                     {"arrangement_id": arrangement_id, "period": period.key,
+                      "text": line_text("retainer", name=name, **_period(period), arrears=int(billing == "arrears"),
+                                   share=_pct(share) if prorated else "")},
                      [("period", arrangement_id, period.key)])
 
 
@@ -68,7 +84,9 @@ def subscription_line(arrangement_id: int, product: str, seats: int, unit_price:
     qty = (Decimal(seats) * share).quantize(Decimal("0.0001")) if share < 1 else Decimal(seats)
     return DraftLine("subscription", desc, qty, "seat",
                      unit_price, amount, arrangement_id,
-                     {"arrangement_id": arrangement_id, "period": period.key},
+                     {"arrangement_id": arrangement_id, "period": period.key,
+                      "text": line_text("subscription", product=product, seats=seats, **_period(period),
+                                   share=_pct(share) if share < 1 else "")},
                      [("period", arrangement_id, period.key)])
 
 
@@ -167,7 +185,9 @@ def time_lines(arrangement_id: int, terms: TimeAndMaterialsTerms, entries: list[
                                hours, "h", Decimal(0), Decimal(0), arrangement_id,
                                {"arrangement_id": arrangement_id, "time_entry_ids": [a.entry.id for a in used],
                                 "included_hours": fmt_hours(offered),
-                                "included_used": {k: fmt_hours(v) for k, v in used_by_key.items()}},
+                                "included_used": {k: fmt_hours(v) for k, v in used_by_key.items()},
+                                "text": line_text("included_hours", hours=fmt_hours(hours),
+                                                  offered=fmt_hours(offered))},
                                []))
     billable = [a for a in allocs if a.billable > 0]
     if terms.tiers:
@@ -177,7 +197,8 @@ def time_lines(arrangement_id: int, terms: TimeAndMaterialsTerms, entries: list[
             for i, (h, rate) in enumerate(graduated(total, terms.tiers)):
                 lines.append(DraftLine("time", f"Time and materials — tier {i + 1}, {fmt_hours(h)} h",
                                        h, "h", rate, round_money(h * rate, currency), arrangement_id,
-                                       {"arrangement_id": arrangement_id, "time_entry_ids": ids, "tier": i + 1}))
+                                       {"arrangement_id": arrangement_id, "time_entry_ids": ids, "tier": i + 1,
+                                        "text": line_text("tier", tier=i + 1, hours=fmt_hours(h))}))
     else:
         groups: dict[tuple[str, str, Decimal], list[Allocation]] = {}
         for a in billable:
@@ -189,7 +210,9 @@ def time_lines(arrangement_id: int, terms: TimeAndMaterialsTerms, entries: list[
             lines.append(DraftLine("time", f"{person} ({role}) — {label}{fmt_hours(h)} h", h, "h", rate,
                                    round_money(h * rate, currency), arrangement_id,
                                    {"arrangement_id": arrangement_id,
-                                    "time_entry_ids": [a.entry.id for a in group]}))
+                                    "time_entry_ids": [a.entry.id for a in group],
+                                    "text": line_text("person_hours", person=person, role=role, hours=fmt_hours(h),
+                                                 overage=int(bool(used)))}))
     # Every entry is claimed, included or not, so no hour is ever billed (or used up) twice.
     claim_line = next((ln for ln in lines), None)
     if claim_line is not None:
@@ -203,7 +226,8 @@ def time_lines(arrangement_id: int, terms: TimeAndMaterialsTerms, entries: list[
             lines.append(DraftLine("time", f"Not-to-exceed cap of {format(terms.cap, 'f')} reached — adjustment",
                                    Decimal(1), "item", cut, cut, arrangement_id,
                                    {"arrangement_id": arrangement_id, "cap": format(terms.cap, "f"),
-                                    "billed_before": format(billed_so_far, "f")}))
+                                    "billed_before": format(billed_so_far, "f"),
+                                    "text": line_text("cap", cap=format(terms.cap, "f"))}))
             capped = True
     return lines, capped
 
@@ -215,7 +239,9 @@ def pass_through_line(arrangement_id: int, expense_id: int, description: str, co
                           if markup_pct else "")
     return DraftLine("pass_through", desc, Decimal(1), "item", amount, amount, arrangement_id,
                      {"arrangement_id": arrangement_id, "expense_id": expense_id, "cost": format(cost, "f"),
-                      "markup_pct": format(markup_pct, "f")},
+                      "markup_pct": format(markup_pct, "f"),
+                      "text": line_text("pass_through", description=description, cost=format(cost, "f"),
+                                   markup=format(markup_pct.normalize(), "f") if markup_pct else "")},
                      [("expense", expense_id, "")])
 
 

@@ -24,6 +24,7 @@ from domain.model.lines import (
     Allowance,
     DraftLine,
     WorkEntry,
+    line_text,
     pass_through_line,
     rate_for,
     retainer_line,
@@ -241,7 +242,8 @@ def build_lines(ctx: BillingContext, client: ClientRow, start: date, end: date) 
         lines.append(DraftLine("milestone", f"Milestone: {m.name} (completed {m.completed_on})", Decimal(1),
                                "item", amount, amount, m.arrangement_id,
                                {"arrangement_id": m.arrangement_id, "milestone_id": m.id,
-                                "completed_on": str(m.completed_on)},
+                                "completed_on": str(m.completed_on),
+                                "text": line_text("milestone", name=m.name, completed_on=str(m.completed_on))},
                                [("milestone", m.id, "")]))
 
     tm = [a for a in arrangements if a.kind == "time_and_materials"]
@@ -315,6 +317,8 @@ def build_lines(ctx: BillingContext, client: ClientRow, start: date, end: date) 
                 amount = max(min(amount, ceiling - credited.get(key, Decimal(0))), Decimal(0))
                 credited[key] = credited.get(key, Decimal(0)) + amount
                 source["retainer_period"] = key
+            source["text"] = line_text("sla_credit", description=b.description, occurred_on=str(b.occurred_on),
+                                  exhausted=int(not amount))
             lines.append(stamp(DraftLine("sla_credit", f"SLA credit: {b.description} ({b.occurred_on})"
                                          + ("" if amount else " — the period's credits already reach its retainer"),
                                          Decimal(1), "item", -amount, -amount, a.id, source,

@@ -115,7 +115,9 @@ def input_from_document(doc: DocumentView, seller: Party, buyer: Party, *, tax_m
     credit = v.kind == "credit_note"
     issue = v.issue_date or (v.issued_at.date() if v.issued_at else v.created_at.date())
     lines = [LineFacts(description=ln.description, quantity=_d(ln.quantity), unit=ln.unit,
-                       unit_price=_d(ln.unit_price), amount=_d(ln.amount), rate=_d(ln.tax_rate)) for ln in v.lines]
+                       unit_price=_d(ln.unit_price), amount=_d(ln.amount), rate=_d(ln.tax_rate),
+                       text=ln.source.get("text") if isinstance(ln.source.get("text"), dict) else None)
+             for ln in v.lines]
     breakdown = [RateFacts(rate=_d(g["rate"]), taxable=_d(g["taxable"]), tax=_d(g["tax"])) for g in v.tax_by_rate]
     terms = (f"Credit note for invoice {doc.corrects_number or ''}: the amount is credited against it."
              if credit else f"Payable within {doc.payment_terms_days} days of the invoice date.")
@@ -125,7 +127,8 @@ def input_from_document(doc: DocumentView, seller: Party, buyer: Party, *, tax_m
         due_date=None if credit else v.due_date, period_start=v.period_start, period_end=v.period_end,
         buyer_reference=buyer_reference, order_reference=v.po_number, preceding_number=doc.corrects_number or "",
         preceding_date=preceding_date, notes=[v.tax_note, v.reason if credit else ""], payment_terms=terms,
-        iban=iban, bic=bic, account_name=account_name, language=doc.locale[:2] or "en")
+        iban=iban, bic=bic, account_name=account_name, language=doc.locale[:2] or "en",
+        line_language=str(doc.client.language or ""))
 
 
 def input_of(uow: UnitOfWork, inv: InvoiceRow, doc: DocumentView) -> EInvoiceInput:

@@ -15,6 +15,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from babel import Locale
+
+from channels.documents._i18n import SOURCE_LANGUAGE, document_language
+from channels.documents._lines import describe
 from channels.documents.einvoice._cii import cii
 from channels.documents.einvoice._ubl import ubl
 from domain.model.einvoice import FORMAT_LABELS, EInvoiceFormat, EInvoiceInput
@@ -29,9 +33,21 @@ __all__ = ["EInvoiceFile", "build", "facturx_pdf", "xml"]
 logging.getLogger("factur-x").setLevel(logging.ERROR)
 
 
+def _in_language(inp: EInvoiceInput) -> EInvoiceInput:
+    """The input with its generated lines named in the document's language, as its PDF names them."""
+    language = document_language(inp.line_language or None, inp.language)
+    if language == SOURCE_LANGUAGE or not any(ln.text for ln in inp.lines):
+        return inp
+    loc = Locale.parse(language)
+    return inp.model_copy(update={"lines": [
+        ln.model_copy(update={"name": describe(ln.name, {"text": ln.text}, language, loc)}) if ln.text else ln
+        for ln in inp.lines]})
+
+
 def xml(inp: EInvoiceInput, fmt: str) -> bytes:
     """The e-invoice XML of `inp` in `fmt` (a Factur-X PDF embeds the `facturx` one)."""
     f = EInvoiceFormat(fmt)
+    inp = _in_language(inp)
     if f in (EInvoiceFormat.FACTURX, EInvoiceFormat.XRECHNUNG_CII):
         return cii(inp, f.value)
     return ubl(inp, f.value)
