@@ -10,8 +10,10 @@ from datetime import timedelta
 
 import pypdf
 import pytest
+from babel import Locale
 
 from channels.documents import Renderer
+from channels.documents._lines import describe
 from channels.email import InvoiceMailer
 from domain.services import delivery, invoicing, outbox
 from domain.services.documents import DocumentView
@@ -80,7 +82,9 @@ def test_sent_with_the_pdf_and_the_link_then_marked_sent(world: World, smtp: Smt
     assert "Nach Aufwand" in text and "Umsatzsteuer" in text and "19 %" in text  # a de_DE client: in German
     assert msg["Subject"].startswith(f"Rechnung {inv.number} von ") and "anbei erhalten Sie" in body.get_content()
     flat = text.replace("\n", " ")
-    assert all(ln.description[:20] in flat for ln in inv.lines)
+    de = Locale.parse("de_DE")  # the lines as the German document words them (issue 12)
+    assert all(describe(ln.description, ln.source, "de", de)[:20] in flat for ln in inv.lines)
+    assert "Managed IT services — März 2026" in flat
     assert world.call(invoicing.get_invoice, world.system, inv.id).status == "sent"
     actions = world.audit_actions("invoice", inv.id)
     assert actions.count("invoice.delivery_queued") == 1 and actions.count("invoice.sent") == 1

@@ -34,7 +34,7 @@ def _render(world: World, invoice_id: int) -> tuple[str, list[str]]:
     page = htmllib.unescape(Renderer().html(doc)).replace("\xa0", " ")
     root = etree.fromstring(xml(input_from_document(doc, SELLER, BUYER), "facturx"))
     names = [e.text or "" for e in root.iter(f"{{{RAM}}}Name")
-             if e.getparent() is not None and e.getparent().tag.endswith("SpecifiedTradeProduct")]  # type: ignore
+             if e.getparent() is not None and e.getparent().tag.endswith("SpecifiedTradeProduct")]
     return page, names
 
 

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pypdf
 import pytest
+from babel import Locale
 
 from channels.documents import Renderer, TemplateRefused
+from channels.documents._lines import describe
 from domain.services import documents, invoicing
 from tests.documents.conftest import issued_full
 from tests.services.conftest import World
@@ -48,8 +50,10 @@ def test_every_section_with_tax_totals_and_terms_in_the_clients_locale(world: Wo
     text = pdf_text(renderer.pdf(doc))
     assert inv.number in text and "Nordwerk Maschinenbau GmbH" in text
     assert "SLA-Gutschriften" in text and "Hardware und weiterberechnete Kosten" in text
+    de = Locale.parse("de_DE")  # each line as the German document words it (issue 12)
     for ln in inv.lines:
-        assert ln.description.split("\n")[0][:20] in text.replace("\n", " "), ln.description
+        worded = describe(ln.description, ln.source, "de", de)
+        assert worded.split("\n")[0][:20] in text.replace("\n", " "), worded
 
 
 def test_reverse_charge_invoice_carries_the_note_and_no_tax(world: World, renderer: Renderer) -> None:
