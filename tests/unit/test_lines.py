@@ -209,11 +209,15 @@ def test_retainer_line_full_and_prorated() -> None:
     full = retainer_line(1, "Managed services", D(5000), MARCH, D(1), "EUR", "advance")
     assert (full.quantity, full.amount, full.description) == (D(1), D(5000), "Managed services — March 2026")
     assert full.claims == [("period", 1, MARCH.key)]
-    assert full.source == {"arrangement_id": 1, "period": MARCH.key}
+    assert full.source == {"arrangement_id": 1, "period": MARCH.key,  # its wording as data (issue 12)
+                           "text": {"key": "retainer", "params": {"name": "Managed services", "start": "2026-03-01",
+                                                                  "end": "2026-03-31", "arrears": 0, "share": ""}}}
     part = retainer_line(1, "", D(5000), MARCH, D(17) / D(31), "EUR", "arrears")
     assert part.amount == D("2741.94")
     assert part.quantity == D("0.5484")
     assert "(in arrears)" in part.description and "prorated 54.84%" in part.description
+    assert part.source["text"]["params"] == {"name": "", "start": "2026-03-01", "end": "2026-03-31",
+                                                  "arrears": 1, "share": "54.84"}
 
 
 def test_subscription_line_seats_times_price() -> None:
