@@ -60,7 +60,9 @@ def test_the_walk(db: Database, as_user: Clients) -> None:
     (retainer,) = by_section["retainer"]
     assert retainer["amount"] == "5000.00"
     assert retainer["source"] == {"arrangement_id": acme.retainer["id"], "period": "2026-03-01..2026-03-31",
-                                  "terms_version": 1, "terms_version_id": retainer["source"]["terms_version_id"]}
+                                  "terms_version": 1, "terms_version_id": retainer["source"]["terms_version_id"],
+                                  "text": retainer["source"]["text"]}  # its wording as data (issue 12)
+    assert retainer["source"]["text"]["key"] == "retainer"
     (ms_line,) = by_section["milestone"]
     assert ms_line["amount"] == "8000.00" and ms_line["source"]["milestone_id"] == acme.milestone_id
     included = [ln for ln in by_section["time"] if ln["amount"] == "0.00"]

@@ -76,7 +76,10 @@ def test_every_kind_of_arrangement_on_one_invoice_each_line_with_its_source(worl
     sources = {(ln.section, ln.arrangement_id): ln.source for ln in inv.lines}
     advance = dict(sources[("retainer", ids["advance"])])
     assert advance.pop("terms_version") == 1 and advance.pop("terms_version_id") > 0  # the version that priced it
+    assert advance.pop("text") == {"key": "retainer", "params": {  # its wording as data (issue 12)
+        "name": "Support", "start": "2026-03-01", "end": "2026-03-31", "arrears": 0, "share": ""}}
     assert advance == {"arrangement_id": ids["advance"], "period": "2026-03-01..2026-03-31"}
+    assert {ln.source["text"]["key"] for ln in inv.lines} >= {"retainer", "milestone", "pass_through", "sla_credit"}
     assert sources[("retainer", ids["quarterly"])]["period"] == "2026-01-01..2026-03-31"
     assert sources[("milestone", ids["milestone_arr"])]["milestone_id"] == ids["m_done"]
     assert sources[("pass_through", ids["pass"])]["expense_id"] == ids["expense"]
