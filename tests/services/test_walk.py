@@ -38,7 +38,9 @@ def test_the_walk(world: World) -> None:
     (retainer,) = by_section["retainer"]
     assert (retainer.amount, retainer.source) == ("5000.00", {"arrangement_id": ret.id,
                                                              "period": "2026-03-01..2026-03-31", "terms_version": 1,
-                                                             "terms_version_id": retainer.source["terms_version_id"]})
+                                                             "terms_version_id": retainer.source["terms_version_id"],
+                                                             "text": retainer.source["text"]})
+    assert retainer.source["text"]["key"] == "retainer"  # its wording as data (issue 12)
     (milestone,) = by_section["milestone"]
     assert milestone.amount == "8000.00" and milestone.source["milestone_id"] == ms.milestones[0].id
     included, overage = by_section["time"]
