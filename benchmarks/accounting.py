@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,29 +40,10 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _scratch import drop_database, fresh_database  # noqa: E402  (benchmarks/ is the script's folder)
 
-PG_ADMIN = os.environ.get("BILLABLE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 GOAL_BACKFILL_S = 300.0
 GOAL_P99_S = 5.0
-
-
-def _database(backend: str, folder: Path) -> tuple[str, str | None]:
-    if backend == "sqlite":
-        return f"sqlite:///{folder / 'bench.db'}", None
-    import psycopg
-
-    name = f"billable_bench_qbo_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}", name
-
-
-def _drop(name: str | None) -> None:
-    if name:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _month(n: int) -> tuple[date, date]:
@@ -104,7 +84,7 @@ def main() -> int:
 
     fake = FakeQuickBooks().start()
     folder = Path(tempfile.mkdtemp(prefix="billable-bench-qbo-"))
-    url, pg_name = _database(args.backend, folder)
+    url = fresh_database(args.backend, "qbo", folder)
     try:
         db = Database.open(url, migrate=True)
         from tests.support.parties import ADDRESSES, seed_seller
@@ -210,7 +190,7 @@ def main() -> int:
         return 0 if backfill_met and live_met else 1
     finally:
         fake.stop()
-        _drop(pg_name)
+        drop_database(url)
 
 
 if __name__ == "__main__":

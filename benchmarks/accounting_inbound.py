@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -34,22 +32,11 @@ from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _scratch import drop_database, fresh_database  # noqa: E402  (benchmarks/ is the script's folder)
 
-PG_ADMIN = os.environ.get("BILLABLE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 GOAL_ACK_P99_MS = 300.0
 GOAL_CATCH_UP_S = 60.0
 GOAL_DRIFT_S = 10.0
-
-
-def _database(backend: str, folder: Path) -> tuple[str, str | None]:
-    if backend == "sqlite":
-        return f"sqlite:///{folder / 'bench.db'}", None
-    import psycopg
-
-    name = f"billable_bench_qboin_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}", name
 
 
 def _month(n: int) -> tuple[date, date]:
@@ -82,7 +69,7 @@ def main() -> int:
 
     fake = FakeQuickBooks().start()
     folder = Path(tempfile.mkdtemp(prefix="billable-bench-qboin-"))
-    url, pg_name = _database(args.backend, folder)
+    url = fresh_database(args.backend, "qboin", folder)
     ok = True
     try:
         db = Database.open(url, migrate=True)
@@ -179,11 +166,7 @@ def main() -> int:
         return 0 if ok else 1
     finally:
         fake.stop()
-        if pg_name:
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-                c.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+        drop_database(url)
 
 
 if __name__ == "__main__":

@@ -18,15 +18,13 @@ import os
 import platform
 import resource
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from _scratch import drop_database, fresh_database  # noqa: E402  (benchmarks/ is the script's folder)
 from sqlalchemy import func, select  # noqa: E402
 
 from domain.model.roles import Actor  # noqa: E402
@@ -37,27 +35,8 @@ from domain.store.migrate import upgrade  # noqa: E402
 from domain.store.session import Database  # noqa: E402
 from domain.store.tables import ArrangementRow, AuditRow, ClientRow, TimeEntryRow  # noqa: E402
 
-PG_ADMIN = os.environ.get("BILLABLE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 GOAL_SECONDS = 30.0
-
-
-def fresh_database(backend: str) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tempfile.mkdtemp(prefix='billable-bench-')}/import.db"
-    import psycopg
-    name = f"billable_bench_import_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_database(url: str) -> None:
-    if url.startswith("sqlite"):
-        return
-    import psycopg
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 def _csv(header: list[str], rows: list[list[str]]) -> str:
@@ -96,7 +75,7 @@ def _load() -> str:
 
 
 def run(backend: str, n: int) -> list[str]:
-    url = fresh_database(backend)
+    url = fresh_database(backend, "import")
     try:
         engine = make_engine(url)
         upgrade(engine)

@@ -17,16 +17,14 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from _scratch import drop_database, fresh_database  # noqa: E402  (benchmarks/ is the script's folder)
 from sqlalchemy import insert, text, update  # noqa: E402
 
 from domain.store.db import make_engine  # noqa: E402
@@ -40,30 +38,10 @@ from domain.store.tables import (  # noqa: E402
     WorkspaceRow,
 )
 
-PG_ADMIN = os.environ.get("BILLABLE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 START, END = date(2026, 3, 1), date(2026, 3, 31)
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 FEB = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 ENTRIES_PER_CLIENT = 3
-
-
-def fresh_database(backend: str, tag: str) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tempfile.mkdtemp(prefix='billable-bench-')}/{tag}.db"
-    import psycopg
-    name = f"billable_bench_{tag}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_database(url: str) -> None:
-    if url.startswith("sqlite"):
-        return
-    import psycopg
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def seed(url: str, clients: int) -> None:

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,8 +30,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _scratch import drop_database, fresh_database  # noqa: E402  (benchmarks/ is the script's folder)
 
-PG_ADMIN = os.environ.get("BILLABLE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = "benchmark-signing-secret"
 PEOPLE = {"UFIN": "fin@books.example", "UOWNER": "owner@books.example", "UAM": "am@books.example"}
 QUESTIONS = ["what's overdue?", "status of Acme's March invoice", "what needs approval?", "help"]
@@ -42,17 +41,6 @@ def _signed(body: str) -> dict[str, str]:
     ts = str(int(time.time()))
     sig = hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
     return {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={sig}"}
-
-
-def _database(backend: str, folder: Path) -> tuple[str, str | None]:
-    if backend == "sqlite":
-        return f"sqlite:///{folder / 'bench.db'}", None
-    import psycopg
-
-    name = f"billable_bench_slack_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}", name
 
 
 def _seed(url: str) -> None:
@@ -83,7 +71,7 @@ def main() -> int:
     for user, email in PEOPLE.items():
         fake.add_user(user, email)
     with tempfile.TemporaryDirectory() as tmp:
-        url, pg_name = _database(args.backend, Path(tmp))
+        url = fresh_database(args.backend, "slack", Path(tmp))
         _seed(url)
         port = _free_port()
         env = {**os.environ, "BILLABLE_DATABASE_URL": url, "BILLABLE_SLACK_BOT_TOKEN": fake.token,
@@ -101,11 +89,7 @@ def main() -> int:
             server.terminate()
             server.wait(10)
             fake.stop()
-            if pg_name:
-                import psycopg
-
-                with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+            drop_database(url)
     acks.sort()
     p50, p99 = statistics.median(acks), acks[int(len(acks) * 0.99) - 1]
     rows = [("acks measured (signed app_mention events, sequential, keep-alive)", f"{len(acks)}", ""),
