@@ -74,7 +74,6 @@ def main() -> int:
     args = parser.parse_args()
 
     from channels.accounting import connection as conn
-    from channels.accounting.quickbooks import Throttle
     from channels.accounting.sync import QuickBooksSync
     from domain.model.roles import Actor
     from domain.services import clients, workspace
@@ -120,7 +119,7 @@ def main() -> int:
         # 1. connect, then the backfill
         q = parse_qs(urlsplit(httpx.get(conn.start_connect(db, settings, owner)).headers["location"]).query)
         conn.finish_connect(db, settings, owner, q["code"][0], q["state"][0], q["realmId"][0])
-        sync = QuickBooksSync(db, settings, name="bench", throttle=Throttle())
+        sync = QuickBooksSync(db, settings, name="bench")  # the process-wide limiter, as the connect used
         api_before = len(fake.api_calls())
         t0 = time.perf_counter()
         while sync.run_once(limit=200):
