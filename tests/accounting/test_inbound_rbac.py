@@ -4,7 +4,6 @@ nothing; the allowed ones work (owners and finance)."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -15,10 +14,10 @@ from domain.model.roles import Actor
 from domain.services import accounting_drift, accounting_inbound
 from tests.accounting.inbound_support import Books, books
 from tests.fakes.quickbooks import REALM
+from tests.support.rbac import ROLES, public_services
 
 __all__ = ["books"]
 
-ROLES = {"O": "owner", "F": "finance", "A": "account_manager", "C": "contractor", "V": "viewer"}
 
 
 def _proposal(b: Books, name: str) -> int:
@@ -78,14 +77,7 @@ def _next_month(b: Books) -> tuple[Any, Any]:
 
 
 def test_the_matrix_names_every_public_service_function(books: Books) -> None:
-    covered = {name for name, _, _ in matrix(books)}
-    public = set()
-    for module in (accounting_inbound, accounting_drift):
-        for name, fn in inspect.getmembers(module, inspect.isfunction):
-            params = list(inspect.signature(fn).parameters)
-            if fn.__module__ == module.__name__ and not name.startswith("_") and params[:2] == ["uow", "actor"]:
-                public.add(name)
-    assert public == covered
+    assert public_services(accounting_inbound, accounting_drift) == {name for name, _, _ in matrix(books)}
 
 
 def test_every_role_against_every_inbound_service(books: Books) -> None:

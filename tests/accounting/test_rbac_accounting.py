@@ -5,7 +5,6 @@ owners and finance see the sync and run its steps; a refused call says who can a
 from __future__ import annotations
 
 import contextlib
-import inspect
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -16,6 +15,7 @@ from domain.errors import Forbidden
 from domain.model.roles import Actor
 from domain.services import accounting
 from tests.services.conftest import World, make_world
+from tests.support.rbac import ROLES, public_services
 
 
 @pytest.fixture
@@ -60,14 +60,10 @@ MATRIX: list[tuple[str, str, Op]] = [
         access_expires_at=w.db.clock.now(), refresh_expires_at=None)),
     ("disconnect", "O", lambda w, a, s: w.call(accounting.disconnect, a)),
 ]
-ROLES = {"O": "owner", "F": "finance", "A": "account_manager", "C": "contractor", "V": "viewer"}
 
 
 def test_the_matrix_names_every_public_service_function() -> None:
-    public = {name for name, fn in inspect.getmembers(accounting, inspect.isfunction)
-              if fn.__module__ == accounting.__name__ and not name.startswith("_")
-              and list(inspect.signature(fn).parameters)[:2] == ["uow", "actor"]}
-    assert public == {name for name, _, _ in MATRIX}
+    assert public_services(accounting) == {name for name, _, _ in MATRIX}
 
 
 @pytest.mark.parametrize("letter", list(ROLES), ids=list(ROLES.values()))

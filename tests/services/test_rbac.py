@@ -25,6 +25,7 @@ from domain.services import (
     work,
     workspace,
 )
+from tests.support.rbac import ROLES, public_services
 
 from .conftest import EMAILS, MARCH, World
 
@@ -168,21 +169,11 @@ MATRIX: list[tuple[str, str, Op]] = [
         "clients": "external_id,name,currency\nC-1,Imported Ltd,EUR\n"}, False)),
 ]
 
-ROLES = {"O": "owner", "F": "finance", "A": "account_manager", "C": "contractor", "V": "viewer"}
 
 
 def test_the_matrix_names_every_public_service_function() -> None:
-    import inspect
-
-    covered = {name for name, _, _ in MATRIX}
-    public = set()
-    for module in (audit, billing_run, clients, contracts, imports, invoicing, parties, snapshots, users, work,
-                   workspace):
-        for name, fn in inspect.getmembers(module, inspect.isfunction):
-            params = list(inspect.signature(fn).parameters)
-            if fn.__module__ == module.__name__ and not name.startswith("_") and params[:2] == ["uow", "actor"]:
-                public.add(name)
-    assert public == covered
+    assert public_services(audit, billing_run, clients, contracts, imports, invoicing, parties, snapshots, users,
+                           work, workspace) == {name for name, _, _ in MATRIX}
 
 
 @pytest.mark.parametrize("letter", list(ROLES), ids=list(ROLES.values()))
