@@ -23,7 +23,10 @@ TEST_SYSDEPS := chromium
 help:
 	@echo "make run    install, migrate the SQLite file, load the demo (first run), serve on http://127.0.0.1:8000"
 	@echo "make test   install with dev extras, ruff, mypy, import contracts, pytest on SQLite and PostgreSQL"
-	@echo "make bench  the month-end, rendering, ingest, dashboard and Slack ack benchmarks (benchmarks/month_end.py, render.py, ingest.py, dashboard.py, slack_ack.py, understanding.py, import.py, accounting.py)"
+	@echo "make bench  every benchmark (benchmarks/month_end.py, render.py, ingest.py on PostgreSQL with the embedded worker"
+	@echo "            and with 2 worker processes, on SQLite as information, dashboard.py, slack_ack.py, understanding.py,"
+	@echo "            import.py, accounting.py, accounting_inbound.py); one section of benchmarks/RESULTS.md with each"
+	@echo "            figure's goal and MET or MISSED, date, commit, load average at start and end; a summary line"
 	@echo "make lint   ruff, mypy and the import contracts only"
 	@echo "make fuzz   a larger Schemathesis run over the API (both databases); prints how many cases it tried"
 	@echo "make reliability  the reliability suite, heavy (kills and restarts a private PostgreSQL it creates, never"
@@ -127,22 +130,43 @@ reliability: sysdeps test-sysdeps $(VENV)/.installed-dev postgres
 
 # ---- benchmark ------------------------------------------------------------------------------------------
 
-# Every figure is printed with its goal and MET or MISSED; `session.py end` copies those lines into
-# benchmarks/RESULTS.md under a heading with the date, the commit and the load average at start and end.
+# Every figure is printed with its goal and MET or MISSED. `session.py start` writes a heading into
+# benchmarks/RESULTS.md (date, commit, load average at start); `session.py run` runs one benchmark, its output into
+# BENCH_LOG (a benchmark that fails is noted, the others still run); `session.py end` copies every line with a goal
+# and its verdict under that heading, with the load average at end, and prints how many goals are MET and which
+# are MISSED. The benchmarks run without their own --results, so each figure is written once.
+# Sizes default to issue 17's; smaller ones check the pipeline, e.g. `make bench BENCH_CLIENTS=100 BENCH_INVOICES=500`.
 BENCH_LOG := benchmarks/.bench-output.txt
+BENCH_CLIENTS ?= 10000
+BENCH_PDFS ?= 20
+BENCH_INGEST_SECONDS ?= 10
+BENCH_LATENCY_SECONDS ?= 15
+BENCH_INVOICES ?= 10000
+BENCH_REQUESTS ?= 40
+BENCH_SLACK_EVENTS ?= 500
+BENCH_ROUNDS ?= 5
+BENCH_IMPORT_CLIENTS ?= 5000
+BENCH_QBO_INVOICES ?= 1000
+BENCH_QBO_LIVE ?= 200
+BENCH_INBOUND_INVOICES ?= 200
+BENCH_WEBHOOKS ?= 300
+BENCH := $(BIN)/python benchmarks/session.py
+INGEST := benchmarks/ingest.py --seconds $(BENCH_INGEST_SECONDS) --latency-seconds $(BENCH_LATENCY_SECONDS)
 bench: sysdeps $(VENV)/.installed-dev postgres
-	$(BIN)/python benchmarks/session.py start
-	@: > $(BENCH_LOG)
-	$(BIN)/python benchmarks/month_end.py | tee -a $(BENCH_LOG)
-	$(BIN)/python benchmarks/render.py --results | tee -a $(BENCH_LOG)
-	$(BIN)/python benchmarks/ingest.py --results | tee -a $(BENCH_LOG)
-	$(BIN)/python benchmarks/dashboard.py --results | tee -a $(BENCH_LOG)
-	$(BIN)/python benchmarks/slack_ack.py --results | tee -a $(BENCH_LOG)
-	$(BIN)/python benchmarks/understanding.py | tee -a $(BENCH_LOG)
-	$(BIN)/python benchmarks/import.py --results | tee -a $(BENCH_LOG)
-	$(BIN)/python benchmarks/accounting.py --results | tee -a $(BENCH_LOG)
-	$(BIN)/python benchmarks/accounting_inbound.py | tee -a $(BENCH_LOG)
-	$(BIN)/python benchmarks/session.py end $(BENCH_LOG)
+	$(BENCH) start $(BENCH_LOG)
+	$(BENCH) run $(BENCH_LOG) -- benchmarks/month_end.py --clients $(BENCH_CLIENTS)
+	$(BENCH) run $(BENCH_LOG) -- benchmarks/render.py --pdfs $(BENCH_PDFS)
+	$(BENCH) run $(BENCH_LOG) -- $(INGEST) --backend postgresql
+	$(BENCH) run $(BENCH_LOG) -- $(INGEST) --backend postgresql --workers 2 --latency-only
+	$(BENCH) run $(BENCH_LOG) --info -- $(INGEST) --backend sqlite
+	$(BENCH) run $(BENCH_LOG) -- benchmarks/dashboard.py --invoices $(BENCH_INVOICES) --requests $(BENCH_REQUESTS)
+	$(BENCH) run $(BENCH_LOG) -- benchmarks/slack_ack.py --events $(BENCH_SLACK_EVENTS)
+	$(BENCH) run $(BENCH_LOG) -- benchmarks/understanding.py --rounds $(BENCH_ROUNDS)
+	$(BENCH) run $(BENCH_LOG) -- benchmarks/import.py --clients $(BENCH_IMPORT_CLIENTS)
+	$(BENCH) run $(BENCH_LOG) -- benchmarks/accounting.py --invoices $(BENCH_QBO_INVOICES) --live $(BENCH_QBO_LIVE)
+	$(BENCH) run $(BENCH_LOG) -- benchmarks/accounting_inbound.py --invoices $(BENCH_INBOUND_INVOICES) \
+		--webhooks $(BENCH_WEBHOOKS)
+	$(BENCH) end $(BENCH_LOG)
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .hypothesis build *.egg-info
