@@ -163,6 +163,7 @@ class PaymentRecorded(BalanceChanged):
     amount: str
     received_on: dt.date
     reference: str = ""
+    payment_id: int | None = None  # the recorded payment (the accounting sync pushes it by this id)
 
 
 class InvoicePaid(InvoiceRef):

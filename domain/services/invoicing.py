@@ -407,17 +407,19 @@ def record_payment(uow: UnitOfWork, actor: Actor, invoice_id: int, amount: objec
             raise ValidationFailed(f"{money} is more than the balance of {Money.from_minor(balance, inv.currency)}",
                                    code="payment.overpayment", field="amount")
         before = _summary(inv)
-        uow.invoices.add(PaymentRow(invoice_id=inv.id, amount_minor=money.minor, currency=inv.currency,
-                                    received_on=received_on, reference=reference,
-                                    recorded_by_user_id=actor.user_id, created_at=uow.clock.now()))
+        payment = PaymentRow(invoice_id=inv.id, amount_minor=money.minor, currency=inv.currency,
+                             received_on=received_on, reference=reference, recorded_by_user_id=actor.user_id,
+                             created_at=uow.clock.now())
+        uow.invoices.add(payment)
         inv.paid_minor += money.minor
         _settle(inv)
         uow.audit.record(actor, "invoice.payment_recorded", "invoice", inv.id, before=before,
                          after={**_summary(inv), "amount": money.text, "received_on": received_on.isoformat(),
                                 "reference": reference})
         ref = _ref(inv, client_name_of(uow, inv))
+        uow.flush()  # the payment's id: the accounting sync pushes it by that id
         emit(uow, PaymentRecorded(**ref, amount=money.text, received_on=received_on, reference=reference,
-                                  balance=Money.from_minor(_balance(inv), inv.currency).text))
+                                  balance=Money.from_minor(_balance(inv), inv.currency).text, payment_id=payment.id))
         if inv.status == Status.PAID.value:
             emit(uow, InvoicePaid(**ref, by="payment"))
         view = _view(uow, inv, detail=True)

@@ -147,7 +147,7 @@ def test_the_catalogue_reads_old_topics_and_refuses_nothing_it_does_not_know() -
     assert {t: set(ev.CATALOGUE[t].model_fields) for t in topics} == {
         "invoice.credited": ref | {"credit_note_id", "credit_note_number", "amount", "balance", "reason"},
         "invoice.uncollectible": ref | {"balance", "reason"},
-        "payment.recorded": ref | {"amount", "balance", "received_on", "reference"},
+        "payment.recorded": ref | {"amount", "balance", "received_on", "reference", "payment_id"},
         "invoice.email": {"schema_version", "invoice_id", "message_id"},
         "invoice.reminder": {"schema_version", "invoice_id", "step"}}
 
