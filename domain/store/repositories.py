@@ -264,8 +264,15 @@ class Arrangements(_Repo):
 
 
 def _unclaimed(kind: str, id_col: Any) -> Any:
-    return ~select(BillingClaimRow.id).where(BillingClaimRow.kind == kind, BillingClaimRow.ref_id == id_col,
-                                             BillingClaimRow.period_key == "").exists()
+    """No claim on this row, as one probe of the claims' unique key per candidate row.
+
+    A scalar subquery (the key is unique: one row or none), not NOT EXISTS: PostgreSQL turns NOT EXISTS into an
+    anti-join planned from the claims table's statistics, and with none yet (a fresh database, autovacuum off or
+    not yet run) it chose a nested loop over every claim of the kind for every candidate row: 0.5 s per month-end
+    batch of 500 clients at 10,000, growing with each batch. A scalar subquery is never flattened into a join, so
+    the plan stays an index probe per row whatever the statistics say (and never a scan of all past claims)."""
+    return select(BillingClaimRow.ref_id).where(BillingClaimRow.kind == kind, BillingClaimRow.ref_id == id_col,
+                                                BillingClaimRow.period_key == "").scalar_subquery().is_(None)
 
 
 class Work(_Repo):
