@@ -106,8 +106,46 @@ def phase_service(url: str, batch: int) -> dict[str, Any]:
             "failed": report.failed}
 
 
+CHECKS = ("totals", "cap", "deviation", "duplicate", "billing_contact", "currency", "po_required", "manual_lines",
+          "first_invoice", "threshold", "legal_data")
+SELLER = {"name": "My company", "legal_name": "Billable Demo GmbH",
+          "address": {"street": "Königstraße 10", "additional": "", "postcode": "70173", "city": "Stuttgart",
+                      "region": "", "country": "DE"},
+          "vat_id": "DE136695976", "tax_number": "", "registration": "",
+          "contact": {"name": "", "email": None, "phone": ""},
+          "bank_account": {"iban": "", "bic": "", "bank_name": "", "account_holder": ""},
+          "electronic_address": {"scheme": "", "identifier": ""}}
+
+
+def _floor_snapshot(cid: int, number: str, lines: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """The frozen legal snapshot billable stores on an issued invoice (issue 12), built as plain dicts."""
+    return {
+        "schema_version": 1, "kind": "invoice", "number": number, "seller": SELLER,
+        "buyer": {"name": f"Client {cid:05d} Ltd", "client_id": cid, "billing_emails": [f"ap{cid}@client.example"],
+                  "legal_name": f"Client {cid:05d} Ltd",
+                  "address": {"street": f"Hafenstraße {cid}", "additional": "", "postcode": "20457", "city": "Hamburg",
+                              "region": "", "country": "DE"},
+                  "vat_id": "", "buyer_reference": "", "electronic_address": {"scheme": "", "identifier": ""},
+                  "einvoice_format": "none", "language": "en"},
+        "terms": {"currency": "EUR", "issue_date": "2026-04-01", "due_date": "2026-05-01", "payment_terms_days": 30,
+                  "po_number": "", "period_start": "2026-03-01", "period_end": "2026-03-31", "locale": "en_GB",
+                  "language": "en", "tax_mode": "standard", "reverse_charge": False, "tax_note": "",
+                  "tax_rounding": "per_line", "tax_profile": {"mode": "standard", "region": "DE", "rate": "19",
+                                                              "section_rates": {}, "exemption_reason": ""},
+                  "corrects_number": None, "corrects_issue_date": None, "reason": ""},
+        "lines": [{"position": ln[1], "description": ln[3], "quantity": ln[4], "unit": ln[5],
+                   "unit_price": f"{ln[6] / 100:.2f}", "amount": f"{ln[7] / 100:.2f}", "tax_rate": "19",
+                   "tax_category": "S", "tax": f"{ln[9] / 100:.2f}", "section": ln[2]} for ln in lines],
+        "tax": [{"category": "S", "rate": "19", "taxable": "1480.00", "tax": "281.20", "exemption_reason": "",
+                 "exemption_code": ""}],
+        "totals": {"net": "1480.00", "tax": "281.20", "gross": "1761.20"}}
+
+
 def phase_floor(url: str, batch: int) -> dict[str, Any]:
-    """The same rows written with plain executemany: invoices, lines, claims, audit entries, the counter."""
+    """The same rows as billable writes, with plain executemany and JSON built as plain dicts: per invoice the
+    invoice (with its checks and frozen snapshot), its 4 lines (with their sources), 4 claims, 2 audit entries
+    (drafted, issued, with their summaries), 1 outbox message (invoice.issued); per batch the counter and the
+    audit head. `main` asserts that both phases wrote the same number of rows to every table."""
     engine = make_engine(url)
     t0, c0 = time.perf_counter(), time.process_time()
     raw = engine.raw_connection()
@@ -137,44 +175,73 @@ def phase_floor(url: str, batch: int) -> dict[str, Any]:
 
     inv_cols = ["client_id", "kind", "status", "number", "currency", "period_start", "period_end", "issue_date",
                 "due_date", "subtotal_minor", "tax_minor", "total_minor", "paid_minor", "credited_minor",
-                "tax_breakdown", "tax_note", "po_number", "checks", "capped", "reason", "created_at", "issued_at"]
+                "tax_breakdown", "tax_note", "po_number", "checks", "capped", "reason", "created_at", "issued_at",
+                "snapshot"]
     line_cols = ["invoice_id", "position", "section", "description", "quantity", "unit", "unit_price_minor",
                  "amount_minor", "tax_rate", "tax_minor", "arrangement_id", "source", "manual"]
+    checks = json.dumps([{"code": c, "outcome": "pass", "reason": "ok"} for c in CHECKS])
+    period = "2026-03-01..2026-03-31"
     for lo in range(0, len(client_ids), batch):
         chunk = client_ids[lo:lo + batch]
-        inv_rows = []
+        inv_rows, inv_lines = [], []
         for cid in chunk:
             number += 1
             subtotal = 100000 + 4 * 12000
             tax = subtotal * 19 // 100
-            inv_rows.append((cid, "invoice", "issued", f"INV-2026-{number:06d}", "EUR", START, END, NOW.date(),
+            ret, tm = 2 * cid - 1, 2 * cid
+            e0, e1, e2 = entries[cid]
+            lines: list[tuple[Any, ...]] = [
+                (None, 1, "retainer", "Managed services — March 2026", "1", "period", 100000, 100000, "19", 19000, ret,
+                 {"arrangement_id": ret, "period": period, "text": {"key": "retainer", "params": {
+                     "name": "Managed services", "start": "2026-03-01", "end": "2026-03-31", "arrears": 0,
+                     "share": ""}}, "terms_version": 1}),
+                (None, 2, "time", "Included hours used — 5.00 h of 5.00 h", "5", "h", 0, 0, "19", 0, tm,
+                 {"arrangement_id": tm, "time_entry_ids": [e0, e1], "included_hours": "5.00",
+                  "included_used": {f"{ret}:{period}": "5.00"},
+                  "text": {"key": "included_hours", "params": {"hours": "5.00", "offered": "5.00"}},
+                  "terms_version": 1})]
+            for pos, (entry, hours) in enumerate(((e1, 1), (e2, 3)), start=3):
+                person = f"eng{pos - 2}@msp.example"
+                lines.append((None, pos, "time", f"{person} (engineer) — overage {hours}.00 h", str(hours), "h", 12000,
+                              12000 * hours, "19", 12000 * hours * 19 // 100, tm,
+                              {"arrangement_id": tm, "time_entry_ids": [entry], "text": {
+                                  "key": "person_hours", "params": {"person": person, "role": "engineer",
+                                                                    "hours": f"{hours}.00", "overage": 1}},
+                               "terms_version": 1}))
+            num = f"INV-2026-{number:06d}"
+            inv_rows.append((cid, "invoice", "issued", num, "EUR", START, END, NOW.date(),
                              date(2026, 5, 1), subtotal, tax, subtotal + tax, 0, 0,
                              json.dumps([{"rate": "19", "taxable": "1480.00", "tax": "281.20"}]), "", "",
-                             json.dumps([{"code": "totals", "outcome": "pass", "reason": "ok"}] * 10), False, "",
-                             now, now))
+                             checks, False, "", now, now, json.dumps(_floor_snapshot(cid, num, lines))))
+            inv_lines.append(lines)
         inv_ids = ins("invoices", inv_cols, inv_rows, returning=True)
-        lines, claims, audits = [], [], []
-        for inv_id, cid in zip(inv_ids, chunk, strict=True):
-            src = json.dumps({"arrangement_id": 2 * cid - 1, "period": "2026-03-01..2026-03-31"})
-            lines.append((inv_id, 1, "retainer", "Managed services — March 2026", "1", "period", 100000, 100000,
-                          "19", 19000, 2 * cid - 1, src, False))
-            lines.append((inv_id, 2, "time", "Included hours used", "5", "h", 0, 0, "19", 0, 2 * cid,
-                          json.dumps({"time_entry_ids": entries[cid]}), False))
-            lines.append((inv_id, 3, "time", "eng (engineer) — overage 4.00 h", "4", "h", 12000, 48000, "19", 9120,
-                          2 * cid, json.dumps({"time_entry_ids": entries[cid]}), False))
-            claims.append(("period", 2 * cid - 1, "2026-03-01..2026-03-31", inv_id))
+        line_rows, claims, audits, outbox = [], [], [], []
+        for inv_id, cid, lines, inv in zip(inv_ids, chunk, inv_lines, inv_rows, strict=True):
+            line_rows.extend((inv_id, *ln[1:11], json.dumps(ln[11]), False) for ln in lines)
+            claims.append(("period", 2 * cid - 1, period, inv_id))
             claims.extend(("time", e, "", inv_id) for e in entries[cid])
-            for action in ("invoice.drafted", "invoice.issued"):
+            summary = {"status": "draft", "number": None, "client_id": cid, "currency": "EUR",
+                       "period": ["2026-03-01", "2026-03-31"], "total": "1761.20", "balance": "1761.20", "lines": 4}
+            issued = {**summary, "status": "issued", "number": inv[3]}
+            for action, before, after in (("invoice.drafted", None, summary), ("invoice.issued", summary, issued)):
                 seq += 1
-                content = {"seq": seq, "action": action, "subject_id": str(inv_id)}
+                content = {"seq": seq, "action": action, "subject_id": str(inv_id), "before": before, "after": after}
                 h = hashlib.sha256(prev.encode() + json.dumps(content, sort_keys=True).encode()).hexdigest()
-                audits.append((seq, now, "system", None, "floor", action, "invoice", str(inv_id), "{}", "{}",
-                               json.dumps({"status": "issued"}), prev, h))
+                audits.append((seq, now, "system", None, "floor", action, "invoice", str(inv_id), "{}",
+                               json.dumps(before) if before is not None else None, json.dumps(after), prev, h, "local"))
                 prev = h
-        ins("invoice_lines", line_cols, lines)
+            outbox.append(("invoice.issued", json.dumps({
+                "schema_version": 1, "invoice_id": inv_id, "number": inv[3], "kind": "invoice", "status": "issued",
+                "client_id": cid, "client_name": f"Client {cid:05d} Ltd", "currency": "EUR", "total": "1761.20",
+                "subtotal": "1480.00", "tax": "281.20", "balance": "1761.20", "issue_date": "2026-04-01",
+                "due_date": "2026-05-01", "period": ["2026-03-01", "2026-03-31"], "via": "billing_run",
+                "po_number": ""}), "{}", "pending", 0, now, "", now))
+        ins("invoice_lines", line_cols, line_rows)
         ins("billing_claims", ["kind", "ref_id", "period_key", "invoice_id"], claims)
         ins("audit_log", ["seq", "at", "actor_kind", "actor_id", "actor_label", "action", "subject_type",
-                          "subject_id", "cause", "before", "after", "prev_hash", "hash"], audits)
+                          "subject_id", "cause", "before", "after", "prev_hash", "hash", "key_id"], audits)
+        ins("outbox", ["topic", "payload", "cause", "status", "attempts", "run_after", "last_error", "created_at"],
+            outbox)
         cur.execute(f"UPDATE audit_head SET last_seq = {ph}, last_hash = {ph} WHERE id = 1", (seq, prev))
         cur.execute(f"UPDATE number_counters SET last_value = {ph} WHERE key = 'INV-2026-{{seq}}'", (number,))
         raw.commit()
@@ -182,6 +249,24 @@ def phase_floor(url: str, batch: int) -> dict[str, Any]:
     raw.close()
     engine.dispose()
     return {"elapsed": elapsed, "cpu": cpu, "issued": len(client_ids)}
+
+
+JSON_COLUMNS = (("invoices", "snapshot"), ("invoices", "checks"), ("invoice_lines", "source"), ("audit_log", "after"),
+                ("outbox", "payload"))
+
+
+def written(url: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Rows in every table, and characters in the JSON columns a run writes most of (both phases start alike)."""
+    from domain.store.tables import Base
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = {t: int(conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one())
+                for t in sorted(Base.metadata.tables)}
+        chars = {f"{t}.{c}": int(conn.execute(text(f"SELECT coalesce(sum(length(CAST({c} AS TEXT))), 0) FROM {t}"))
+                                 .scalar_one()) for t, c in JSON_COLUMNS}
+    engine.dispose()
+    return rows, chars
 
 
 def run_phase(phase: str, url: str, batch: int) -> dict[str, Any]:
@@ -216,9 +301,19 @@ def main() -> None:
                 urls.append(url)
                 print(f"[{backend}] seeding {args.clients} clients for the {phase} run...", flush=True)
                 seed(url, args.clients)
+                seeded = written(url)[0]
                 print(f"[{backend}] {phase} run...", flush=True)
                 figures[phase] = run_phase(phase, url, args.batch)
+                figures[phase]["written"] = written(url)
             s, f = figures["service"], figures["floor"]
+            # The floor must write what billable writes, row for row, so the ratio compares like with like.
+            (s_rows, s_chars), (f_rows, f_chars) = s["written"], f["written"]
+            diff = {t: (s_rows[t], f_rows[t]) for t in s_rows if s_rows[t] != f_rows[t]}
+            assert not diff, f"the floor does not write the rows billable writes (table: billable, floor): {diff}"
+            print(f"[{backend}] rows written by each: " + ", ".join(
+                f"{t} {s_rows[t] - seeded[t]}" for t in s_rows if s_rows[t] != seeded[t]))
+            print(f"[{backend}] JSON characters (billable / floor): " + ", ".join(
+                f"{k} {s_chars[k]} / {f_chars[k]}" for k in s_chars))
             assert s["issued"] + s["flagged"] == args.clients, s
             rate = args.clients / s["elapsed"]
             ratio = s["elapsed"] / f["elapsed"]
