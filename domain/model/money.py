@@ -47,6 +47,7 @@ def minor_exponent(currency: str) -> int:
     return int(get_currency_precision(currency))
 
 
+@cache
 def _quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-minor_exponent(currency))
 
@@ -191,5 +192,8 @@ def money_sum(items: list[Money], currency: str) -> Money:
 
 
 def minor_to_text(minor: int, currency: str) -> str:
-    """Integer minor units to the JSON decimal string."""
-    return Money.from_minor(minor, currency).text
+    """Integer minor units to the JSON decimal string (what `Money.from_minor(minor, currency).text` says)."""
+    if currency not in _currencies():
+        check_currency(currency)
+    # An integer scaled by the currency's exponent already has exactly its minor digits: nothing to round.
+    return format(Decimal(minor).scaleb(-minor_exponent(currency)), "f")

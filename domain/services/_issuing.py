@@ -16,6 +16,7 @@ Everything happens in the caller's transaction. The events are the catalogue's (
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -26,7 +27,7 @@ from domain.errors import CheckBlocked
 from domain.model import numbering, snapshot
 from domain.model.checks import CheckInput, CheckResult, Outcome, run_checks, verdict
 from domain.model.lifecycle import Status, check_transition
-from domain.model.money import Money, minor_exponent, round_money
+from domain.model.money import Money, minor_exponent, minor_to_text, round_money
 from domain.model.outbox_events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -39,7 +40,7 @@ from domain.model.outbox_events import (
     IssuePath,
     ReviewRequested,
 )
-from domain.model.parties import Seller
+from domain.model.parties import Buyer, Seller
 from domain.model.roles import Actor
 from domain.model.tax import TaxMode, TaxProfile, TaxRounding, invoice_totals, line_tax
 from domain.services._context import History, load_history
@@ -116,7 +117,7 @@ def _retax(inv: InvoiceRow, profile: TaxProfile, ws: WorkspaceRow, buyer_vat_id:
 
 
 def _text(minor: int, currency: str) -> str:
-    return Money.from_minor(minor, currency).text
+    return minor_to_text(minor, currency)
 
 
 def _period(inv: InvoiceRow) -> list[str] | None:
@@ -171,55 +172,79 @@ def _language(locale: str) -> str:
     return locale.replace("-", "_").split("_")[0].lower() or "en"
 
 
-def seller_snapshot(ws: WorkspaceRow) -> snapshot.Seller:
-    """The seller as the workspace row says now: its name and every party field it has (`parties.Seller`)."""
-    return snapshot.Seller(name=ws.name, **seller_of(ws).model_dump(mode="json"))
+def seller_snapshot(ws: WorkspaceRow, seller: Seller | None = None) -> dict[str, Any]:
+    """The seller as the workspace row says now, as a snapshot stores it (`snapshot.Seller` as JSON): its name and
+    every party field it has (`parties.Seller`; `seller` when already read)."""
+    return {"name": ws.name, **(seller if seller is not None else seller_of(ws)).model_dump(mode="json")}
 
 
-def buyer_snapshot(client: ClientRow) -> snapshot.Buyer:
-    """The buyer as the client row says now: its name, billing contacts and every party field it has."""
-    return snapshot.Buyer(name=client.name, client_id=client.id, billing_emails=[str(e) for e in client.billing_emails],
-                          **buyer_of(client).model_dump(mode="json"))
+def buyer_snapshot(client: ClientRow, buyer: Buyer | None = None) -> dict[str, Any]:
+    """The buyer as the client row says now, as a snapshot stores it (`snapshot.Buyer` as JSON): its name, billing
+    contacts and every party field it has (`buyer` when already read)."""
+    return {"name": client.name, "client_id": client.id, "billing_emails": [str(e) for e in client.billing_emails],
+            **(buyer if buyer is not None else buyer_of(client)).model_dump(mode="json")}
 
 
-def freeze(inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow, corrects: InvoiceRow | None = None) -> None:
+def _copy(party: dict[str, Any]) -> dict[str, Any]:
+    """A party's JSON shared by a run's invoices, copied so no two invoices hold the same (nested) dicts."""
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in party.items()}
+
+
+def _day(d: date | None) -> str | None:
+    return None if d is None else d.isoformat()
+
+
+def freeze(inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow, corrects: InvoiceRow | None = None, *,
+           seller: dict[str, Any] | None = None, buyer: Buyer | None = None) -> None:
     """Store what a just-numbered invoice or credit note says (`domain.model.snapshot`): from now on every door
-    reads its parties and terms from here. A credit note keeps the tax treatment of the invoice it corrects."""
+    reads its parties and terms from here. A credit note keeps the tax treatment of the invoice it corrects.
+
+    Written as the JSON `snapshot.InvoiceSnapshot.model_dump(mode="json")` gives, key for key, from values that were
+    checked when they were entered (a run freezes thousands: validating each snapshot again was most of its cost).
+    `seller` (`seller_snapshot`) and `buyer` (`parties.Buyer`): already read by the caller."""
     assert inv.number is not None and inv.issue_date is not None
     cur = inv.currency
     profile = _profile(client)
     original = (snapshot.InvoiceSnapshot.model_validate(corrects.snapshot)
                 if corrects is not None and corrects.snapshot else None)
     mode = original.terms.tax_mode if original is not None else profile.mode
-    buyer = buyer_snapshot(client)
+    party = buyer_snapshot(client, buyer)
     locale = client.locale or ws.locale
     credit = inv.kind == "credit_note"
-    terms = snapshot.Terms(
-        currency=cur, issue_date=inv.issue_date, due_date=None if credit else inv.due_date,
-        payment_terms_days=None if credit else client.payment_terms_days, po_number=inv.po_number,
-        period_start=inv.period_start, period_end=inv.period_end, locale=locale,
-        language=str(buyer.model_dump().get("language") or _language(locale)), tax_mode=mode,
-        reverse_charge=mode == TaxMode.REVERSE_CHARGE, tax_note=inv.tax_note, tax_rounding=ws.tax_rounding,
-        tax_profile=original.terms.tax_profile if original is not None else profile.as_json(),
-        corrects_number=corrects.number if corrects is not None else None,
-        corrects_issue_date=corrects.issue_date if corrects is not None else None,
-        reason=inv.reason if credit else "")
-    reason, code = snapshot.exemption(mode, str(terms.tax_profile.get("exemption_reason", "")))
-    frozen = snapshot.InvoiceSnapshot(
-        kind="credit_note" if credit else "invoice", number=inv.number, seller=seller_snapshot(ws), buyer=buyer,
-        terms=terms,
-        lines=[snapshot.Line(position=ln.position, description=ln.description, quantity=ln.quantity, unit=ln.unit,
-                             unit_price=_text(ln.unit_price_minor, cur), amount=_text(ln.amount_minor, cur),
-                             tax_rate=ln.tax_rate, tax_category=snapshot.tax_category(mode, Decimal(ln.tax_rate)),
-                             tax=_text(ln.tax_minor, cur), section=ln.section) for ln in inv.lines],
-        tax=[snapshot.TaxGroup(category=snapshot.tax_category(mode, Decimal(g["rate"])), rate=g["rate"],
-                               taxable=g["taxable"], tax=g["tax"],
-                               exemption_reason=reason if Decimal(g["tax"]) == 0 else "",
-                               exemption_code=code if Decimal(g["tax"]) == 0 else "")
-             for g in inv.tax_breakdown],
-        totals=snapshot.Totals(net=_text(inv.subtotal_minor, cur), tax=_text(inv.tax_minor, cur),
-                               gross=_text(inv.total_minor, cur)))
-    inv.snapshot = frozen.model_dump(mode="json")
+    tax_profile = copy.deepcopy(original.terms.tax_profile) if original is not None else profile.as_json()
+    terms = {
+        "currency": cur, "issue_date": inv.issue_date.isoformat(),
+        "due_date": None if credit else _day(inv.due_date),
+        "payment_terms_days": None if credit else client.payment_terms_days, "po_number": inv.po_number,
+        "period_start": _day(inv.period_start), "period_end": _day(inv.period_end), "locale": locale,
+        "language": str(party.get("language") or _language(locale)), "tax_mode": mode.value,
+        "reverse_charge": mode == TaxMode.REVERSE_CHARGE, "tax_note": inv.tax_note, "tax_rounding": ws.tax_rounding,
+        "tax_profile": tax_profile, "corrects_number": corrects.number if corrects is not None else None,
+        "corrects_issue_date": _day(corrects.issue_date) if corrects is not None else None,
+        "reason": inv.reason if credit else ""}
+    reason, code = snapshot.exemption(mode, str(tax_profile.get("exemption_reason", "")))
+    categories: dict[str, str] = {}  # rate -> UNCL5305 category, for this invoice's treatment
+
+    def category(rate: str) -> str:
+        if rate not in categories:
+            categories[rate] = snapshot.tax_category(mode, Decimal(rate))
+        return categories[rate]
+
+    lines = [{"position": ln.position, "description": ln.description, "quantity": ln.quantity, "unit": ln.unit,
+              "unit_price": minor_to_text(ln.unit_price_minor, cur), "amount": minor_to_text(ln.amount_minor, cur),
+              "tax_rate": ln.tax_rate, "tax_category": category(ln.tax_rate),
+              "tax": minor_to_text(ln.tax_minor, cur), "section": ln.section} for ln in inv.lines]
+    groups = []
+    for g in inv.tax_breakdown:
+        untaxed = Decimal(g["tax"]) == 0
+        groups.append({"category": category(g["rate"]), "rate": g["rate"], "taxable": g["taxable"], "tax": g["tax"],
+                       "exemption_reason": reason if untaxed else "", "exemption_code": code if untaxed else ""})
+    inv.snapshot = {
+        "schema_version": snapshot.SCHEMA_VERSION, "kind": "credit_note" if credit else "invoice", "number": inv.number,
+        "seller": _copy(seller) if seller is not None else seller_snapshot(ws), "buyer": party, "terms": terms,
+        "lines": lines, "tax": groups,
+        "totals": {"net": minor_to_text(inv.subtotal_minor, cur), "tax": minor_to_text(inv.tax_minor, cur),
+                   "gross": minor_to_text(inv.total_minor, cur)}}
 
 
 # ---- checks, numbers, issue --------------------------------------------------------------------------------------
@@ -230,7 +255,7 @@ def history_for(uow: UnitOfWork, client_ids: list[int], period_start: date, ws: 
 
 
 def _check_input(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow,
-                 history: History, seller: Seller | None = None) -> CheckInput:
+                 history: History, seller: Seller | None = None, buyer: Buyer | None = None) -> CheckInput:
     now = uow.clock.now()
     threshold = ws.approval_thresholds.get(inv.currency)
     return CheckInput(
@@ -245,7 +270,8 @@ def _check_input(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: Worksp
         first_for_client=client.id not in history.has_issued,
         approval_threshold=Money.parse(threshold, inv.currency).minor if threshold else None,
         deviation_pct=Decimal(ws.deviation_pct), duplicate_days=ws.duplicate_days, issue_date=now.date(),
-        seller=seller if seller is not None else seller_of(ws), buyer=buyer_of(client), client_id=client.id,
+        seller=seller if seller is not None else seller_of(ws), buyer=buyer if buyer is not None else buyer_of(client),
+        client_id=client.id,
         reverse_charge=_profile(client).mode == TaxMode.REVERSE_CHARGE)
 
 
@@ -258,8 +284,9 @@ def take_numbers(uow: UnitOfWork, fmt: str, count: int) -> list[str]:
     return [numbering.render(fmt, today, first + i) for i in range(count)]
 
 
-def _finalize(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow, number: str) -> None:
-    """Number, date, freeze and issue a checked invoice."""
+def _finalize(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow, number: str, *,
+              seller: dict[str, Any] | None = None, buyer: Buyer | None = None) -> None:
+    """Number, date, freeze and issue a checked invoice (`seller`, `buyer`: as `freeze` takes them)."""
     check_transition(inv.status, Status.ISSUED)
     today = uow.clock.today()
     inv.number = number
@@ -269,7 +296,7 @@ def _finalize(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: Workspace
     inv.issued_at = uow.clock.now()
     if not inv.po_number and client.po_number:
         inv.po_number = client.po_number
-    freeze(inv, client, ws)
+    freeze(inv, client, ws, seller=seller, buyer=buyer)
     if inv.total_minor - inv.paid_minor - inv.credited_minor == 0:
         # Nothing is owed (credits ate the month): settled at once, never an open invoice nobody can pay.
         check_transition(inv.status, Status.PAID)
@@ -340,14 +367,15 @@ def issue(uow: UnitOfWork, actor: Actor, invoices: Sequence[InvoiceRow], *, via:
     approving = approval_note is not None
     decided: list[Decided] = []
     events: list[BookEvent] = []
-    clean: list[tuple[InvoiceRow, dict[str, Any], list[CheckResult]]] = []
+    clean: list[tuple[InvoiceRow, dict[str, Any], list[CheckResult], Buyer]] = []
     for inv in invoices:
         client = by_id[inv.client_id]
         before = _summary(inv)
         if retax:
             _retax(inv, _profile(client), ws, client.vat_id, client.address_country)
         hist = history if history is not None else histories[inv.period_start or uow.clock.today()]
-        results = run_checks(_check_input(uow, inv, client, ws, hist, seller))
+        buyer = buyer_of(client)  # once: checked now, frozen into the invoice if it is issued
+        results = run_checks(_check_input(uow, inv, client, ws, hist, seller, buyer))
         outcome = verdict(results)
         if outcome == Outcome.BLOCK and not unattended:
             raise _blocked(results)
@@ -366,17 +394,18 @@ def issue(uow: UnitOfWork, actor: Actor, invoices: Sequence[InvoiceRow], *, via:
             if not quiet:
                 events.append(ReviewRequested(**_ref(inv, client.name), period=_period(inv), reason=hold or ""))
         else:
-            clean.append((inv, before, results))
+            clean.append((inv, before, results, buyer))
             continue
         decided.append(Decided(inv, outcome, results, False))
-    for (inv, before, results), number in zip(clean, take_numbers(uow, ws.invoice_number_format, len(clean)),
-                                              strict=True):
+    seller_doc = seller_snapshot(ws, seller) if clean else None
+    for (inv, before, results, buyer), number in zip(clean, take_numbers(uow, ws.invoice_number_format, len(clean)),
+                                                     strict=True):
         client = by_id[inv.client_id]
         if approving:
             inv.approved_by_user_id = actor.user_id
             uow.audit.record(actor, "invoice.approved", "invoice", inv.id, before=before, after={
                 "note": approval_note, "flags": [r.as_json() for r in results if r.outcome == Outcome.FLAG]})
-        _finalize(uow, inv, client, ws, number)
+        _finalize(uow, inv, client, ws, number, seller=seller_doc, buyer=buyer)
         uow.audit.record(actor, "invoice.issued", "invoice", inv.id, before=before, after=_summary(inv))
         if approving:
             events.append(decided_event(uow, actor, inv.id, "approved", inv.number, inv.status, approval_note or ""))

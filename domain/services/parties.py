@@ -6,6 +6,7 @@ the bank account payments go to). A client's buyer details change through `clien
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -93,43 +94,48 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _nest(model: type[BaseModel], row: object, prefix: str = "") -> dict[str, Any]:
-    """The inverse of `_flatten`, reading the row's columns for each field of the model."""
-    out: dict[str, Any] = {}
+@cache
+def _plan(model: type[BaseModel], prefix: str = "") -> tuple[tuple[str, str, type[BaseModel] | None, Any], ...]:
+    """Each field of a party model: its name, its row column (or its nested model's prefix), its model when it is
+    a nested one, its StrEnum when it is one."""
+    out: list[tuple[str, str, type[BaseModel] | None, Any]] = []
     for name, info in model.model_fields.items():
         sub = info.annotation
-        if isinstance(sub, type) and issubclass(sub, BaseModel):
-            out[name] = _nest(sub, row, f"{prefix}{name}_")
+        nested = sub if isinstance(sub, type) and issubclass(sub, BaseModel) else None
+        enum = sub if isinstance(sub, type) and issubclass(sub, str) and sub is not str else None
+        out.append((name, f"{prefix}{name}_" if nested is not None else f"{prefix}{name}", nested, enum))
+    return tuple(out)
+
+
+def _read(model: type[BaseModel], row: object, prefix: str = "", **given: Any) -> Any:
+    """The model from the row's columns (`{"address": {"city": ...}}` is read from `address_city`, the inverse of
+    `_flatten`), fields given by name taken as given: empty columns leave a field at its default. Stored values were
+    validated when written; constructing without re-checking keeps a read from failing should a check (a library's
+    list of formats) tighten later."""
+    fields: dict[str, Any] = {}
+    for name, column, nested, enum in _plan(model, prefix):
+        if name in given:
+            fields[name] = given[name]
+        elif nested is not None:
+            fields[name] = _read(nested, row, column)
         else:
-            value = getattr(row, f"{prefix}{name}", None)
+            value = getattr(row, column, None)
             if value is not None and value != "":
-                out[name] = value
-    return out
+                fields[name] = value if enum is None else enum(value)
+    return model.model_construct(**fields)
 
 
 def seller_of(ws: WorkspaceRow) -> Seller:
     """The workspace as the seller an invoice names. Its legal name is never guessed from the workspace's display
     name: an invoice needs the registered one, so an empty one blocks issuing until it is filled in."""
-    data = _nest(Seller, ws)
-    # Stored values were validated when written; constructing without re-checking keeps a read from failing
-    # should a check (a library's list of formats) tighten later.
-    return Seller.model_construct(**{k: _construct(Seller, k, v) for k, v in data.items()})
+    seller: Seller = _read(Seller, ws)
+    return seller
 
 
 def buyer_of(client: ClientRow) -> Buyer:
     """A client as the buyer an invoice names."""
-    data = _nest(Buyer, client)
-    data["legal_name"] = client.name
-    return Buyer.model_construct(**{k: _construct(Buyer, k, v) for k, v in data.items()})
-
-
-def _construct(model: type[BaseModel], name: str, value: Any) -> Any:
-    sub = model.model_fields[name].annotation
-    if isinstance(sub, type) and issubclass(sub, BaseModel) and isinstance(value, dict):
-        return sub.model_construct(**{k: _construct(sub, k, v) for k, v in value.items()})
-    if isinstance(sub, type) and issubclass(sub, str) and sub is not str:  # a StrEnum
-        return sub(value)
-    return value
+    buyer: Buyer = _read(Buyer, client, legal_name=client.name)
+    return buyer
 
 
 def write_seller(ws: WorkspaceRow, seller: Seller) -> None:
