@@ -45,6 +45,7 @@ from domain.services._issuing import (
 from domain.services.clients import refuse_archived
 from domain.services.outbox import emit
 from domain.services.views import InvoiceView
+from domain.store.rows import new_row
 from domain.store.tables import ClientRow, InvoiceLineRow, InvoiceRow, PaymentRow, WorkspaceRow
 from domain.store.uow import UnitOfWork
 
@@ -76,18 +77,23 @@ def _load(uow: UnitOfWork, actor: Actor, invoice_id: int, for_update: bool = Tru
 
 def _add_lines(inv: InvoiceRow, lines: list[DraftLine], profile: TaxProfile, actor: Actor | None = None) -> None:
     cur = inv.currency
+    exp = minor_exponent(cur)
     pos = max((ln.position for ln in inv.lines), default=0)
+    rates: dict[str, tuple[Decimal, str]] = {}  # section -> its rate, and as text
     for d in lines:
         pos += 1
-        rate = profile.rate_for(d.section)
+        if d.section not in rates:
+            rate = profile.rate_for(d.section)
+            rates[d.section] = rate, format(rate.normalize(), "f")
+        rate, rate_text = rates[d.section]
         amount = _to_minor(d.amount, cur)
-        inv.lines.append(InvoiceLineRow(
-            position=pos, section=d.section, description=d.description, quantity=format(d.quantity.normalize(), "f"),
-            unit=d.unit, unit_price_minor=_to_minor(d.unit_price, cur), amount_minor=amount,
-            tax_rate=format(rate.normalize(), "f"),
-            tax_minor=_to_minor(line_tax(Decimal(amount).scaleb(-minor_exponent(cur)), rate, cur), cur),
-            arrangement_id=d.arrangement_id, source=d.source, manual=d.manual,
-            added_by_user_id=actor.user_id if (actor and d.manual) else None))
+        inv.lines.append(new_row(InvoiceLineRow, {
+            "position": pos, "section": d.section, "description": d.description,
+            "quantity": format(d.quantity.normalize(), "f"), "unit": d.unit,
+            "unit_price_minor": _to_minor(d.unit_price, cur), "amount_minor": amount, "tax_rate": rate_text,
+            "tax_minor": _to_minor(line_tax(Decimal(amount).scaleb(-exp), rate, cur), cur),
+            "arrangement_id": d.arrangement_id, "source": d.source, "manual": d.manual,
+            "added_by_user_id": actor.user_id if (actor and d.manual) else None}))
 
 
 def new_draft(actor: Actor, client: ClientRow, start: date, end: date, ctx: BillingContext, ws: WorkspaceRow,
@@ -97,12 +103,12 @@ def new_draft(actor: Actor, client: ClientRow, start: date, end: date, ctx: Bill
     if not lines:
         return None
     profile = _profile(client)
-    inv = InvoiceRow(client_id=client.id, kind="invoice", status=Status.DRAFT.value, currency=client.currency,
-                     period_start=start, period_end=end,
-                     tax_note=profile.invoice_note(client.vat_id, client.address_country),
-                     po_number=client.po_number,
-                     requested_by_user_id=actor.user_id if actor.is_person_like else None, capped=capped,
-                     created_at=now, paid_minor=0, credited_minor=0, checks=[], reason="")
+    inv = new_row(InvoiceRow, {
+        "client_id": client.id, "kind": "invoice", "status": Status.DRAFT.value, "currency": client.currency,
+        "period_start": start, "period_end": end,
+        "tax_note": profile.invoice_note(client.vat_id, client.address_country), "po_number": client.po_number,
+        "requested_by_user_id": actor.user_id if actor.is_person_like else None,
+        "capped": capped, "created_at": now, "paid_minor": 0, "credited_minor": 0, "checks": [], "reason": ""})
     _add_lines(inv, lines, profile)
     _recompute(inv, ws)
     return inv, [c for d in lines for c in d.claims]
