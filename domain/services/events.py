@@ -82,8 +82,8 @@ def store_events(uow: UnitOfWork, actor: Actor, source: str, items: list[Incomin
 
 
 def _store(uow: UnitOfWork, batches: list[tuple[str, list[Incoming]]], actors: dict[str, Actor]) -> list[Receipt]:
-    """One multi-row INSERT ... ON CONFLICT DO NOTHING for the events of every batch, one for their jobs: a
-    redelivery (or the same event twice in one go) is a duplicate by the unique key, never an error."""
+    """The events of every batch inserted with ON CONFLICT DO NOTHING and the new ones queued, in one statement on
+    PostgreSQL: a redelivery (or the same event twice in one go) is a duplicate by the unique key, never an error."""
     now = uow.clock.now()
     rows: list[tuple[int, Incoming, dict[str, Any], dict[str, str] | None]] = []
     for n, (source, items) in enumerate(batches):
@@ -98,9 +98,8 @@ def _store(uow: UnitOfWork, batches: list[tuple[str, list[Incoming]]], actors: d
                 "status": "received" if error is None else "rejected",
                 "reason": f"{error['field']}: {error['message']}" if error else "", "result": {},
                 "occurred_at": item.occurred_at, "received_at": now, "processed_at": None}, error))
-    new_ids = uow.events.insert_many([values for _, _, values, _ in rows])
+    new_ids = uow.events.insert_queued([values for _, _, values, _ in rows], now)
     receipts = [Receipt() for _ in batches]
-    queued = []
     received: dict[str, list[list[Any]]] = {}
     for n, item, values, error in rows:
         source, receipt = values["source"], receipts[n]
@@ -110,7 +109,6 @@ def _store(uow: UnitOfWork, batches: list[tuple[str, list[Incoming]]], actors: d
             continue
         receipt.ids.append(new_id)
         if error is None:
-            queued.append(new_id)
             receipt.accepted.append(item.event_id)
             received.setdefault(source, []).append([new_id, item.event_id, values["type"]])
         else:
@@ -125,7 +123,6 @@ def _store(uow: UnitOfWork, batches: list[tuple[str, list[Incoming]]], actors: d
         uow.audit.record(actors.get(source) or source_actor(source), "events.received", "event", stored[0][0],
                          after={"source": source, "count": len(stored), "events": stored},
                          cause={"event_ids": [e[0] for e in stored]})
-    uow.jobs.enqueue_many("event", queued, now)
     return receipts
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, insert, not_, select, update
+from sqlalchemy import Table, and_, delete, func, insert, not_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -649,6 +650,31 @@ def _insert_for(session: Session) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+_EVENT_COLUMNS = ("source", "event_id", "type", "subject_ref", "status", "reason", "data", "result", "occurred_at",
+                  "received_at", "processed_at")
+_EVENT_TIMES = ("occurred_at", "received_at", "processed_at")
+# The rows travel as one JSON array (json.dumps is C; psycopg escapes array elements one by one in Python). The
+# jobs' ids follow the events' (ORDER BY): workers claim in id order. The NOTIFY is sent once, and only when a job
+# was queued; PostgreSQL delivers it at commit, never for a rollback.
+_INSERT_QUEUED = text(f"""
+WITH ev AS (
+    INSERT INTO events ({", ".join(_EVENT_COLUMNS)})
+    SELECT {", ".join(_EVENT_COLUMNS)} FROM json_to_recordset(CAST(:rows AS json)) AS r(
+        source varchar, event_id varchar, type varchar, subject_ref varchar, status varchar, reason text, data json,
+        result json, occurred_at timestamptz, received_at timestamptz, processed_at timestamptz)
+    ON CONFLICT (source, event_id) DO NOTHING
+    RETURNING id, source, event_id, status
+), queued AS (
+    INSERT INTO jobs (kind, ref_id, status, attempts, max_attempts, run_after, last_error, done_by, created_at)
+    SELECT 'event', id, 'queued', 0, :max_attempts, :now, '', '', :now FROM ev WHERE status = 'received' ORDER BY id
+    RETURNING id
+), woken AS (
+    SELECT pg_notify(:channel, 'event') FROM (SELECT 1 FROM queued LIMIT 1) AS one
+)
+SELECT ev.id, ev.source, ev.event_id FROM ev, (SELECT count(*) FROM woken) AS notified
+""")
+
+
 class Events(_Repo):
     def insert_many(self, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
         """Insert events in one statement, skipping those whose (source, event_id) is stored: the new ids by key.
@@ -659,6 +685,30 @@ class Events(_Repo):
         stmt = _insert_for(self.s)(table).on_conflict_do_nothing(index_elements=["source", "event_id"]) \
             .returning(table.c.id, table.c.source, table.c.event_id)
         return {(str(src), str(eid)): int(i) for i, src, eid in self.s.execute(stmt, list(rows)).all()}
+
+    def insert_queued(self, rows: Sequence[dict[str, Any]], now: datetime, max_attempts: int = 5
+                      ) -> dict[tuple[str, str], int]:
+        """`insert_many`, and a queued job for each new row whose status is `received` (workers woken at commit).
+
+        On PostgreSQL this is one statement whose text does not depend on the number of rows (arrays unnested):
+        one round trip, parsed once by psycopg and prepared by the server, instead of an INSERT of the events, an
+        INSERT of the jobs and a NOTIFY, each a round trip, the first a new multi-row text for every batch size."""
+        if not rows:
+            return {}
+        if self.s.get_bind().dialect.name != "postgresql":
+            new_ids = self.insert_many(rows)
+            queued, seen = [], set()
+            for r in rows:
+                key = (r["source"], r["event_id"])
+                if key in new_ids and key not in seen and r["status"] == "received":
+                    queued.append(new_ids[key])
+                seen.add(key)
+            Jobs(self.s).enqueue_many("event", queued, now, max_attempts)
+            return new_ids
+        payload = json.dumps([{c: (r[c].isoformat() if c in _EVENT_TIMES and r[c] is not None else r[c])
+                                for c in _EVENT_COLUMNS} for r in rows])
+        params = {"rows": payload, "now": now, "max_attempts": max_attempts, "channel": JOBS_CHANNEL}
+        return {(str(src), str(eid)): int(i) for i, src, eid in self.s.execute(_INSERT_QUEUED, params).all()}
 
     def load(self, event_ids: Sequence[int]) -> Sequence[EventRow]:
         """Load these events in one query (a worker's batch): while the caller holds them, `get` finds them in
