@@ -13,8 +13,10 @@ PG_HOST ?= 127.0.0.1
 PG_PORT ?= 5432
 
 # Debian packages the project needs on the machine. `make sysdeps` installs the missing ones.
-# WeasyPrint (invoice PDFs): Pango, HarfBuzz subsetting, and a font.
-SYSDEPS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+# The invoice PDFs' font, DejaVu Sans (Typst reads it from its folder; Typst does not slant a font itself, so the
+# oblique the subtotals use comes from fonts-dejavu-extra); WeasyPrint (a company's own HTML template): Pango and
+# HarfBuzz subsetting.
+SYSDEPS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-dejavu-extra
 # Only for `make test`: the dashboard's browser tests drive Debian's Chromium through Playwright (never a download).
 TEST_SYSDEPS := chromium
 

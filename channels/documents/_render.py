@@ -19,7 +19,8 @@ from babel.numbers import format_currency, format_decimal
 
 from channels.documents._i18n import N_, SOURCE_LANGUAGE, document_language, languages, translations
 from channels.documents._lines import describe
-from channels.documents._qr import payment_qr
+from channels.documents._qr import epc_qr, payment_qr
+from channels.documents._typst import qr_svg, typst_pdf, view, view_json
 from domain.model.parties import Buyer, DocumentLanguage, PostalAddress, Seller
 from domain.model.tax import REVERSE_CHARGE_NOTE, REVERSE_CHARGE_NOTE_UK
 from domain.services.documents import DocumentView
@@ -131,7 +132,18 @@ def language_of(doc: DocumentView) -> str:
     return document_language(doc.client.language, doc.locale)
 
 
-def _context(doc: DocumentView, links: dict[str, str] | None = None, payment_instructions: str = "") -> dict[str, Any]:
+def _qr(doc: DocumentView) -> Any:
+    """The document's SEPA payment QR code (a segno code), or None: not on a credit note or a draft."""
+    inv = doc.invoice
+    if inv.kind == "credit_note" or not inv.number:
+        return None
+    return epc_qr(doc.payee_name, doc.payee_iban, inv.balance, inv.currency, inv.number, doc.payee_bic)
+
+
+def _context(doc: DocumentView, links: dict[str, str] | None = None, payment_instructions: str = "",
+             qr: bool = True) -> dict[str, Any]:
+    """What a template is rendered with; `qr=False` leaves the QR code's data URI out (the Typst PDF draws it
+    from its SVG)."""
     inv = doc.invoice
     credit = inv.kind == "credit_note"
     language = language_of(doc)
@@ -146,7 +158,7 @@ def _context(doc: DocumentView, links: dict[str, str] | None = None, payment_ins
         "seller_party": doc.seller_party, "buyer_party": doc.buyer_party,
         "nonzero": lambda v: Decimal(v) != 0, "count": _count,
         "money": f.money, "fdate": f.date, "number": f.number, "percent": f.percent,
-        "payment_qr": None if credit or not inv.number else payment_qr(
+        "payment_qr": None if credit or not inv.number or not qr else payment_qr(
             doc.payee_name, doc.payee_iban, inv.balance, inv.currency, inv.number, doc.payee_bic),
         "address_lines": lambda a: _address_lines(a, language), "iban": _iban,
     }
@@ -186,7 +198,9 @@ class Renderer:
         # context names: one compiled template serves every language.
         self.env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
         self._lock = threading.Lock()
-        self._pdfs: OrderedDict[bytes, bytes] = OrderedDict()  # HTML digest -> PDF, least recently used first
+        self._pdfs: OrderedDict[bytes, bytes] = OrderedDict()  # content digest -> PDF, least recently used first
+        # a company's own stylesheet styles the built-in HTML: its PDF stays WeasyPrint's, styled as it asks
+        self.own_style = self.folder is not None and (self.folder / "_style.css.j2").is_file()
         for name in self._names():
             self._check(name)
 
@@ -234,25 +248,41 @@ class Renderer:
         subject, _, body = text.strip().partition("\n\n")
         return " ".join(subject.split()), body.strip() + "\n"
 
+    def uses_typst(self, client_id: int) -> bool:
+        """Whether the client's PDF is the built-in Typst one: yes unless a company's own HTML template (its
+        `invoice.html.j2`, the client's, or its `_style.css.j2`) is in use, which WeasyPrint renders as before."""
+        if self.own_style:
+            return False
+        filename = self.template_for(client_id).filename
+        return filename is not None and Path(filename) == BUILTIN / TEMPLATE_NAME
+
     def pdf(self, doc: DocumentView, links: dict[str, str] | None = None, variant: str | None = None) -> bytes:
-        """The PDF, from the same HTML. A PDF is a pure function of its HTML, so the last few are kept by the
-        HTML's digest: the same document asked for again (the hosted page's download, the API, an e-mail retry)
-        costs one template render (~15 ms) instead of a WeasyPrint layout (~0.5 s); a changed invoice (a payment,
-        a status) is new HTML, so never a stale PDF. `variant` is WeasyPrint's `pdf_variant` ("pdf/a-3b" for the
-        Factur-X container), part of the key."""
-        html = self.html(doc, links)
-        key = hashlib.sha256(f"{variant}\n{html}".encode()).digest()
+        """The PDF: the built-in template's with Typst (~50 ms), a company's own HTML template's with WeasyPrint
+        (~0.3 s). A PDF is a pure function of what it prints (the Typst view's JSON, or the HTML), so the last few
+        are kept by its digest: the same document asked for again (the hosted page's download, the API, an e-mail
+        retry) costs one view or template render instead of a layout; a changed invoice (a payment, a status) is
+        new content, so never a stale PDF. `variant` ("pdf/a-3b" for the Factur-X container) is part of the key."""
+        if self.uses_typst(doc.client.id):
+            engine, content = "typst", self.typst_view(doc, links)
+        else:
+            engine, content = "weasyprint", self.html(doc, links)
+        key = hashlib.sha256(f"{engine}\n{variant}\n{content}".encode()).digest()
         with self._lock:
             hit = self._pdfs.get(key)
             if hit is not None:
                 self._pdfs.move_to_end(key)
                 return hit
-        pdf = html_to_pdf(html, variant)
+        pdf = typst_pdf(content, variant) if engine == "typst" else html_to_pdf(content, variant)
         with self._lock:
             self._pdfs[key] = pdf
             while len(self._pdfs) > PDF_CACHE:
                 self._pdfs.popitem(last=False)
         return pdf
+
+    def typst_view(self, doc: DocumentView, links: dict[str, str] | None = None) -> str:
+        """The JSON the Typst template prints: every label, figure and line as the built-in HTML words it."""
+        ctx = _context(doc, links, self.payment_instructions, qr=False)
+        return view_json(view(ctx, translations(ctx["language"]), qr_svg(_qr(doc))))
 
 
 @jinja2.pass_context
@@ -281,7 +311,8 @@ def _error_line(e: BaseException, template: jinja2.Template) -> int | None:
 
 
 def html_to_pdf(html: str, variant: str | None = None) -> bytes:
-    """The PDF of an HTML document (WeasyPrint; imported late, it is heavy); `variant` e.g. "pdf/a-3b"."""
+    """The PDF of an HTML document (WeasyPrint; imported late, it is heavy); `variant` e.g. "pdf/a-3b". The
+    built-in template's PDF is Typst's (`Renderer.pdf`): this serves a company's own HTML templates."""
     from weasyprint import HTML
 
     pdf: bytes = HTML(string=html, base_url=str(BUILTIN)).write_pdf(pdf_variant=variant)

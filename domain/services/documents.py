@@ -2,7 +2,7 @@
 
 What an invoice document shows, gathered in one read: the invoice with its lines, payments and credit notes,
 the client it is addressed to, the seller, the locale to format it in and, for a credit note, the invoice it
-corrects. Rendering (Jinja2 templates, Babel formatting, WeasyPrint) is the documents channel's job
+corrects. Rendering (Jinja2 templates, Babel formatting, Typst or WeasyPrint PDFs) is the documents channel's job
 (`channels/documents`): this module only decides what may be shown, to whom, so every door (HTTP, CLI, the
 hosted page, e-mail delivery) shows the same facts under the same rules.
 """

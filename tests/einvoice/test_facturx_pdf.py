@@ -39,7 +39,7 @@ def test_facturx_pdf_is_pdfa3_with_the_xml_as_alternative() -> None:
     assert re.search(r"pdfaid:conformance(>|=\")B", xmp)
     assert re.search(r"fx:ConformanceLevel(>|=\")EN 16931", xmp)
     assert re.search(r"fx:DocumentFileName(>|=\")factur-x.xml", xmp)
-    # an output intent (sRGB) is what PDF/A asks of a PDF that uses colour: WeasyPrint's PDF/A variant adds it
+    # an output intent (sRGB) is what PDF/A asks of a PDF that uses colour: Typst's PDF/A export adds it
     assert root["/OutputIntents"][0].get_object()["/S"] == "/GTS_PDFA1"
 
 

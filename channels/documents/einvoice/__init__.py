@@ -2,7 +2,8 @@
 
 * `xml(inp, fmt)`: the XML of any format (CII for facturx / xrechnung-cii, UBL 2.1 for xrechnung-ubl / peppol).
 * `facturx_pdf(pdf_a3, inp)`: a Factur-X / ZUGFeRD EN 16931 PDF: the CII XML embedded as `factur-x.xml` with
-  AFRelationship Alternative into a PDF/A-3b the renderer made (WeasyPrint `pdf_variant="pdf/a-3b"`), by the
+  AFRelationship Alternative into a PDF/A-3b the renderer made (`variant="pdf/a-3b"`: Typst's `a-3b` standard for
+  the built-in template, WeasyPrint's `pdf_variant` for a company's own HTML template), by the
   `factur-x` package, which also checks the XML against the Factur-X XSD on the way.
 * `build(source, renderer)`: the file a door hands out for a `domain.services.einvoice.EInvoiceSource`.
 

@@ -1,0 +1,101 @@
+"""The built-in invoice PDF is Typst's (issue 17): it carries the invoice's text in the client's language, prints
+what people typed literally (Typst's markup characters included), and a company's own HTML template still renders
+through WeasyPrint."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pypdf
+import pytest
+
+from channels.documents import Renderer
+from domain.services import documents, invoicing
+from tests.documents.conftest import issued_full
+from tests.documents.test_render import pdf_text
+from tests.services.conftest import World
+
+# every character Typst's markup gives a meaning to (#code, $math$, *strong*, _emph_, [content], \escape, <label>,
+# @reference), and a "//" comment
+TYPED = r"Bau #1 $5 *fett* _kursiv_ [x] \n <lbl> @ref // nix"
+
+
+def producer(data: bytes) -> str:
+    info = pypdf.PdfReader(io.BytesIO(data)).metadata or {}
+    return " ".join(str(info.get(k, "")) for k in ("/Producer", "/Creator"))
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer()
+
+
+def test_the_german_invoice_pdf_is_typsts_with_its_number_totals_and_german_labels(world: World,
+                                                                                   renderer: Renderer) -> None:
+    inv = issued_full(world)
+    doc = world.call(documents.invoice_document, world.system, inv.id)
+    assert renderer.uses_typst(doc.client.id)
+    data = renderer.pdf(doc)
+    assert "Typst" in producer(data)
+    text = flat(pdf_text(data))
+    assert inv.number is not None and f"Rechnung {inv.number}" in text
+    whole, cents = inv.total.split(".")
+    total = f"{int(whole):,}".replace(",", ".") + "," + cents + "\xa0€"  # de_DE: 22.735,07 €
+    assert f"Gesamtbetrag {flat(total)}" in text and "Offener Betrag" in text
+    for label in ("Rechnungsempfänger", "Leistungszeitraum", "Zahlbar innerhalb von 30 Tagen ohne Abzug",
+                  "Nach Aufwand", "Zwischensumme Nach Aufwand", "Umsatzsteuer", "Bemessungsgrundlage",
+                  "1. März 2026 – 31. März 2026", "Managed EDR — 48 Lizenzen, März 2026"):
+        assert label in text, label
+    for english in ("Bill to", "Balance due", "Time and materials", "Tax summary"):
+        assert english not in text, english
+
+
+def test_what_people_typed_prints_literally(world: World, renderer: Renderer) -> None:
+    inv = issued_full(world, name=TYPED)
+    note = world.call(invoicing.create_credit_note, world.actor("finance"), inv.id, f"Grund: {TYPED}", "100.00")
+    for invoice_id in (inv.id, note.id):
+        doc = world.call(documents.invoice_document, world.system, invoice_id)
+        text = flat(pdf_text(renderer.pdf(doc)))
+        assert TYPED in text, text[:600]
+    assert f"Grund: {TYPED}" in text
+
+
+def test_the_pdf_a_3b_variant_says_so(world: World, renderer: Renderer) -> None:
+    doc = world.call(documents.invoice_document, world.system, issued_full(world).id)
+    reader = pypdf.PdfReader(io.BytesIO(renderer.pdf(doc, variant="pdf/a-3b")))
+    xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data().decode()
+    assert "pdfaid:part>3<" in xmp or 'pdfaid:part="3"' in xmp
+    with pytest.raises(ValueError, match="pdf/a-3b"):
+        renderer.pdf(doc, variant="pdf/x-1")
+
+
+def test_a_companys_own_html_template_renders_through_weasyprint(tmp_path: Path, world: World,
+                                                                 renderer: Renderer) -> None:
+    inv = issued_full(world)
+    doc = world.call(documents.invoice_document, world.system, inv.id)
+    (tmp_path / "invoice.html.j2").write_text("<p>OWN TEMPLATE {{ invoice.number }} {{ money(invoice.total) }}</p>")
+    own = Renderer(tmp_path)
+    assert not own.uses_typst(doc.client.id)
+    data = own.pdf(doc)
+    assert "WeasyPrint" in producer(data) and f"OWN TEMPLATE {inv.number}" in pdf_text(data)
+
+    # one client's own template: that client's PDF is WeasyPrint's, the others' stay Typst's
+    per_client = tmp_path / "per-client"
+    (per_client / "clients" / str(doc.client.id)).mkdir(parents=True)
+    (per_client / "clients" / str(doc.client.id) / "invoice.html.j2").write_text("<p>CLIENT {{ client.name }}</p>")
+    r = Renderer(per_client)
+    assert not r.uses_typst(doc.client.id) and r.uses_typst(doc.client.id + 1)
+    assert "WeasyPrint" in producer(r.pdf(doc))
+
+    # its own stylesheet for the built-in HTML: the PDF is WeasyPrint's, styled as it asks
+    styled = tmp_path / "styled"
+    styled.mkdir()
+    (styled / "_style.css.j2").write_text("<style>body { font-size: 20pt; }</style>")
+    r = Renderer(styled)
+    assert not r.uses_typst(doc.client.id) and "WeasyPrint" in producer(r.pdf(doc))
+    assert "Typst" in producer(renderer.pdf(doc))
