@@ -33,7 +33,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 class CachingRenderer(Renderer):
     """The real renderer, remembering PDFs by their HTML: the same invoice (same number on every test's fresh
-    database) is rendered by WeasyPrint once for the module, which keeps these tests quick."""
+    database) is rendered once for the module, which keeps these tests quick."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -116,8 +116,8 @@ def test_a_broken_template_is_refused_on_load_with_its_line(tmp_path: Path) -> N
 
 
 def test_the_same_document_is_laid_out_once_and_a_changed_one_again(world: World) -> None:
-    """A PDF is kept by its HTML's digest: asked for again, the same bytes without a WeasyPrint layout; a payment
-    changes the HTML (paid, balance), so the next PDF says so."""
+    """A PDF is kept by its content's digest: asked for again, the same bytes without a new layout; a payment
+    changes the content (paid, balance), so the next PDF says so."""
     renderer = Renderer()
     inv = issued_full(world)
     doc = world.call(documents.invoice_document, world.system, inv.id)
