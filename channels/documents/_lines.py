@@ -37,6 +37,30 @@ SLA_EXHAUSTED = N_("SLA credit: %(description)s (%(date)s) — the period's cred
 MARKUP = N_("%(description)s (cost %(cost)s + %(markup)s markup)")
 PERIOD_RANGE = N_("%(start)s to %(end)s")
 
+# differences an amendment or an end leaves on periods (or time) already invoiced (domain.services.contracts)
+ADJUSTMENT = N_("%(name)s — %(period)s: %(change)s (difference)")
+ADJUSTMENT_CREDIT = N_("%(name)s — %(period)s: %(change)s (credit)")
+TIME_ADJUSTMENT = N_("%(name)s — time of %(start)s to %(end)s on invoice %(invoice)s: %(change)s (difference)")
+TIME_ADJUSTMENT_CREDIT = N_("%(name)s — time of %(start)s to %(end)s on invoice %(invoice)s: %(change)s (credit)")
+TIME_AND_MATERIALS = N_("Time and materials")
+AMENDED = N_("%(changes)s from %(date)s (version %(version)s)")
+AMENDED_PROPOSED = N_("%(changes)s from %(date)s (version %(version)s, proposed)")
+ENDED = N_("ended on %(date)s")
+ENDED_BECAUSE = N_("ended on %(date)s (%(reason)s)")
+FIELD_FROM_TO = N_("%(field)s %(before)s → %(after)s")
+FIELD_CHANGED = N_("%(field)s changed")
+NO_VALUE = N_("none")
+YES, NO = N_("yes"), N_("no")
+# the terms an amendment can change, by their field; a field not named here (a later version's) keeps the English
+FIELDS = {"seats": N_("seats"), "unit_price": N_("unit price"), "product": N_("product"), "fee": N_("fee"),
+          "cycle": N_("cycle"), "billing": N_("billing"), "included_hours": N_("included hours"),
+          "prorate": N_("proration"), "default_rate": N_("default rate"), "role_rates": N_("role rates"),
+          "person_rates": N_("person rates"), "tiers": N_("tiers"), "cap": N_("cap"),
+          "threshold_hours": N_("threshold hours"), "threshold_amount": N_("threshold amount")}
+CHOICES = {"monthly": N_("monthly"), "quarterly": N_("quarterly"), "yearly": N_("yearly"),
+           "advance": N_("in advance"), "arrears": N_("in arrears")}
+AS_TYPED = ("product",)  # a name a person typed: written as typed
+
 
 def _period(p: dict[str, Any], t: gettext.NullTranslations, loc: Locale) -> str:
     start, end = date.fromisoformat(str(p["start"])), date.fromisoformat(str(p["end"]))
@@ -54,6 +78,57 @@ def _hours(value: Any, loc: Locale) -> str:
 
 def _percent(value: Any, loc: Locale) -> str:
     return str(format_percent(Decimal(str(value)).normalize() / 100, locale=loc, decimal_quantization=False))
+
+
+def _number(value: Any, loc: Locale) -> str:
+    """A count or a decimal string as the locale writes it, with the places it was stored with (7.50 -> 7,50)."""
+    d = Decimal(str(value))
+    places = max(0, -int(d.as_tuple().exponent))
+    return str(format_decimal(d, format="#,##0" + ("." + "0" * places if places else ""), locale=loc))
+
+
+def _value(field: str, value: Any, t: gettext.NullTranslations, loc: Locale) -> str:
+    if value is None:
+        return t.gettext(NO_VALUE)
+    if isinstance(value, bool):
+        return t.gettext(YES if value else NO)
+    if field in ("cycle", "billing"):
+        return t.gettext(CHOICES[str(value)])
+    if field in AS_TYPED:
+        return str(value)
+    return _number(value, loc)
+
+
+def _change(c: dict[str, Any], t: gettext.NullTranslations, loc: Locale) -> str:
+    """What an amendment (its fields before and after, from a date) or an end changed."""
+    g = t.gettext
+    if "ended" in c:
+        day = format_date(date.fromisoformat(str(c["ended"])), "medium", locale=loc)
+        return g(ENDED_BECAUSE) % {"date": day, "reason": c["reason"]} if c.get("reason") \
+            else g(ENDED) % {"date": day}
+    parts = []
+    for f in c["changes"]:
+        name = g(FIELDS[str(f["field"])])
+        parts.append(g(FIELD_CHANGED) % {"field": name} if f.get("changed") else g(FIELD_FROM_TO) % {
+            "field": name, "before": _value(f["field"], f["before"], t, loc),
+            "after": _value(f["field"], f["after"], t, loc)})
+    if not parts:
+        raise ValueError("an amendment that changed nothing")
+    return g(AMENDED_PROPOSED if c.get("proposed") else AMENDED) % {
+        "changes": ", ".join(parts), "version": c["version"],
+        "date": format_date(date.fromisoformat(str(c["from"])), "medium", locale=loc)}
+
+
+def _adjustment(key: str, p: dict[str, Any], t: gettext.NullTranslations, loc: Locale) -> str:
+    g = t.gettext
+    change = _change(dict(p["change"]), t, loc)
+    if key == "adjustment":
+        return g(ADJUSTMENT_CREDIT if p.get("credit") else ADJUSTMENT) % {
+            "name": p["name"], "period": _period(p, t, loc), "change": change}
+    return g(TIME_ADJUSTMENT_CREDIT if p.get("credit") else TIME_ADJUSTMENT) % {
+        "name": p.get("name") or g(TIME_AND_MATERIALS), "invoice": p["invoice"], "change": change,
+        "start": format_date(date.fromisoformat(str(p["start"])), "medium", locale=loc),
+        "end": format_date(date.fromisoformat(str(p["end"])), "medium", locale=loc)}
 
 
 def _wording(key: str, p: dict[str, Any], t: gettext.NullTranslations, loc: Locale) -> str:
@@ -91,6 +166,8 @@ def _wording(key: str, p: dict[str, Any], t: gettext.NullTranslations, loc: Loca
             return str(p["description"])
         return g(MARKUP) % {"description": p["description"], "cost": _hours(p["cost"], loc),
                             "markup": _percent(p["markup"], loc)}
+    if key in ("adjustment", "time_adjustment"):
+        return _adjustment(key, p, t, loc)
     raise KeyError(key)
 
 
@@ -102,5 +179,6 @@ def describe(description: str, source: dict[str, Any] | None, language: str, loc
         return description
     try:
         return _wording(str(text.get("key")), dict(text.get("params") or {}), translations(language), loc)
-    except (KeyError, ValueError, TypeError, InvalidOperation):  # wording from a later version, or damaged
+    # wording from a later version, or damaged
+    except (KeyError, ValueError, TypeError, AttributeError, InvalidOperation):
         return description

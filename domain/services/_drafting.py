@@ -329,6 +329,7 @@ def build_lines(ctx: BillingContext, client: ClientRow, start: date, end: date) 
         amount = Money.from_minor(adj.amount_minor, adj.currency).amount
         lines.append(DraftLine(adj.section, adj.description, Decimal(1), "item", amount, amount, adj.arrangement_id,
                                {"arrangement_id": adj.arrangement_id, "adjustment_id": adj.id,
-                                "amendment_version_id": adj.version_id, "adjusts_period": adj.period_key},
+                                "amendment_version_id": adj.version_id, "adjusts_period": adj.period_key,
+                                **({"text": adj.text} if adj.text else {})},
                                [("adjustment", adj.id, "")]))
     return lines, capped

@@ -221,12 +221,26 @@ def _describe(changes: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _amended(changes: Mapping[str, Any], effective_on: date, number: int, proposed: bool = False) -> dict[str, Any]:
+    """What an amendment changed, as data for the adjustment's wording (`_describe` is its English): each field
+    with its values before and after as the terms store them (a rate table or tier list only as changed)."""
+    fields = [{"field": k, "changed": 1} if isinstance(b, dict | list) or isinstance(a, dict | list)
+              else {"field": k, "before": b, "after": a} for k, (b, a) in changes.items()]
+    return {"changes": fields, "from": effective_on.isoformat(), "version": number, "proposed": int(proposed)}
+
+
+def _adjustment_text(key: str, **params: Any) -> dict[str, Any]:
+    """An adjustment's wording as data, as generated lines carry it in `source["text"]` (`line_text`)."""
+    return {"key": key, "params": params}
+
+
 def _adjustments(uow: UnitOfWork, a: ArrangementRow, client: ClientRow, versions: list[Version], since: date,
-                 what: str, version_id: int | None) -> list[ArrangementAdjustmentRow]:
+                 what: str, version_id: int | None, change: dict[str, Any]) -> list[ArrangementAdjustmentRow]:
     """The differences `versions` make to the periods of `a` already invoiced that end on or after `since`:
-    what each period comes to now, less what its invoices (and earlier adjustments) billed. Not stored here."""
+    what each period comes to now, less what its invoices (and earlier adjustments) billed. Not stored here.
+    `what` says in English what changed (the description), `change` the same as data (the wording)."""
     if a.kind == "time_and_materials":
-        return _time_adjustments(uow, a, client, versions, since, what, version_id)
+        return _time_adjustments(uow, a, client, versions, since, what, version_id, change)
     if a.kind not in PERIODIC:
         return []
     cur = client.currency
@@ -254,13 +268,15 @@ def _adjustments(uow: UnitOfWork, a: ArrangementRow, client: ClientRow, versions
             arrangement_id=a.id, client_id=a.client_id, version_id=version_id, period_key=key,
             section="retainer" if a.kind == "retainer" else "subscription",
             description=f"{a.name} — {p.label()}: {what}" + (" (credit)" if delta < 0 else " (difference)"),
+            text=_adjustment_text("adjustment", name=a.name, start=lo.isoformat(), end=hi.isoformat(),
+                                  change=change, credit=int(delta < 0)),
             amount_minor=delta, currency=cur, disposition="credit_note" if credit else "next_invoice",
             invoice_id=invoice_id, created_at=uow.clock.now()))
     return out
 
 
 def _time_adjustments(uow: UnitOfWork, a: ArrangementRow, client: ClientRow, versions: list[Version], since: date,
-                      what: str, version_id: int | None) -> list[ArrangementAdjustmentRow]:
+                      what: str, version_id: int | None, change: dict[str, Any]) -> list[ArrangementAdjustmentRow]:
     """Time already invoiced that a change dated back re-prices: each billed time line whose entries reach
     `since`, priced again entry by entry with the version in force on its day, less what it billed (and earlier
     adjustments of it). Lines priced by tiers stay as billed. Not stored here."""
@@ -289,11 +305,14 @@ def _time_adjustments(uow: UnitOfWork, a: ArrangementRow, client: ClientRow, ver
             continue
         inv = uow.invoices.get(invoice_id)
         days = sorted(e.day for e in entries if e.day >= since)
+        number = inv.number if inv is not None and inv.number else str(invoice_id)
         out.append(ArrangementAdjustmentRow(
             arrangement_id=a.id, client_id=a.client_id, version_id=version_id, period_key=key, section="time",
             description=f"{a.name or 'Time and materials'} — time of {days[0]}..{days[-1]} on invoice "
-                        f"{inv.number if inv is not None and inv.number else invoice_id}: {what}"
+                        f"{number}: {what}"
                         + (" (credit)" if delta < 0 else " (difference)"),
+            text=_adjustment_text("time_adjustment", name=a.name, start=days[0].isoformat(),
+                                  end=days[-1].isoformat(), invoice=number, change=change, credit=int(delta < 0)),
             amount_minor=delta, currency=cur, disposition="credit_note" if ended and delta < 0 else "next_invoice",
             invoice_id=invoice_id, created_at=uow.clock.now()))
     return out
@@ -345,7 +364,8 @@ def _apply(uow: UnitOfWork, actor: Actor, a: ArrangementRow, client: ClientRow, 
     """Put an approved version in force: the row's current terms, and the differences on invoiced periods."""
     _sync_current(uow, a)
     what = f"{_describe(v.changes)} from {v.effective_on} (version {v.number})"
-    adjustments = _adjustments(uow, a, client, _versions(uow, a), v.effective_on, what, v.id)
+    adjustments = _adjustments(uow, a, client, _versions(uow, a), v.effective_on, what, v.id,
+                               _amended(v.changes, v.effective_on, v.number))
     for adj in adjustments:
         uow.arrangements.add(adj)
     return adjustments
@@ -426,7 +446,8 @@ def amend_arrangement(uow: UnitOfWork, actor: Actor, client_id: int, arrangement
         if proposing:
             trial = [*versions, Version(v.id, v.number, v.effective_on, new_terms)]
             what = f"{_describe(changes)} from {v.effective_on} (version {v.number}, proposed)"
-            adjustments = _adjustments(uow, a, client, trial, v.effective_on, what, v.id)
+            adjustments = _adjustments(uow, a, client, trial, v.effective_on, what, v.id,
+                                       _amended(changes, v.effective_on, v.number, proposed=True))
             preview = _preview(uow, a, client, trial, adjustments, v.effective_on)
             uow.audit.record(actor, "arrangement.amendment_proposed", "arrangement", a.id, before=before,
                              after=_audit_after(a, v, adjustments))
@@ -552,7 +573,8 @@ def end_arrangement(uow: UnitOfWork, actor: Actor, client_id: int, arrangement_i
         a.ends_on = data.ends_on
         uow.flush()
         what = f"ended on {data.ends_on}" + (f" ({data.reason.strip()})" if data.reason.strip() else "")
-        adjustments = _adjustments(uow, a, client, _versions(uow, a), data.ends_on + timedelta(days=1), what, None)
+        adjustments = _adjustments(uow, a, client, _versions(uow, a), data.ends_on + timedelta(days=1), what, None,
+                                   {"ended": data.ends_on.isoformat(), "reason": data.reason.strip()})
         if a.ends_on < uow.clock.today() or any(x.amount_minor < 0 for x in adjustments):
             for adj in adjustments:
                 if adj.amount_minor < 0:

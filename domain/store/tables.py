@@ -589,7 +589,9 @@ class ArrangementAdjustmentRow(Base):
     version_id: Mapped[int | None] = mapped_column(ForeignKey("arrangement_versions.id"))
     period_key: Mapped[str] = mapped_column(String(40))
     section: Mapped[str] = mapped_column(String(30))
-    description: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)  # English: the API, the audit trail and the accounting push
+    # its wording as data (a key and machine values) for documents in the client's language; None: made before it
+    text: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     disposition: Mapped[str] = mapped_column(String(20), default="next_invoice")  # next_invoice | credit_note
