@@ -3,7 +3,7 @@
 - `billable_http_request_duration_seconds{method,route,status}`: latency by route template (never the raw path:
   ids and hosted-page tokens would explode the series and leak tokens).
 - `billable_webhook_deliveries_total{source,outcome}`: every delivery to /v1/events/{source} by its answer.
-- `billable_event_processed_seconds{source,drafted}`: from storing an event to the worker finishing it;
+- `billable_event_processed_seconds{source,drafted}`: from storing an event to the commit that finished it;
   `drafted="true"` is event -> draft (a rule drafted or issued an invoice).
 - `billable_jobs_queued`, `billable_jobs_oldest_age_seconds`, `billable_jobs_dead`, `billable_outbox_pending`,
   `billable_outbox_failing`, `billable_outbox_lag_seconds`, `billable_outbox_dead`: read from the database at each

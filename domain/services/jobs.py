@@ -59,7 +59,7 @@ class Processed:
 
     source: str
     type: str
-    seconds: float      # from storing the event to finishing it
+    seconds: float      # from storing the event to the commit that finished it
     drafted: bool       # a rule it fired drafted or issued an invoice
 
 
@@ -102,20 +102,19 @@ def process_jobs(uow: UnitOfWork, worker: str, limit: int = BATCH, step: Step | 
             for job in jobs:
                 _run(uow, job, book, worker, step)
         # read before the commit expires the rows: after it, each attribute would cost a query
-        finished = [_processed(ev) for ev in loaded if ev.processed_at is not None] if observe else []
+        finished = [_finished(ev) for ev in loaded if ev.processed_at is not None] if observe else []
         uow.commit()
         del loaded
-    for p in finished:
-        assert observe is not None
-        observe(p)
+    if observe is not None:
+        committed = uow.clock.now()  # what it did is visible from now: the latency a user sees ends here
+        for source, etype, received, drafted in finished:
+            observe(Processed(source, etype, max((committed - received).total_seconds(), 0.0), drafted))
     return len(jobs)
 
 
-def _processed(ev: EventRow) -> Processed:
-    assert ev.processed_at is not None
+def _finished(ev: EventRow) -> tuple[str, str, datetime, bool]:
     ran = (ev.result or {}).get("rules") or []
-    return Processed(ev.source, ev.type, max((ev.processed_at - ev.received_at).total_seconds(), 0.0),
-                     any(r.get("invoices") for r in ran if isinstance(r, dict)))
+    return ev.source, ev.type, ev.received_at, any(r.get("invoices") for r in ran if isinstance(r, dict))
 
 
 def _run_batch(uow: UnitOfWork, jobs: Sequence[JobRow], loaded: Sequence[EventRow], book: RuleBook, worker: str,

@@ -109,8 +109,8 @@ def handle_event(uow: UnitOfWork, ev: EventRow, book: RuleBook, step: Step | Non
             reason="" if status == "processed" else "no rule matches this event")
     if status == "processed" and ev.subject_ref:
         book.memo.pop(f"applied:{ev.subject_ref}", None)  # applied now: a later event about it must look
-    if not etype.value.startswith("time.") or any(r.get("invoices") for r in ran):
-        _forget_hours(book)  # facts and rules of other kinds, and any draft, may bill time too
+    if not etype.value.startswith("time."):
+        _forget_hours(book)  # facts and rules of other kinds may bill time too (a time event's draft: _threshold)
     uow.audit.record(actor, "event.processed" if status == "processed" else "event.ignored", "event", ev.id,
                      after={"status": status, **result})
 
@@ -214,10 +214,14 @@ def _forget_hours(book: RuleBook) -> None:
 
 
 def _unbilled_hours(uow: UnitOfWork, book: RuleBook, client_id: int, today: date) -> tuple[date | None, int]:
-    hit = book.memo.get(f"hours:{client_id}:{today}")
+    key = f"hours:{client_id}:{today}"
+    hit = book.memo.get(key)
     if isinstance(hit, tuple):
         return hit
-    return uow.work.unbilled_hours(client_id, today)
+    # Kept like the prefetched figures: the batch's next entries add to it, anything else drops it. Without this,
+    # every later event of a client after a draft cost a flush and this query (2 statements each).
+    book.memo[key] = figure = uow.work.unbilled_hours(client_id, today)
+    return figure
 
 
 def _hours_added(uow: UnitOfWork, book: RuleBook, client_id: int, day: date, centi: int) -> None:
@@ -545,7 +549,9 @@ def _threshold(uow: UnitOfWork, actor: Actor, rule: Rule, client: ClientRow, par
         reached = any(amount >= a for a in limits_a)
     if not reached:
         return {"outcome": "below the threshold", **state, "invoices": []}
-    _forget_hours(book)  # the draft claims them (and drafting may bill other time of the client too)
+    # The draft claims them (and may bill other time of this client too); it bills no other client's time, so
+    # their figures stay (a time event's rules only ever draft for its client: see handle_event).
+    book.memo.pop(f"hours:{client.id}:{today}", None)
     ids = _draft(uow, actor, client.id, first, today, step)
     done = _finish_all(uow, actor, rule, ids, step)
     return {**state, **done, "outcome": f"threshold reached: {done['outcome']}"}

@@ -77,6 +77,9 @@ class Workspace(_Repo):
             row = WorkspaceRow(id=1)
             self.s.add(row)
             self.s.flush()
+        # Held for the unit of work: the session's identity map holds rows weakly, so without this every get()
+        # (three per invoice a worker drafts) was a query again once the caller had let the row go.
+        self._row = row
         return row
 
 

@@ -178,3 +178,22 @@ def test_one_batch_creating_updating_and_deleting_the_same_entries_ends_as_one_b
         assert uow.work.time_entry_by_ref("te-2") is None
     assert [ev.event("billable", e).status for e in ("e1", "e2", "e3", "e4")] == ["processed"] * 4
     assert ev.event("billable", "e5").status == "received"  # no client "nobody" yet: retried later, alone
+
+
+def test_in_one_batch_a_draft_leaves_other_clients_hours_counted_and_its_own_counted_afresh(ev: Events) -> None:
+    """A batch keeps each client's unbilled hours in memory: a draft resets only its own client's figure."""
+    ev.rules(TM_RULES)
+    acme, beta = ev.client(), ev.client("Beta BV", ref="beta")
+    for cid in (acme, beta):
+        ev.arrangement(cid, kind="time_and_materials", default_rate="150.00")
+    ev.receive("time.logged", _time("a1", "15"), "e1")
+    ev.receive("time.logged", _time("b1", "15", client="beta"), "e2")
+    ev.work()
+    ev.receive("time.logged", _time("a2", "6"), "e3")                 # acme 21 h: drafted
+    ev.receive("time.logged", _time("b2", "3", client="beta"), "e4")  # beta 18 h
+    ev.receive("time.logged", _time("a3", "4"), "e5")                 # acme 4 h since its draft
+    ev.receive("time.logged", _time("b3", "2", client="beta"), "e6")  # beta 20 h: drafted
+    assert ev.work() == 4  # one batch
+    hours = {e: ev.event("billable", e).result["rules"][0]["unbilled_hours"] for e in ("e3", "e4", "e5", "e6")}
+    assert hours == {"e3": "21", "e4": "18", "e5": "4", "e6": "20"}
+    assert sorted((i.client_id, i.subtotal_minor) for i in ev.invoices()) == [(acme, 315000), (beta, 300000)]
