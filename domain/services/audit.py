@@ -36,7 +36,7 @@ def audit_history(uow: UnitOfWork, actor: Actor, subject_type: str | None = None
         while len(out) < limit:
             rows = uow.audit_log.for_subject(subject_type, subject_id, 1000, after_seq)
             for r in rows:
-                if _client_of(r) in allowed:
+                if client_of(r) in allowed:
                     out.append(AuditEntryView.of(r))
                     if len(out) == limit:
                         break
@@ -46,7 +46,8 @@ def audit_history(uow: UnitOfWork, actor: Actor, subject_type: str | None = None
         return out
 
 
-def _client_of(row: object) -> int | None:
+def client_of(row: object) -> int | None:
+    """The client an audit entry is about (its snapshots' client id, or the client it names), if any."""
     for snap in (getattr(row, "after", None), getattr(row, "before", None)):
         if isinstance(snap, dict) and isinstance(snap.get("client_id"), int):
             return int(snap["client_id"])

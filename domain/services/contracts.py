@@ -28,7 +28,7 @@ from domain.services._auth import load_client, require
 from domain.services._context import versions_by_arrangement
 from domain.services._drafting import TermsCache, base_version, period_total, periodic_lines, reprice_time_line
 from domain.services._input import parse_input
-from domain.services.views import ArrangementView, MilestoneView, View
+from domain.services.views import ArrangementView, AuditEntryView, MilestoneView, View
 from domain.store.tables import (
     ArrangementAdjustmentRow,
     ArrangementRow,
@@ -251,18 +251,19 @@ def _adjustments(uow: UnitOfWork, a: ArrangementRow, client: ClientRow, versions
         earlier[adj.period_key] = earlier.get(adj.period_key, 0) + adj.amount_minor
     ended = a.ends_on is not None and a.ends_on < uow.clock.today()
     out = []
-    for arr_id, key in sorted(uow.claims.claimed_periods([a.id])):
+    claimed = uow.claims.period_invoices(a.id)  # the billed periods and their lines: two statements, not two each
+    lines = uow.arrangements.period_lines_by_period(a.id) if claimed else {}
+    for key in sorted(claimed):
         lo, hi = (date.fromisoformat(x) for x in key.split(".."))
-        if hi < since or arr_id != a.id:
+        if hi < since:
             continue
         p = Period(lo, hi)
-        billed_lines = uow.arrangements.period_lines(a.id, key)
-        billed = sum(amount for _, amount, _ in billed_lines) + earlier.get(key, 0)
+        billed = sum(amount for _, amount, _ in lines.get(key, [])) + earlier.get(key, 0)
         should = int(round_money(period_total(a, versions, p, mode, cur), cur).scaleb(exp))
         delta = should - billed
         if delta == 0:
             continue
-        invoice_id = uow.work.is_claimed("period", a.id, key)
+        invoice_id = claimed[key]
         credit = ended and delta < 0
         out.append(ArrangementAdjustmentRow(
             arrangement_id=a.id, client_id=a.client_id, version_id=version_id, period_key=key,
@@ -509,11 +510,14 @@ def list_proposals(uow: UnitOfWork, actor: Actor) -> list[VersionView]:
 
     with uow:
         out = []
-        for v in uow.arrangements.proposals(client_scope(actor)):
-            a = uow.arrangements.get(v.arrangement_id)
-            client = uow.clients.get(a.client_id) if a is not None else None
+        proposals = uow.arrangements.proposals(client_scope(actor))
+        # their arrangements and clients in two statements, not two per proposal
+        arrangements = {a.id: a for a in uow.arrangements.get_many(sorted({v.arrangement_id for v in proposals}))}
+        names = {c.id: c.name for c in uow.clients.get_many(sorted({a.client_id for a in arrangements.values()}))}
+        for v in proposals:
+            a = arrangements.get(v.arrangement_id)
             out.append(VersionView.of(v).model_copy(update={
-                "client_id": a.client_id if a else None, "client_name": client.name if client else "",
+                "client_id": a.client_id if a else None, "client_name": names.get(a.client_id, "") if a else "",
                 "arrangement_name": a.name if a else ""}))
         return out
 
@@ -655,6 +659,68 @@ def list_versions(uow: UnitOfWork, actor: Actor, client_id: int, arrangement_id:
         adjustments = [AdjustmentView.of(x, uow.work.is_claimed("adjustment", x.id))
                        for x in uow.arrangements.adjustments(a.id)]
         return VersionsView(arrangement=_arrangement_view(uow, a), versions=versions, adjustments=adjustments)
+
+
+class ArrangementDetail(View):
+    """One arrangement as a client's page shows it: its versions and adjustments (`list_versions`) and the first
+    entries of its audit history (`audit.audit_history` of the arrangement)."""
+
+    arrangement: ArrangementView
+    versions: list[VersionView]
+    adjustments: list[AdjustmentView]
+    history: list[AuditEntryView]
+
+
+class ClientContracts(View):
+    """Every arrangement of a client with its details, and its amendments waiting for finance (`list_proposals`,
+    this client's only)."""
+
+    arrangements: list[ArrangementDetail]
+    proposals: list[VersionView]
+
+
+def client_contracts(uow: UnitOfWork, actor: Actor, client_id: int, history: int = 100) -> ClientContracts:
+    """What `clients.list_arrangements`, `list_versions` and the audit history of each arrangement, and
+    `list_proposals` say about one client, read with a fixed number of statements however many arrangements,
+    versions, milestones and adjustments it has (a client's page)."""
+    from domain.services import audit  # audit reads views only; imported here as list_proposals does
+
+    require(actor, Perm.VIEW_BOOKS)
+    if not 1 <= history <= 1000:
+        raise ValidationFailed("must be between 1 and 1000", field="history")
+    with uow:
+        client = load_client(uow, actor, client_id)
+        rows = uow.arrangements.for_client(client_id, active_only=False)
+        ids = [a.id for a in rows]
+        milestones = uow.arrangements.milestones_for(ids)
+        billed = uow.work.claimed_by("milestone", [m.id for m in milestones])
+        versions = uow.arrangements.versions_for(ids, ("active", "proposed", "rejected"))
+        adjustments = uow.arrangements.adjustments_for(ids)
+        credited = uow.work.claimed_by("adjustment", [x.id for x in adjustments])
+        entries = uow.audit_log.first_for_subjects("arrangement", [str(i) for i in ids], history)
+        out = []
+        for a in rows:
+            ms = [MilestoneView.of(m, billed.get(m.id)) for m in milestones if m.arrangement_id == a.id]
+            mine = [VersionView.of(v) for v in versions if v.arrangement_id == a.id] or [VersionView(
+                id=None, arrangement_id=a.id, number=1, effective_on=a.starts_on or a.created_at.date(),
+                terms=dict(a.terms), changes={}, status="active", reason="", created_by="", decided_by="",
+                created_at=a.created_at)]
+            log = [AuditEntryView.of(e) for e in entries if e.subject_id == str(a.id)]
+            if actor.role == Role.ACCOUNT_MANAGER:  # their clients' entries only, as audit_history reads them
+                kept = [e for e in log if audit.client_of(e) in (actor.client_ids or frozenset())]
+                # entries left out of a full first page: later ones may fill it, so read on as audit_history does
+                log = kept if len(kept) == len(log) or len(log) < history else audit.audit_history(
+                    uow, actor, "arrangement", str(a.id), history)
+            out.append(ArrangementDetail(
+                arrangement=ArrangementView.of(a, ms), versions=mine,
+                adjustments=[AdjustmentView.of(x, credited.get(x.id)) for x in adjustments
+                             if x.arrangement_id == a.id],
+                history=log))
+        names = {a.id: a.name for a in rows}
+        proposals = [VersionView.of(v).model_copy(update={
+            "client_id": client.id, "client_name": client.name, "arrangement_name": names[v.arrangement_id]})
+            for v in sorted(versions, key=lambda v: v.id) if v.status == "proposed"]
+        return ClientContracts(arrangements=out, proposals=proposals)
 
 
 def credit_proposed(uow: UnitOfWork, actor: Actor, adjustment_id: int, client_id: int | None = None,

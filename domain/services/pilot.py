@@ -122,12 +122,18 @@ def pilot_report(uow: UnitOfWork, actor: Actor, period_start: date, period_end: 
         # An account manager compares only their own clients: others' are not theirs to see (their rows in the
         # CSV come back as unknown clients, as a client that does not exist would).
         scope = client_scope(actor)
-        all_clients = [c for c in uow.clients.list(limit=100_000) if scope is None or c.id in scope]
+        invoices = uow.invoices.list(period_start=period_start, period_end=period_end, kind="invoice",
+                                     limit=100_000)
+        # Without rows to match by name or reference, only the clients of the period's invoices are read (the page
+        # opens with no CSV: reading every client, with its managers, cost more than the report)
+        candidates = uow.clients.list(limit=100_000) if rows else uow.clients.get_many(
+            sorted({inv.client_id for inv in invoices}))
+        all_clients = [c for c in candidates if scope is None or c.id in scope]
         by_id = {c.id: c for c in all_clients}
         by_name = {c.name.strip().casefold(): c for c in all_clients}
         by_ref = {c.external_ref: c for c in all_clients if c.external_ref}
         ours: dict[int, list[tuple[str, Decimal, str]]] = {}
-        for inv in uow.invoices.list(period_start=period_start, period_end=period_end, kind="invoice", limit=100_000):
+        for inv in invoices:
             if inv.status == "void" or inv.period_start is None or not period_start <= inv.period_start <= period_end:
                 continue
             if inv.client_id not in by_id:

@@ -168,6 +168,12 @@ class Arrangements(_Repo):
     def get(self, arrangement_id: int) -> ArrangementRow | None:
         return self.s.get(ArrangementRow, arrangement_id)
 
+    def get_many(self, arrangement_ids: Sequence[int]) -> Sequence[ArrangementRow]:
+        if not arrangement_ids:
+            return []
+        return self.s.execute(select(ArrangementRow).where(ArrangementRow.id.in_(arrangement_ids))
+                              .order_by(ArrangementRow.id)).scalars().all()
+
     def for_client(self, client_id: int, active_only: bool = True) -> Sequence[ArrangementRow]:
         q = select(ArrangementRow).where(ArrangementRow.client_id == client_id).order_by(ArrangementRow.id)
         if active_only:
@@ -183,6 +189,13 @@ class Arrangements(_Repo):
     def milestones(self, arrangement_id: int) -> Sequence[MilestoneRow]:
         return self.s.execute(select(MilestoneRow).where(MilestoneRow.arrangement_id == arrangement_id)
                               .order_by(MilestoneRow.id)).scalars().all()
+
+    def milestones_for(self, arrangement_ids: Sequence[int]) -> Sequence[MilestoneRow]:
+        """The milestones of several arrangements, by arrangement then id (a client's page in one statement)."""
+        if not arrangement_ids:
+            return []
+        return self.s.execute(select(MilestoneRow).where(MilestoneRow.arrangement_id.in_(arrangement_ids))
+                              .order_by(MilestoneRow.arrangement_id, MilestoneRow.id)).scalars().all()
 
     def milestone(self, milestone_id: int) -> MilestoneRow | None:
         return self.s.get(MilestoneRow, milestone_id)
@@ -219,6 +232,14 @@ class Arrangements(_Repo):
                 ArrangementRow.client_id.in_(only_client_ids))
         return self.s.execute(q.order_by(ArrangementVersionRow.id)).scalars().all()
 
+    def adjustments_for(self, arrangement_ids: Sequence[int]) -> Sequence[ArrangementAdjustmentRow]:
+        """The adjustments of several arrangements, in id order."""
+        if not arrangement_ids:
+            return []
+        return self.s.execute(select(ArrangementAdjustmentRow).where(
+            ArrangementAdjustmentRow.arrangement_id.in_(arrangement_ids)).order_by(ArrangementAdjustmentRow.id)
+        ).scalars().all()
+
     def adjustments(self, arrangement_id: int) -> Sequence[ArrangementAdjustmentRow]:
         return self.s.execute(select(ArrangementAdjustmentRow).where(
             ArrangementAdjustmentRow.arrangement_id == arrangement_id).order_by(ArrangementAdjustmentRow.id)
@@ -243,15 +264,20 @@ class Arrangements(_Repo):
                                      InvoiceRow.status != "void", InvoiceRow.kind == "invoice")).all()
         return [(int(i), int(a), str(r)) for i, a, r, s in rows if (s or {}).get("period") == period_key]
 
-    def period_lines(self, arrangement_id: int, period_key: str) -> Sequence[tuple[int, int, dict[str, Any]]]:
-        """(invoice id, amount in minor units, source) of the lines that billed one period of an arrangement, on
-        invoices that stand (not void, not credit notes)."""
+    def period_lines_by_period(self, arrangement_id: int) -> dict[str, builtins.list[tuple[int, int, dict[str, Any]]]]:
+        """(invoice id, amount in minor units, source) of the lines that billed each period of an arrangement, on
+        invoices that stand (not void, not credit notes): period key -> its lines."""
         rows = self.s.execute(select(InvoiceLineRow.invoice_id, InvoiceLineRow.amount_minor, InvoiceLineRow.source)
                               .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
                               .where(InvoiceLineRow.arrangement_id == arrangement_id,
                                      InvoiceRow.status != "void", InvoiceRow.kind == "invoice",
                                      InvoiceLineRow.section.in_(("retainer", "subscription")))).all()
-        return [(int(i), int(a), dict(s)) for i, a, s in rows if (s or {}).get("period") == period_key]
+        out: dict[str, builtins.list[tuple[int, int, dict[str, Any]]]] = {}
+        for i, a, src in rows:
+            key = (src or {}).get("period")
+            if isinstance(key, str):
+                out.setdefault(key, []).append((int(i), int(a), dict(src)))
+        return out
 
     def billed_time_lines(self, arrangement_id: int) -> Sequence[tuple[int, int, str, int, int, dict[str, Any]]]:
         """(invoice id, position, quantity, unit price, amount in minor units, source) of the time lines an
@@ -318,6 +344,14 @@ class Work(_Repo):
         if only_client_ids is not None:
             q = q.where(TimeEntryRow.client_id.in_(only_client_ids))
         return self.s.execute(q.limit(limit).offset(offset)).scalars().all()
+
+    def claimed_by(self, kind: str, ref_ids: Sequence[int]) -> dict[int, int]:
+        """`is_claimed` of many things of one kind (no period key): ref id -> the invoice that billed it."""
+        if not ref_ids:
+            return {}
+        rows = self.s.execute(select(BillingClaimRow.ref_id, BillingClaimRow.invoice_id).where(
+            BillingClaimRow.kind == kind, BillingClaimRow.ref_id.in_(ref_ids), BillingClaimRow.period_key == ""))
+        return {int(r): int(i) for r, i in rows.all()}
 
     def is_claimed(self, kind: str, ref_id: int, period_key: str = "") -> int | None:
         return self.s.execute(select(BillingClaimRow.invoice_id).where(
@@ -392,6 +426,12 @@ class Claims(_Repo):
         rows = self.s.execute(select(BillingClaimRow.ref_id, BillingClaimRow.period_key).where(
             BillingClaimRow.kind == "period", BillingClaimRow.ref_id.in_(arrangement_ids))).all()
         return [(int(r), str(p)) for r, p in rows]
+
+    def period_invoices(self, arrangement_id: int) -> dict[str, int]:
+        """The periods of an arrangement already billed: period key -> the invoice that claimed it."""
+        rows = self.s.execute(select(BillingClaimRow.period_key, BillingClaimRow.invoice_id).where(
+            BillingClaimRow.kind == "period", BillingClaimRow.ref_id == arrangement_id)).all()
+        return {str(p): int(i) for p, i in rows}
 
     def release(self, invoice_id: int) -> int:
         res = self.s.execute(delete(BillingClaimRow).where(BillingClaimRow.invoice_id == invoice_id))
@@ -617,6 +657,17 @@ class AuditLog(_Repo):
         if subject_id:
             q = q.where(AuditRow.subject_id == subject_id)
         return self.s.execute(q.limit(limit)).scalars().all()
+
+    def first_for_subjects(self, subject_type: str, subject_ids: Sequence[str], limit: int) -> Sequence[AuditRow]:
+        """The first `limit` entries (by seq) of each of several subjects, in seq order: `for_subject` of each, in
+        one statement however many subjects."""
+        if not subject_ids:
+            return []
+        rank = func.row_number().over(partition_by=AuditRow.subject_id, order_by=AuditRow.seq).label("rank")
+        ranked = select(AuditRow.seq, rank).where(AuditRow.subject_type == subject_type,
+                                                  AuditRow.subject_id.in_(subject_ids)).subquery()
+        return self.s.execute(select(AuditRow).join(ranked, ranked.c.seq == AuditRow.seq)
+                              .where(ranked.c.rank <= limit).order_by(AuditRow.seq)).scalars().all()
 
     def chunk(self, after_seq: int, size: int) -> Sequence[AuditRow]:
         return self.s.execute(select(AuditRow).where(AuditRow.seq > after_seq).order_by(AuditRow.seq)

@@ -110,6 +110,7 @@ MATRIX: list[tuple[str, str, Op]] = [
     ("preview_arrangement", "OF", lambda w, a, s: w.call(contracts.preview_arrangement, a, s.client, {
         "kind": "retainer", "fee": "100.00", "starts_on": "2025-01-01"})),
     ("list_versions", "OFAV", lambda w, a, s: w.call(contracts.list_versions, a, s.client, s.subscription)),
+    ("client_contracts", "OFAV", lambda w, a, s: w.call(contracts.client_contracts, a, s.client)),
     ("end_arrangement", "OF", lambda w, a, s: w.call(contracts.end_arrangement, a, s.client, s.subscription,
                                                      {"ends_on": "2025-06-30"})),
     ("reopen_arrangement", "OF", lambda w, a, s: w.call(contracts.reopen_arrangement, a, s.client, s.subscription,
