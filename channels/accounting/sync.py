@@ -4,9 +4,11 @@ in order, and the first push of an existing book through the batch endpoint.
 Each task is idempotent: writes carry a `requestid` derived from the queue row (QuickBooks replays the first answer),
 a document is looked up by DocNumber before it is created (a process killed between the push and recording its
 result finds it there instead of creating a second one; QuickBooks itself accepts duplicate DocNumbers), a customer
-by DisplayName. 429 and 5xx leave the task for later with backoff (the head of the queue waits, so order holds), a
-SyncToken conflict (5010) re-reads and retries, a 401 refreshes the token, and any other refusal marks the task dead
-with QuickBooks' reason (shown by `billable accounting status`; `--retry` puts it back after the cause is fixed).
+by DisplayName, a payment by the note it carries (`billable payment <id> [<prefix>]`, among the customer's payments
+of that day). A payment recorded here from QuickBooks is never pushed back. 429 and 5xx leave the task for later
+with backoff (the head of the queue waits, so order holds), a SyncToken conflict (5010) re-reads and retries, a 401
+refreshes the token, and any other refusal marks the task dead with QuickBooks' reason (shown by `billable accounting
+status`; `--retry` puts it back after the cause is fixed).
 
 Crash points for the tests (BILLABLE_FAULT_AT): accounting_before_push, accounting_after_push (pushed, not yet
 recorded), accounting_after_record.
@@ -137,6 +139,8 @@ class QuickBooksSync:
                 self.push_document(api, task.ref_id, task)
             elif task.subject == "void":
                 self.push_void(api, task.ref_id, task)
+            elif task.subject == "payment":
+                self.push_payment(api, task.ref_id, task)
             else:
                 accounting.task_done(self.db.uow(), self.actor, task.id, f"nothing to do for {task.subject}")
         except RateLimited as e:
@@ -348,6 +352,68 @@ class QuickBooksSync:
         accounting.put_mapping(self.db.uow(), self.actor, "invoice", invoice_id, m.remote_id, str(obj["SyncToken"]),
                                remote_status="voided", task_id=task.id)
 
+    # ---- payments ------------------------------------------------------------------------------------------------
+
+    def payment_body(self, pay: acc.PushPayment, customer_id: str, invoice_remote: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "CustomerRef": {"value": customer_id}, "TotalAmt": pay.amount, "TxnDate": pay.received_on,
+            "CurrencyRef": {"value": pay.currency}, "PrivateNote": acc.payment_note(self.link.prefix, pay.payment_id),
+            "Line": [{"Amount": pay.amount, "LinkedTxn": [{"TxnId": invoice_remote, "TxnType": "Invoice"}]}]}
+        if pay.reference:
+            body["PaymentRefNum"] = pay.reference[:acc.PAYMENT_REF_MAX]
+        return body
+
+    def push_payment(self, api: QuickBooksApi, payment_id: int, task: accounting.Task) -> None:
+        """A payment recorded here becomes a Payment there linked to the invoice (which is pushed first if it is
+        not there yet): created once, whatever was interrupted, and never for a payment that came from there."""
+        uow = self.db.uow
+        if accounting.payment_is_theirs(uow(), payment_id):
+            accounting.task_done(uow(), self.actor, task.id, "recorded from QuickBooks: it is there already")
+            return
+        pay = accounting.payment_for(uow(), payment_id)
+        m = accounting.get_mapping(uow(), "payment", payment_id)
+        if m is not None and not task.payload.get("force"):
+            accounting.task_done(uow(), self.actor, task.id, "already there")
+            return
+        inv = accounting.get_mapping(uow(), "invoice", pay.invoice_id)
+        if inv is None:
+            self.push_document(api, pay.invoice_id, None)
+            inv = accounting.get_mapping(uow(), "invoice", pay.invoice_id)
+            assert inv is not None
+        customer_id = self.push_customer(api, pay.client_id, task)
+        body = self.payment_body(pay, customer_id, inv.remote_id)
+        current: dict[str, Any] | None = None
+        if m is not None:  # a forced push (the drift report): still there as ours says?
+            try:
+                current = api.read("Payment", m.remote_id)
+            except Fault as e:
+                if e.code != "610":
+                    raise
+            if current is not None and str(current.get("PrivateNote") or "").strip().lower() == "voided":
+                current = None  # voided there: ours is made again
+        else:
+            # Looked up first: a push whose answer was lost (a 5xx after the write, a process killed after it) left
+            # it there; our note on it says which payment it is.
+            quoted = customer_id.replace("'", "")
+            found = api.query(f"select * from Payment where CustomerRef = '{quoted}' and TxnDate = "
+                              f"'{pay.received_on}' maxresults 1000").get("Payment") or []
+            current = next((o for o in found if acc.payment_of_note(o.get("PrivateNote"), self.link.prefix)
+                            == payment_id), None)
+        if current is None:
+            self._step("accounting_before_push")
+            obj = api.create("Payment", body, request_id=self._rid(task, f"pay{payment_id}"))
+            self._step("accounting_after_push")
+        elif m is not None and not _same_payment(current, body):
+            obj = api.update("Payment", {**body, "Id": current["Id"], "SyncToken": current["SyncToken"]},
+                             request_id=self._rid(task, f"repay{payment_id}-{current['SyncToken']}"))
+        else:
+            obj = current
+        accounting.put_mapping(
+            uow(), self.actor, "payment", payment_id, str(obj["Id"]), str(obj["SyncToken"]),
+            pushed_hash=pay.digest(), total_minor=int(pay.amount.scaleb(minor_exponent(pay.currency))),
+            currency=pay.currency, task_id=task.id)
+        self._step("accounting_after_record")
+
     # ---- the first push of an existing book ----------------------------------------------------------------------
 
     def backfill(self, api: QuickBooksApi, chunk: int | None = None) -> int:
@@ -395,12 +461,15 @@ class QuickBooksSync:
                 for o in found.get(entity) or []:
                     existing[(entity, str(o.get("DocNumber")), str((o.get("CustomerRef") or {}).get("value")))] = o
         create: list[dict[str, Any]] = []
+        fresh: list[int] = []  # invoices there with no payment yet: ours recorded on them follow
         n = 0
         for i, b in bodies.items():
             entity = ENTITY[by_id[i].kind]
             o = existing.get((entity, b["DocNumber"], b["CustomerRef"]["value"]))
             if o is not None:
                 self._record(by_id[i], o, None)
+                if entity == "Invoice" and Decimal(str(o.get("Balance"))) == Decimal(str(o.get("TotalAmt"))):
+                    fresh.append(i)
                 n += 1
             else:
                 create.append({"bId": str(i), "operation": "create", entity: b})
@@ -416,7 +485,11 @@ class QuickBooksSync:
                     log.warning("backfill: %s refused: %s", by_id[i].number, err)
                     continue
                 self._record(by_id[i], item[ENTITY[by_id[i].kind]], None)
+                if by_id[i].kind == "invoice":
+                    fresh.append(i)
                 n += 1
+        if fresh:
+            accounting.queue_payments_of(self.db.uow(), self.actor, fresh)
         return n
 
     def _void_backfilled(self, api: QuickBooksApi) -> None:
@@ -436,6 +509,16 @@ class QuickBooksSync:
                 continue
             accounting.put_mapping(self.db.uow(), self.actor, "invoice", invoice_id, m.remote_id,
                                    str(obj["SyncToken"]), remote_status="voided")
+
+
+def _same_payment(obj: dict[str, Any], body: dict[str, Any]) -> bool:
+    """Whether the Payment there says what ours would: amount, day and the invoice it pays."""
+    def key(o: dict[str, Any]) -> tuple[Any, ...]:
+        links = sorted((str(t.get("TxnId")), Decimal(str(ln.get("Amount")))) for ln in o.get("Line") or []
+                       for t in ln.get("LinkedTxn") or [] if t.get("TxnType") == "Invoice")
+        return Decimal(str(o.get("TotalAmt"))), str(o.get("TxnDate")), links
+
+    return key(obj) == key(body)
 
 
 def sync_for_settings(db: Database, settings: Settings, step: Callable[[str], None] | None = None,

@@ -48,7 +48,8 @@ def drift(repush: int = typer.Option(None, "--repush", help="Re-push this invoic
     finally:
         db.dispose()
     head = (f"QuickBooks company {report.company_name or report.realm_id}: {report.checked} invoices compared"
-            + (f", {report.pending_push} still being pushed" if report.pending_push else ""))
+            + (f", {report.pending_push} queued (an invoice, a void or a payment still being pushed)"
+               if report.pending_push else ""))
     if not report.items:
         console.print(f"{head}; no drift: both books agree.")
         return

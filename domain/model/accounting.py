@@ -18,11 +18,19 @@ SYNC_TOPICS: dict[str, str] = {
     "invoice.issued": "invoice",      # an invoice or a credit note got its number: create it there
     "invoice.credited": "credit_note",  # the credit note (also issued): a CreditMemo
     "invoice.voided": "void",
+    "payment.recorded": "payment",   # a payment recorded here: a Payment there, linked to the invoice
     "client.changed": "customer",     # created or updated (queued by the clients service, not an outbox topic)
 }
 
 DOC_NUMBER_MAX = 21
 REQUEST_ID_MAX = 50
+PAYMENT_REF_MAX = 21  # PaymentRefNum's length there (unconfirmed: the same limit as DocNumber assumed)
+
+# A payment mapping's remote_status when the payment came FROM the accounting system (recorded here from a payment
+# made there): it is there already, so it is never pushed back.
+THEIRS = "theirs"
+# What the inbound side wrote as the reference of a payment it recorded, before payments had mappings.
+FROM_QUICKBOOKS_REFERENCE = "QuickBooks payment "
 
 # The Item each arrangement kind's lines map to, until configured otherwise (accounting_items).
 DEFAULT_ITEMS: dict[str, str] = {
@@ -132,6 +140,39 @@ class PushDocument:
 
     def digest(self) -> str:
         return content_hash(asdict(self))
+
+
+@dataclass(frozen=True)
+class PushPayment:
+    """A payment recorded here as the accounting system receives it: the amount applied to one invoice."""
+
+    payment_id: int
+    invoice_id: int
+    client_id: int
+    currency: str
+    amount: Decimal
+    received_on: str
+    reference: str = ""
+
+    def digest(self) -> str:
+        return content_hash(asdict(self))
+
+
+def payment_note(prefix: str, payment_id: int) -> str:
+    """The PrivateNote of a Payment we create: it says the payment is ours (this connection's), so a webhook or
+    the catch-up that brings it back before its mapping is written still knows it, and a lost answer is found."""
+    return f"billable payment {payment_id} [{prefix}]"
+
+
+def payment_of_note(note: object, prefix: str) -> int | None:
+    """Our payment's id when a Payment's PrivateNote says it is ours (this connection's); else None."""
+    if not isinstance(note, str):
+        return None
+    head, _, rest = note.strip().partition(" [")
+    if rest != f"{prefix}]" or not head.startswith("billable payment "):
+        return None
+    n = head.removeprefix("billable payment ")
+    return int(n) if n.isdigit() else None
 
 
 def content_hash(data: dict[str, Any]) -> str:

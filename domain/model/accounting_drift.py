@@ -24,6 +24,7 @@ class Cause(StrEnum):
     EDITED_THERE = "edited_there"            # its total or currency differs: changed there
     PAYMENT_NOT_SYNCED = "payment_not_synced"  # paid there (lower balance), not recorded here
     PAYMENT_NOT_THERE = "payment_not_there"  # paid or credited here (lower balance), not applied there
+    PAYMENT_PUSH_FAILED = "payment_push_failed"  # a payment recorded here: QuickBooks refused its push
 
 
 class Action(StrEnum):
@@ -92,11 +93,13 @@ def our_state(o: OurInvoice) -> str:
     return "paid" if o.balance == 0 else ("partially_paid" if o.balance < o.total else "open")
 
 
-def compare_invoice(ours: OurInvoice, theirs: TheirInvoice | None, mapped: bool) -> DriftItem | None:
+def compare_invoice(ours: OurInvoice, theirs: TheirInvoice | None, mapped: bool, *, payment_refused: str = "",
+                    payments_here: bool = False) -> DriftItem | None:
     """The difference between our invoice and theirs with its likely cause and the legal actions; None: the same.
 
     `mapped` says whether the invoice was ever pushed (our id <-> their id); `theirs` is None when QuickBooks does
-    not have it (any more)."""
+    not have it (any more). `payment_refused` is QuickBooks' reason when the push of a payment recorded on it here
+    was refused; `payments_here` says whether payments recorded here (not from QuickBooks) could be pushed."""
     def item(cause: Cause, why: str, diffs: list[Difference], actions: list[Action]) -> DriftItem:
         return DriftItem(invoice_id=ours.invoice_id, number=ours.number, external_id=theirs.external_id if theirs
                          else None, currency=ours.currency, cause=cause, explanation=why, differences=diffs,
@@ -144,10 +147,21 @@ def compare_invoice(ours: OurInvoice, theirs: TheirInvoice | None, mapped: bool)
                         f"paid on {ours.number} in QuickBooks and is not recorded here. Accepting reads those "
                         "payments and records them here (anything that does not fit is parked for a person).",
                         diffs, [Action.ACCEPT])
-        # Payments are not pushed (QuickBooks' own are read back), so no button fixes this one: a person records it.
-        return item(Cause.PAYMENT_NOT_THERE, f"{_money(theirs.balance - ours.balance)} {ours.currency} was paid "
-                    f"on {ours.number} here and is not applied in QuickBooks: record the payment there (payments "
-                    "recorded here are not pushed).", diffs, [])
+        owed = f"{_money(theirs.balance - ours.balance)} {ours.currency}"
+        if payment_refused:
+            return item(Cause.PAYMENT_PUSH_FAILED, f"{owed} was paid on {ours.number} here, and QuickBooks refused "
+                        f"the payment's push ({payment_refused}). Fix that cause, then re-push: the payment goes "
+                        "there again.", diffs, [Action.REPUSH])
+        if payments_here:
+            return item(Cause.PAYMENT_NOT_THERE, f"{owed} was paid on {ours.number} here and is not applied in "
+                        "QuickBooks (recorded before it was connected, or deleted there?). Re-pushing sends the "
+                        "payments recorded here that QuickBooks lacks (one already there is not sent twice).",
+                        diffs, [Action.REPUSH])
+        # nothing of ours to push: a payment made there and applied here from Payments parked, or a credit note
+        return item(Cause.PAYMENT_NOT_THERE, f"{owed} was paid or credited on {ours.number} here and is not applied "
+                    "in QuickBooks, and no payment recorded here is left to push (a payment made in QuickBooks "
+                    "and applied here from Payments parked?): apply that payment to the invoice in QuickBooks.",
+                    diffs, [])
     return None
 
 

@@ -6,12 +6,18 @@ The queue: the outbox has one consumer per row (Slack, e-mail), so the sync gets
 therefore re-sends no notification, nothing is lost while paused, and the rows are worked in id order after
 reconnecting. While disconnected nothing is queued: connecting again pushes what the mapping tables do not know yet
 (the backfill), so nothing is missed either.
+
+Payments: `payment.recorded` queues a push of the payment by its id, unless it was recorded from a payment made in
+the accounting system (`recording_from`): that one is mapped to it instead (remote_status "theirs") and never sent
+back. A payment recorded while disconnected is not queued; the backfill sends those on the invoices it creates, and
+the drift report offers a re-push for the others.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -30,10 +36,12 @@ from domain.store.tables import (
     AccountingConnectionRow,
     AccountingItemRow,
     AccountingMappingRow,
+    AccountingPaymentInRow,
     AccountingQueueRow,
     ArrangementRow,
     ClientRow,
     InvoiceRow,
+    PaymentRow,
 )
 from domain.store.uow import UnitOfWork
 
@@ -361,13 +369,25 @@ def fan_out(uow: UnitOfWork, events: Iterable[BookEvent]) -> None:
         return
     now = uow.clock.now()
     rows = []
+    origin = uow.session.info.get(_ORIGIN)
     for e in todo:
         payload = e.model_dump(mode="json")
         subject = acc.SYNC_TOPICS[e.topic]
         ref = payload.get("credit_note_id") if e.topic == "invoice.credited" else payload.get("invoice_id")
         if e.topic == "invoice.issued" and payload.get("kind") == "credit_note":
             continue  # its invoice.credited carries it (with the invoice it corrects)
+        if subject == "payment":
+            ref = payload.get("payment_id")
+            if ref is None:
+                continue  # written by an older build: no id to push it by (the drift report shows it)
         for p in providers:
+            if subject == "payment" and origin is not None and origin[0] == p:
+                # recorded from a payment made there: it is there already; mapped, never pushed back
+                uow.session.add(AccountingMappingRow(
+                    provider=p, kind="payment", local_id=int(ref or 0), remote_id=origin[1][:60], sync_token="",
+                    remote_status=acc.THEIRS, currency=str(payload.get("currency") or "")[:3], pushed_at=now,
+                    updated_at=now))
+                continue
             rows.append({"provider": p, "topic": e.topic, "subject": subject, "ref_id": int(ref or 0),
                          "payload": payload, "status": "pending", "attempts": 0, "run_after": now,
                          "last_error": "", "created_at": now})
@@ -375,6 +395,87 @@ def fan_out(uow: UnitOfWork, events: Iterable[BookEvent]) -> None:
         from sqlalchemy import insert
 
         uow.session.execute(insert(AccountingQueueRow), rows)
+
+
+_ORIGIN = "accounting_payment_origin"
+
+
+@contextmanager
+def recording_from(uow: UnitOfWork, provider: str, remote_id: str) -> Iterator[None]:
+    """Payments recorded inside this block come FROM the accounting system (its payment `remote_id`): `fan_out`
+    maps them to it instead of queueing a push, so they are never sent back as a second payment."""
+    before = uow.session.info.get(_ORIGIN)
+    uow.session.info[_ORIGIN] = (provider, remote_id)
+    try:
+        yield
+    finally:
+        if before is None:
+            uow.session.info.pop(_ORIGIN, None)
+        else:
+            uow.session.info[_ORIGIN] = before
+
+
+def parked_origin(uow: UnitOfWork, parked_id: int, provider: str = acc.QUICKBOOKS) -> str | None:
+    """The accounting system's payment id when a parked payment was parked from a payment made there; else None
+    (applying it here must not push it there a second time)."""
+    return uow.session.execute(select(AccountingPaymentInRow.external_id).where(
+        AccountingPaymentInRow.provider == provider, AccountingPaymentInRow.parked_payment_id == parked_id)
+        .limit(1)).scalar_one_or_none()
+
+
+def ours_to_push(uow: UnitOfWork, invoice_ids: Iterable[int], provider: str = acc.QUICKBOOKS
+                 ) -> dict[int, list[int]]:
+    """invoice id -> the payments recorded on it here that are ours to push (not recorded from a payment made in
+    the accounting system), oldest first. Mapped ones included: a forced push checks they are still there."""
+    ids = list(invoice_ids)
+    if not ids:
+        return {}
+    theirs = select(AccountingMappingRow.local_id).where(
+        AccountingMappingRow.provider == provider, AccountingMappingRow.kind == "payment",
+        AccountingMappingRow.remote_status == acc.THEIRS)
+    out: dict[int, list[int]] = {}
+    for pid, inv in uow.session.execute(select(PaymentRow.id, PaymentRow.invoice_id).where(
+            PaymentRow.invoice_id.in_(ids), PaymentRow.id.not_in(theirs),
+            # recorded by the inbound side before payments had mappings
+            PaymentRow.reference.not_like(acc.FROM_QUICKBOOKS_REFERENCE + "%")).order_by(PaymentRow.id)).all():
+        out.setdefault(int(inv), []).append(int(pid))
+    return out
+
+
+def queue_payments(uow: UnitOfWork, payment_ids: Iterable[int], *, force: bool = False, reason: str = "",
+                   provider: str = acc.QUICKBOOKS) -> list[int]:
+    """Queue pushes of these payments (in the caller's transaction), skipping one whose push is already pending;
+    `force` re-checks a mapped one there (re-created when deleted there). The queue ids."""
+    ids = sorted(set(payment_ids))
+    if not ids:
+        return []
+    pending = set(uow.session.execute(select(AccountingQueueRow.ref_id).where(
+        AccountingQueueRow.provider == provider, AccountingQueueRow.status == "pending",
+        AccountingQueueRow.subject == "payment", AccountingQueueRow.ref_id.in_(ids))).scalars())
+    dead = {int(r.ref_id): r for r in uow.session.execute(select(AccountingQueueRow).where(
+        AccountingQueueRow.provider == provider, AccountingQueueRow.status == "dead",
+        AccountingQueueRow.subject == "payment", AccountingQueueRow.ref_id.in_(ids))).scalars()}
+    now = uow.clock.now()
+    rows = []
+    for pid in ids:
+        if pid in pending:
+            continue
+        extra: dict[str, Any] = {"force": True} if force else {}
+        if reason:
+            extra["reason"] = reason
+        if pid in dead:  # its refused push goes again (a new round: new requestids), not a second task beside it
+            r = dead.pop(pid)
+            r.payload = {**(r.payload or {}), **extra, "round": int((r.payload or {}).get("round", 0)) + 1}
+            r.status, r.attempts, r.run_after, r.done_at = "pending", 0, now, None
+            rows.append(r)
+            continue
+        r = AccountingQueueRow(provider=provider, topic="payment.recorded", subject="payment", ref_id=pid,
+                               payload={"payment_id": pid, **extra}, status="pending", attempts=0, run_after=now,
+                               last_error="", created_at=now)
+        uow.session.add(r)
+        rows.append(r)
+    uow.flush()
+    return [r.id for r in rows]
 
 
 def queue_client(uow: UnitOfWork, client_id: int) -> None:
@@ -620,6 +721,46 @@ def document_for(uow: UnitOfWork, invoice_id: int) -> acc.PushDocument:
             subtotal=from_minor(inv.subtotal_minor, inv.currency), tax=from_minor(inv.tax_minor, inv.currency),
             total=from_minor(inv.total_minor, inv.currency), lines=lines,
             corrects_invoice_id=inv.corrects_invoice_id, po_number=inv.po_number, memo=inv.reason or "")
+
+
+def payment_for(uow: UnitOfWork, payment_id: int) -> acc.PushPayment:
+    """A payment recorded here, as it is pushed: its amount, day and reference, the invoice it pays."""
+    with uow:
+        p = uow.session.get(PaymentRow, payment_id)
+        if p is None:
+            raise NotFound(f"no payment with id {payment_id}", code="payment.not_found")
+        inv = uow.session.get(InvoiceRow, p.invoice_id)
+        assert inv is not None
+        return acc.PushPayment(payment_id=p.id, invoice_id=p.invoice_id, client_id=inv.client_id,
+                               currency=p.currency, amount=from_minor(p.amount_minor, p.currency),
+                               received_on=p.received_on.isoformat(), reference=p.reference)
+
+
+def payment_is_theirs(uow: UnitOfWork, payment_id: int, provider: str = acc.QUICKBOOKS) -> bool:
+    """Whether a payment recorded here came from the accounting system (never pushed back)."""
+    with uow:
+        p = uow.session.get(PaymentRow, payment_id)
+        if p is None or p.reference.startswith(acc.FROM_QUICKBOOKS_REFERENCE):
+            return p is not None
+        return uow.session.execute(select(AccountingMappingRow.id).where(
+            AccountingMappingRow.provider == provider, AccountingMappingRow.kind == "payment",
+            AccountingMappingRow.local_id == payment_id, AccountingMappingRow.remote_status == acc.THEIRS)
+        ).first() is not None
+
+
+def queue_payments_of(uow: UnitOfWork, actor: Actor, invoice_ids: Iterable[int],
+                      provider: str = acc.QUICKBOOKS) -> int:
+    """Queue pushes of the payments recorded here on these invoices (the backfill: the invoices were just created
+    there, so no payment there can already stand for them); how many."""
+    require(actor, Perm.MANAGE_SETTINGS)
+    with uow:
+        ids = [p for ps in ours_to_push(uow, invoice_ids, provider).values() for p in ps]
+        mapped = set(uow.session.execute(select(AccountingMappingRow.local_id).where(
+            AccountingMappingRow.provider == provider, AccountingMappingRow.kind == "payment",
+            AccountingMappingRow.local_id.in_(ids))).scalars()) if ids else set()
+        queued = queue_payments(uow, [i for i in ids if i not in mapped], provider=provider)
+        uow.commit()
+        return len(queued)
 
 
 def unpushed(uow: UnitOfWork, actor: Actor, limit: int = 1000, provider: str = acc.QUICKBOOKS

@@ -8,7 +8,8 @@ queued, retried, dead-lettered like every event). The worker applies each one he
   an open invoice, no more than its balance); everything else (unknown or unlinked invoice, over the balance,
   another currency, unapplied money) is parked for a person. The QuickBooks payment id is the key: a redelivery,
   the same payment found again by CDC, or an edit there never records it twice (an edit there shows in the drift
-  report instead).
+  report instead). A payment recorded this way is mapped to its Payment there and never pushed back; a Payment the
+  outbound sync created itself (its mapping, or the note it carries) is our own echo: nothing is recorded.
 * a Customer mapped to one of our clients whose name, e-mail or address differs is proposed as a client update
   that finance accepts (the client is updated through `clients.update_client`) or refuses. Nothing is overwritten
   silently, either way.
@@ -30,12 +31,13 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from domain.errors import BadTransition, Conflict, Forbidden, NotFound, ValidationFailed
+from domain.model.accounting import THEIRS, payment_of_note
 from domain.model.accounting_drift import amount, client_changes, customer_fields
 from domain.model.events import AccountingChanged, EventType
 from domain.model.lifecycle import OPEN
 from domain.model.money import Money, minor_exponent
 from domain.model.roles import Actor, Perm
-from domain.services import clients, invoicing, payments_parked
+from domain.services import accounting, clients, invoicing, payments_parked
 from domain.services._auth import require
 from domain.services.events import Incoming, source_actor, store_events
 from domain.store.tables import (
@@ -46,6 +48,7 @@ from domain.store.tables import (
     ClientUpdateProposalRow,
     EventRow,
     InvoiceRow,
+    PaymentRow,
 )
 from domain.store.uow import UnitOfWork
 
@@ -173,6 +176,9 @@ def apply_payment(uow: UnitOfWork, actor: Actor, realm_id: str, payment: dict[st
         if earlier is not None:
             return {"payment": pid, "already": earlier.outcome, "recorded": earlier.recorded,
                     "parked_payment_id": earlier.parked_payment_id}
+        mine = our_payment(uow, realm_id, payment)
+        if mine is not None:
+            return _echo(uow, realm_id, payment, mine, event_id)
         try:
             total = amount(payment.get("TotalAmt"), "TotalAmt")
         except ValueError as e:
@@ -206,7 +212,8 @@ def apply_payment(uow: UnitOfWork, actor: Actor, realm_id: str, payment: dict[st
                     problems.append((why, _detail(why, txn, inv, part, cur), inv))
                     continue
                 assert inv is not None
-                view = invoicing.record_payment(uow, actor, inv.id, format(part, "f"), received_on, reference)
+                with accounting.recording_from(uow, PROVIDER, pid):  # mapped to it: never pushed back
+                    view = invoicing.record_payment(uow, actor, inv.id, format(part, "f"), received_on, reference)
                 recorded.append({"invoice_id": inv.id, "number": inv.number, "amount": format(part, "f"),
                                  "status": view.status, "balance": view.balance})
         unapplied = total - applied
@@ -237,6 +244,54 @@ def apply_payment(uow: UnitOfWork, actor: Actor, realm_id: str, payment: dict[st
                   "parked_payment_id": row.parked_payment_id}
         uow.commit()
     return result
+
+
+def our_payment(uow: UnitOfWork, realm_id: str, payment: dict[str, Any]) -> int | None:
+    """Our payment's id when this Payment is one the outbound sync created there (by its mapping, or, before the
+    mapping is written, by the note it carries with this connection's prefix); None for a payment made there."""
+    pid = str(payment.get("Id") or "")
+    mapped = uow.session.execute(select(AccountingMappingRow.local_id).where(
+        AccountingMappingRow.provider == PROVIDER, AccountingMappingRow.kind == "payment",
+        AccountingMappingRow.remote_id == pid, AccountingMappingRow.remote_status != THEIRS).limit(1)
+    ).scalar_one_or_none()
+    if mapped is not None:
+        return int(mapped)
+    conn = uow.session.execute(select(AccountingConnectionRow).where(
+        AccountingConnectionRow.provider == PROVIDER, AccountingConnectionRow.realm_id == realm_id)
+    ).scalar_one_or_none()
+    prefix = str((conn.config or {}).get("prefix") or "") if conn is not None else ""
+    local = payment_of_note(payment.get("PrivateNote"), prefix) if prefix else None
+    if local is None or uow.session.get(PaymentRow, local) is None:
+        return None
+    return local
+
+
+def _echo(uow: UnitOfWork, realm_id: str, payment: dict[str, Any], mine: int, event_id: int | None
+          ) -> dict[str, Any]:
+    """Our own payment come back (webhook or catch-up): nothing is recorded; its mapping is written if the push has
+    not written it yet (a push interrupted after QuickBooks created it then finds it done)."""
+    pid = str(payment.get("Id"))
+    now = uow.clock.now()
+    m = uow.session.execute(select(AccountingMappingRow).where(
+        AccountingMappingRow.provider == PROVIDER, AccountingMappingRow.kind == "payment",
+        AccountingMappingRow.local_id == mine)).scalar_one_or_none()
+    if m is None:
+        uow.session.add(AccountingMappingRow(provider=PROVIDER, kind="payment", local_id=mine, remote_id=pid,
+                                             sync_token=str(payment.get("SyncToken") or "0"), pushed_at=now,
+                                             updated_at=now))
+    cur = _ref(payment, "CurrencyRef")
+    try:
+        total = amount(payment.get("TotalAmt"), "TotalAmt")
+    except ValueError:
+        total = Decimal(0)
+    uow.session.add(AccountingPaymentInRow(provider=PROVIDER, realm_id=realm_id, external_id=pid,
+                                           amount_minor=_minor(total, cur), currency=cur, outcome="ours",
+                                           recorded=[], source_event_id=event_id,
+                                           sync_token=str(payment.get("SyncToken") or ""), created_at=now))
+    uow.flush()
+    uow.commit()
+    return {"payment": pid, "outcome": "ours", "payment_id": mine,
+            "note": "pushed from here: nothing to record"}
 
 
 def _name(obj: dict[str, Any], key: str) -> str:

@@ -9,6 +9,7 @@ more parts, each a recorded payment) or dismisses it with a reason.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -17,12 +18,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from domain.errors import BadTransition, Forbidden, NotFound, ValidationFailed
+from domain.model.accounting import QUICKBOOKS
 from domain.model.events import PaymentReceived
 from domain.model.lifecycle import OPEN, Status
 from domain.model.money import Money, minor_exponent, parse_decimal
 from domain.model.outbox_events import PaymentParked
 from domain.model.roles import Actor, Perm
-from domain.services import invoicing
+from domain.services import accounting, invoicing
 from domain.services._auth import require
 from domain.services.outbox import emit
 from domain.store.tables import InvoiceRow, ParkedPaymentRow
@@ -223,8 +225,11 @@ def apply_parked(uow: UnitOfWork, actor: Actor, parked_id: int, invoice_id: int,
                                    field="amount")
         money = Money.parse(format(part, "f"), inv.currency, "amount")
         before = _snap(row)
-        paid = invoicing.record_payment(uow, actor, inv.id, money.text, row.received_on,
-                                        row.reference or f"parked payment {row.id}")
+        origin = accounting.parked_origin(uow, row.id)
+        with accounting.recording_from(uow, QUICKBOOKS, origin) if origin else nullcontext():
+            # parked from a payment made in QuickBooks: the money is there already, so it is not pushed there again
+            paid = invoicing.record_payment(uow, actor, inv.id, money.text, row.received_on,
+                                            row.reference or f"parked payment {row.id}")
         row.applied_minor += _minor(part, row.currency)
         row.applications = [*(row.applications or []), {
             "invoice_id": inv.id, "number": inv.number, "amount": money.text, "by": actor.email,

@@ -87,6 +87,7 @@ class Books:
 
         with self.db.uow() as uow:
             uow.session.execute(update(AccountingQueueRow).where(AccountingQueueRow.ref_id == invoice_id,
+                                                                 AccountingQueueRow.subject != "payment",
                                                                  AccountingQueueRow.status == "pending")
                                 .values(status=status))
             uow.commit()

@@ -96,6 +96,40 @@ def test_a_push_killed_at_each_step_never_duplicates_and_loses_nothing(
     assert len(qbo.all("Customer")) == 6  # each client once, too
 
 
+@pytest.mark.reliability
+@pytest.mark.slow
+def test_a_payment_push_killed_at_each_step_is_one_payment_there(
+        db: Database, qbo: FakeQuickBooks, qbo_settings: Settings, tmp_path: Path) -> None:
+    from channels.accounting import connection as conn
+
+    w = make_world(db, Actor.system("tests"))
+    owner = w.actor("owner")
+    q = consent(conn.start_connect(db, qbo_settings, owner))
+    conn.finish_connect(db, qbo_settings, owner, q["code"], q["state"], q["realmId"])
+    inv = w.issued(w.retainer_client("1000.00", name="Payer GmbH"))
+    assert _worker(db, qbo_settings, tmp_path) == 0   # the customer and the invoice, cleanly
+    # a part payment per crash point, each push killed there (before it, after QuickBooks created the Payment but
+    # before we recorded it, after recording), then a clean restart
+    for n, point in enumerate(POINTS):
+        invoicing.record_payment(db.uow(), w.actor("finance"), inv.id, "100.00", MARCH[1], f"PART-{n}")
+        assert _worker(db, qbo_settings, tmp_path, point) == -signal.SIGKILL
+    assert _worker(db, qbo_settings, tmp_path) == 0
+    refs = Counter(p.get("PaymentRefNum") for p in qbo.all("Payment"))
+    expected = {f"PART-{n}" for n in range(len(POINTS))}
+    record(f"qbo-crash-payments-{db.engine.dialect.name}", "kill -9 of the worker at each step of a QuickBooks "
+           f"payment push, then a restart ({db.engine.dialect.name})", tried=len(POINTS), times=len(expected),
+           lost=len(expected - set(refs)), doubled=sum(c - 1 for c in refs.values()))
+    assert set(refs) == expected and all(c == 1 for c in refs.values()), refs
+    with db.uow() as uow:
+        statuses = Counter(uow.session.execute(select(AccountingQueueRow.status)).scalars())
+        mapped = set(uow.session.execute(select(AccountingMappingRow.remote_id).where(
+            AccountingMappingRow.kind == "payment")).scalars())
+    assert statuses == {"done": 2 + len(POINTS)}   # the customer, the invoice, each payment
+    assert mapped == {p["Id"] for p in qbo.all("Payment")}
+    [there] = qbo.all("Invoice")
+    assert there["Balance"] == there["TotalAmt"] - 300
+
+
 @pytest.fixture(autouse=True)
 def _no_fault_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BILLABLE_FAULT_AT", raising=False)

@@ -64,6 +64,9 @@ def test_drift_is_empty_after_a_clean_sync_and_names_each_kind_of_difference(boo
     paid_here = books.issued(months(9))
     books.push(paid_here)
     invoicing.record_payment(books.db.uow(), finance, paid_here, "200.00", date(2026, 3, 31))
+    with books.db.uow() as uow:   # recorded while disconnected: never queued (a queued one is not a difference)
+        uow.session.execute(AccountingQueueRow.__table__.delete().where(AccountingQueueRow.subject == "payment"))
+        uow.commit()
     kinds[Cause.PAYMENT_NOT_THERE] = paid_here
 
     report = accounting_drift.drift_report(books.db.uow(), finance, books.reader())
@@ -71,7 +74,8 @@ def test_drift_is_empty_after_a_clean_sync_and_names_each_kind_of_difference(boo
     assert {found[i].cause for i in kinds.values()} == set(kinds) and len(found) == len(kinds)
     for cause, inv in kinds.items():
         assert found[inv].cause == cause and found[inv].explanation
-        assert bool(found[inv].actions) == (cause != Cause.PAYMENT_NOT_THERE)   # that one a person records there
+        assert found[inv].actions   # each has a fix (the payment recorded here: re-push it)
+    assert found[paid_here].actions == [Action.REPUSH] and "Re-pushing sends" in found[paid_here].explanation
     edited_item = found[edited]
     assert [(d.field, Decimal(d.ours) - Decimal(d.theirs)) for d in edited_item.differences
             if d.field == "total"] == [("total", Decimal("100"))]
@@ -110,6 +114,12 @@ def test_drift_is_empty_after_a_clean_sync_and_names_each_kind_of_difference(boo
     report = accounting_drift.drift_report(books.db.uow(), finance, books.reader())
     assert [(it.invoice_id, it.cause) for it in report.items] == [(paid_here, Cause.PAYMENT_NOT_THERE)]
     assert report.pending_push == 0
+    # re-pushing it sends the payment recorded here
+    accounting_drift.repush(books.db.uow(), finance, paid_here, books.reader())
+    assert accounting_drift.drift_report(books.db.uow(), finance, books.reader()).pending_push == 1
+    sync.run_until_idle()
+    report = accounting_drift.drift_report(books.db.uow(), finance, books.reader())
+    assert (report.items, report.pending_push) == ([], 0)
     for inv, action in ((paid_there, "accounting.drift_accepted"), (voided_there, "accounting.drift_accepted"),
                         (edited, "accounting.drift_repush")):
         assert action in books.world.audit_actions("invoice", inv)

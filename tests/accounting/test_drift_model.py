@@ -43,8 +43,15 @@ def test_each_cause_with_its_actions() -> None:
         (compare_invoice(ours(), theirs("1000.00"), True), Cause.EDITED_THERE, [Action.REPUSH]),
         (compare_invoice(ours(), theirs(currency="USD"), True), Cause.EDITED_THERE, [Action.REPUSH]),
         (compare_invoice(ours(), theirs(balance="190.00"), True), Cause.PAYMENT_NOT_SYNCED, [Action.ACCEPT]),
+        # paid here: re-pushing sends our payments; nothing of ours to send (applied from a payment parked from
+        # QuickBooks): a person applies it there; a refused payment push: fixed, then re-pushed
+        (compare_invoice(ours(balance="190.00", status="partially_paid"), theirs(), True, payments_here=True),
+         Cause.PAYMENT_NOT_THERE, [Action.REPUSH]),
         (compare_invoice(ours(balance="190.00", status="partially_paid"), theirs(), True), Cause.PAYMENT_NOT_THERE,
          []),
+        (compare_invoice(ours(balance="190.00", status="partially_paid"), theirs(), True, payments_here=True,
+                         payment_refused="QuickBooks 400 2500: Invalid Reference Id"), Cause.PAYMENT_PUSH_FAILED,
+         [Action.REPUSH]),
     ]
     for item, cause, actions in cases:
         assert item is not None and (item.cause, item.actions) == (cause, actions)

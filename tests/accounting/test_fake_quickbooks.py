@@ -134,6 +134,39 @@ def test_batch_cdc_payment_made_in_quickbooks(qbo: FakeQuickBooks, qbo_settings:
     assert client.query("select count(*) from Invoice")["totalCount"] == 29
 
 
+def test_payments_move_the_balance_both_ways_and_are_notified(qbo: FakeQuickBooks, qbo_settings: Settings,
+        qbo_http: httpx.Client) -> None:
+    client = api(qbo_settings, qbo_http)
+    cust, item = _customer_and_item(client)
+    inv = client.create("Invoice", _invoice(cust, item))
+    qbo.pending_notifications()   # what came before is not this test's
+    body = {"CustomerRef": {"value": cust["Id"]}, "TotalAmt": Decimal("300.00"), "TxnDate": "2026-04-02",
+            "Line": [{"Amount": Decimal("300.00"), "LinkedTxn": [{"TxnId": inv["Id"], "TxnType": "Invoice"}]}]}
+    pay = client.create("Payment", body, request_id="p1")
+    assert client.read("Invoice", inv["Id"])["Balance"] == Decimal("890.00")
+    found = client.query(f"select * from Payment where CustomerRef = '{cust['Id']}' and TxnDate = '2026-04-02'")
+    assert [p["Id"] for p in found["Payment"]] == [pay["Id"]]
+    pay = client.update("Payment", {"Id": pay["Id"], "SyncToken": pay["SyncToken"], "TotalAmt": Decimal("100.00"),
+                                    "Line": [{"Amount": Decimal("100.00"), "LinkedTxn": body["Line"][0]["LinkedTxn"]}]})
+    assert client.read("Invoice", inv["Id"])["Balance"] == Decimal("1090.00")   # edited: re-applied
+    client.request("POST", "payment", params={"operation": "delete"},
+                   body={"Id": pay["Id"], "SyncToken": pay["SyncToken"]})
+    assert client.read("Invoice", inv["Id"])["Balance"] == Decimal("1190.00")   # deleted: open again
+    with pytest.raises(Fault) as e:   # linked to an invoice that does not exist, or applying more than it is
+        client.create("Payment", {**body, "Line": [{"Amount": Decimal("1"), "LinkedTxn": [{"TxnId": "999",
+                                                                                           "TxnType": "Invoice"}]}]})
+    assert e.value.code == "2500"
+    with pytest.raises(Fault):
+        client.create("Payment", {**body, "TotalAmt": Decimal("1.00")})
+    assert qbo.pending_notifications() == [("Payment", pay["Id"], "Create"), ("Payment", pay["Id"], "Update"),
+                                           ("Payment", pay["Id"], "Delete")]
+    assert qbo.pending_notifications() == []
+    qbo.lose_next_replies = 1   # written, the answer lost: a 500, and the payment is there all the same
+    with pytest.raises(ServerError):
+        client.create("Payment", body)
+    assert len(qbo.all("Payment")) == 1
+
+
 def _recent() -> str:
     from datetime import UTC, datetime, timedelta
 

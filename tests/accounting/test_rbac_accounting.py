@@ -49,6 +49,7 @@ MATRIX: list[tuple[str, str, Op]] = [
     ("put_mapping", "OF", lambda w, a, s: w.call(accounting.put_mapping, a, "invoice", s["invoice"], "77", "0")),
     ("put_item_remote", "OF", lambda w, a, s: w.call(accounting.put_item_remote, a, "retainer", "5")),
     ("unpushed", "OF", lambda w, a, s: w.call(accounting.unpushed, a)),
+    ("queue_payments_of", "OF", lambda w, a, s: w.call(accounting.queue_payments_of, a, [s["invoice"]])),
     ("voided_unsynced", "OF", lambda w, a, s: w.call(accounting.voided_unsynced, a)),
     ("mark_backfilled", "OF", lambda w, a, s: w.call(accounting.mark_backfilled, a)),
     ("task_done", "OF", lambda w, a, s: w.call(accounting.task_done, a, s["task"])),

@@ -23,7 +23,11 @@ What it speaks (ACCOUNTING-FACTS.md):
 - `make_payment(realm, invoice_id, amount)`: a payment "made in QuickBooks" (it moves the invoice's balance and
   shows in CDC); `send_webhook(url, [("Payment", id, "Create")], style=...)` posts a signed notification
   (`intuit-signature` = base64 HMAC-SHA256 of the raw body with the verifier token), legacy `eventNotifications` or
-  the CloudEvents array.
+  the CloudEvents array. `notify(url)` posts one for every Payment and Customer change since the last one, whoever
+  made it (QuickBooks notifies changes made through the API too: the echo of our own pushes).
+- Payments: a Payment's linked invoices must exist and its lines may not apply more than its TotalAmt; creating one
+  lowers each linked invoice's Balance, voiding or deleting it raises it again, editing it re-applies it.
+  `lose_next_replies = n`: the next n writes happen but answer 500 (the answer lost on the way back).
 """
 
 from __future__ import annotations
@@ -96,6 +100,7 @@ class Company:
     batch_calls: deque[float] = field(default_factory=deque)
     home_currency: str = "EUR"
     multicurrency: bool = True
+    changes: list[tuple[str, str, str]] = field(default_factory=list)  # (entity, id, operation) for webhooks
 
 
 @dataclass
@@ -124,6 +129,7 @@ class FakeQuickBooks:
     fail_refresh: bool = False
     fail_next_update_stale: int = 0
     injected: list[tuple[int, float | None]] = field(default_factory=list)  # (status, Retry-After) per next call
+    lose_next_replies: int = 0  # the next n writes happen, but their answer is lost: a 500 comes back instead
     throttled: int = 0  # 429s answered (injected or by the limits)
     base_url: str = ""
     root: str = ""
@@ -145,6 +151,7 @@ class FakeQuickBooks:
             self._refresh.clear()
             self.fail_refresh = False
             self.fail_next_update_stale = 0
+            self.lose_next_replies = 0
             self.throttled = 0
             self.consent_realm = REALM
             self.add_company(REALM, COMPANY)
@@ -177,6 +184,23 @@ class FakeQuickBooks:
         """The next `count` API calls answer `status` (429, 500, 503...), with Retry-After when given."""
         with self._lock:
             self.injected.extend([(status, retry_after)] * count)
+
+    def pending_notifications(self, entities: tuple[str, ...] = ("Payment", "Customer"), realm: str = REALM,
+                              clear: bool = True) -> list[tuple[str, str, str]]:
+        """The (entity, id, operation) changes QuickBooks would notify by webhook since the last call, whoever made
+        them (a person there or an app through the API: QuickBooks notifies both)."""
+        with self._lock:
+            company = self.companies[realm]
+            out = [c for c in company.changes if c[0] in entities]
+            if clear:
+                company.changes = [c for c in company.changes if c[0] not in entities]
+            return out
+
+    def notify(self, url: str, entities: tuple[str, ...] = ("Payment", "Customer"), realm: str = REALM,
+               style: str = "legacy") -> httpx.Response | None:
+        """POST the webhook for every change since the last notification (None when nothing changed)."""
+        changes = self.pending_notifications(entities, realm)
+        return self.send_webhook(url, changes, realm, style) if changes else None
 
     def expire_access_tokens(self) -> None:
         with self._lock:
@@ -320,12 +344,26 @@ class FakeQuickBooks:
             obj.setdefault("TxnDate", _now().date().isoformat())
             self._txn_totals(company, entity, obj)
         if entity == "Payment":
-            self._ref(company, "Customer", obj.get("CustomerRef"), "Customer")
-            obj["TotalAmt"] = _money(_dec(obj.get("TotalAmt")))
+            self._check_payment(company, obj)
         created = self._put(company, entity, obj)
         if entity == "Payment":
             self._apply_payment(company, created, 1)
+        company.changes.append((entity, created["Id"], "Create"))
         return created
+
+    def _check_payment(self, company: Company, obj: dict[str, Any]) -> None:
+        """A Payment's customer and linked invoices exist, and its lines do not apply more than it is worth."""
+        self._ref(company, "Customer", obj.get("CustomerRef"), "Customer")
+        obj["TotalAmt"] = _money(_dec(obj.get("TotalAmt")))
+        applied = Decimal(0)
+        for line in obj.get("Line") or []:
+            for t in line.get("LinkedTxn") or []:
+                if t.get("TxnType") == "Invoice":
+                    self._ref(company, "Invoice", {"value": t.get("TxnId")}, "Invoice")
+            applied += _dec(line.get("Amount"))
+        if applied > obj["TotalAmt"]:
+            raise _Fault(400, "6000", "A business validation error has occurred while processing your request",
+                         "Business Validation Error: the amounts applied are more than the payment's total")
 
     def _update(self, company: Company, entity: str, body: dict[str, Any], op: str, include: str) -> dict[str, Any]:
         obj = company.objects[entity].get(str(body.get("Id")))
@@ -354,13 +392,19 @@ class FakeQuickBooks:
                 line["Amount"] = Decimal(0)
             obj["PrivateNote"] = "Voided"
             self._touch(obj)
+            company.changes.append((entity, obj["Id"], "Void"))
             return obj
         if op == "delete":
+            if entity == "Payment":  # the invoices it paid are open again
+                self._apply_payment(company, obj, -1)
             del company.objects[entity][obj["Id"]]
             company.deleted[entity][obj["Id"]] = obj
             self._touch(obj)
             obj["status"] = "Deleted"
+            company.changes.append((entity, obj["Id"], "Delete"))
             return obj
+        if entity == "Payment":  # an edited payment: what it paid is taken back, then what it pays now applied
+            self._apply_payment(company, obj, -1)
         if not body.get("sparse"):
             keep = {k: obj[k] for k in ("Id", "MetaData", "domain")}
             obj.clear()
@@ -371,8 +415,12 @@ class FakeQuickBooks:
         obj["sparse"] = False
         if entity in ("Invoice", "CreditMemo"):
             self._txn_totals(company, entity, obj)
+        if entity == "Payment":
+            self._check_payment(company, obj)
+            self._apply_payment(company, obj, 1)
         obj["SyncToken"] = str(int(body["SyncToken"]))
         self._touch(obj)
+        company.changes.append((entity, obj["Id"], "Update"))
         return obj
 
     # ---- queries ----------------------------------------------------------------------------------------------
@@ -522,6 +570,9 @@ class FakeQuickBooks:
                 status, reply = f.status, f.body()
             if rid and method == "POST" and rest != "query":
                 company.replies[rid] = (status, copy.deepcopy(reply))
+            if self.lose_next_replies and method == "POST" and rest != "query" and status == 200:
+                self.lose_next_replies -= 1  # written; the answer never reaches the caller
+                return 500, _Fault(500, "10000", "Internal Server Error").body(), {}
             return status, reply, {}
 
     def _dispatch(self, company: Company, method: str, rest: str, query: dict[str, str], body: Any) -> dict[str, Any]:
