@@ -36,6 +36,7 @@ from domain.store.session import Database
 log = logging.getLogger("billable.worker")
 
 FAULT_ENV = "BILLABLE_FAULT_AT"
+BACKLOG_FACTOR = 4  # with a queue behind it, a batch grows up to 4 x `batch` jobs
 
 
 def fault_step() -> Callable[[str], None] | None:
@@ -67,6 +68,7 @@ class Worker:
         self.lease = timedelta(seconds=outbox_lease)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.batch, self.poll, self.tick_every, self.step = batch, poll, tick_every, step
+        self._limit = batch  # grows while the queue is long (see run_once)
         self.actor = Actor.system(f"worker {self.name}")
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -107,7 +109,10 @@ class Worker:
             self.tick()
         if self.inbound is not None:
             self.inbound.read_named()  # what QuickBooks webhooks named, read before their jobs run
-        done = jobs.process_jobs(self.db.uow(), self.name, self.batch, self.step, self.observe)
+        done = jobs.process_jobs(self.db.uow(), self.name, self._limit, self.step, self.observe)
+        # A full batch means a queue behind it: take bigger ones (each batch's own dozen statements and its commit
+        # shared by more events) until it is short again, then back to `batch` so a lone event waits for few others.
+        self._limit = min(self._limit * 2, self.batch * BACKLOG_FACTOR) if done >= self._limit else self.batch
         done += outbox.dispatch_outbox(self.db.uow(), self.send, step=self.step, lease=self.lease)
         if self.accounting is not None:
             try:

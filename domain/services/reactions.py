@@ -602,7 +602,9 @@ def _finish(uow: UnitOfWork, actor: Actor, rule: Rule, invoice_id: int, step: St
             hold_reason: str | None) -> dict[str, Any]:
     """A draft the rule made, through the one issuing step: issued (auto_issue), held for review, or (pilot mode)
     held quietly. Blocked drafts stay drafts with their reasons; flagged ones wait for an approver."""
-    inv = uow.invoices.get(invoice_id, for_update=True)
+    # Made by this transaction a moment ago: nobody else sees it before our commit, so no lock (FOR UPDATE) is
+    # needed, and it usually is still in the session (no query).
+    inv = uow.invoices.get(invoice_id)
     assert inv is not None
     ws = uow.workspace.get()
     pilot = ws.pilot_mode or uow.pilot.is_on(inv.client_id)
