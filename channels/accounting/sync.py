@@ -391,9 +391,9 @@ class QuickBooksSync:
                     raise
             if current is not None and str(current.get("PrivateNote") or "").strip().lower() == "voided":
                 current = None  # voided there: ours is made again
-        else:
+        if current is None:
             # Looked up first: a push whose answer was lost (a 5xx after the write, a process killed after it) left
-            # it there; our note on it says which payment it is.
+            # it there; our note on it says which payment it is (a voided one no longer carries it).
             quoted = customer_id.replace("'", "")
             found = api.query(f"select * from Payment where CustomerRef = '{quoted}' and TxnDate = "
                               f"'{pay.received_on}' maxresults 1000").get("Payment") or []

@@ -244,6 +244,9 @@ def test_drift_a_queued_payment_is_queued_a_refused_one_is_re_pushed(books: Book
     [item] = accounting_drift.drift_report(books.db.uow(), finance, books.reader()).items
     assert (item.cause, item.actions) == (Cause.PAYMENT_NOT_THERE, [Action.REPUSH])
     accounting_drift.repush(books.db.uow(), finance, inv, books.reader())
+    books.fake.lose_next_replies = 1   # made again, but the answer is lost: the retry finds it by its note
+    assert pusher.run_once() == 0
+    later(books)
     pusher.run_until_idle()
     assert len(books.fake.all("Payment")) == 1
     assert accounting_drift.drift_report(books.db.uow(), finance, books.reader()).items == []
