@@ -141,6 +141,7 @@ reliability: sysdeps test-sysdeps $(VENV)/.installed-dev postgres
 BENCH_LOG := benchmarks/.bench-output.txt
 BENCH_CLIENTS ?= 10000
 BENCH_PDFS ?= 20
+BENCH_DOCUMENTS ?= 1000
 BENCH_INGEST_SECONDS ?= 10
 BENCH_LATENCY_SECONDS ?= 15
 BENCH_INVOICES ?= 10000
@@ -157,7 +158,7 @@ INGEST := benchmarks/ingest.py --seconds $(BENCH_INGEST_SECONDS) --latency-secon
 bench: sysdeps $(VENV)/.installed-dev postgres
 	$(BENCH) start $(BENCH_LOG)
 	$(BENCH) run $(BENCH_LOG) -- benchmarks/month_end.py --clients $(BENCH_CLIENTS)
-	$(BENCH) run $(BENCH_LOG) -- benchmarks/render.py --pdfs $(BENCH_PDFS)
+	$(BENCH) run $(BENCH_LOG) -- benchmarks/render.py --pdfs $(BENCH_PDFS) --invoices $(BENCH_DOCUMENTS)
 	$(BENCH) run $(BENCH_LOG) -- $(INGEST) --backend postgresql
 	$(BENCH) run $(BENCH_LOG) -- $(INGEST) --backend postgresql --workers 2 --latency-only
 	$(BENCH) run $(BENCH_LOG) --info -- $(INGEST) --backend sqlite

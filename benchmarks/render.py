@@ -24,10 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _many_documents import MANY_DEFAULT, many_documents  # noqa: E402  (benchmarks/ is the script's folder)
 from weasyprint import HTML  # noqa: E402
 
 from channels.documents import Renderer  # noqa: E402
 from channels.documents._render import BUILTIN  # noqa: E402
+from channels.documents._typst import typst_pdf  # noqa: E402
 from channels.documents.einvoice import facturx_pdf, xml  # noqa: E402
 from domain.model.einvoice import FORMATS, Address, Party  # noqa: E402
 from domain.services.documents import DocumentView  # noqa: E402
@@ -115,24 +117,36 @@ def einvoice_figures(renderer: Renderer, docs: list[DocumentView], rounds: int) 
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pdfs", type=int, default=20)
-    ap.add_argument("--results", action="store_true", help="append the figures to benchmarks/RESULTS.md")
-    args = ap.parse_args()
-    renderer, base = Renderer(), thirty_line_invoice()
-    # a new invoice each time (another number), as at issue: never a PDF the renderer has kept
-    docs = [base.model_copy(update={"invoice": base.invoice.model_copy(update={"number": f"INV-2026-{i:06}"})})
-            for i in range(args.pdfs + 1)]
-    renderer.pdf(docs[-1])  # warm-up: imports, fonts
+def typst_figures(renderer: Renderer, docs: list[DocumentView]) -> tuple[str, float]:
+    """New PDFs with the built-in template: CPU per PDF split into the view (context, Babel, gettext, JSON) and
+    Typst (layout and PDF write); the PDFs/s one core makes, with its goal."""
+    phases: list[tuple[float, float]] = []
+    size = 0
     t = time.perf_counter()
-    for _ in range(args.pdfs * 5):
-        renderer.html(base)
-    html_s = args.pdfs * 5 / (time.perf_counter() - t)
+    for doc in docs:
+        c0 = time.process_time()
+        data = renderer.typst_view(doc)
+        c1 = time.process_time()
+        size = len(typst_pdf(data))
+        phases.append((c1 - c0, time.process_time() - c1))
+    wall_s = len(docs) / (time.perf_counter() - t)
+    view_ms, typst_ms = (_median([p[i] for p in phases]) * 1000 for i in range(2))
+    mean_cpu = sum(a + b for a, b in phases) / len(phases)
+    per_core = 1 / mean_cpu
+    line = (f"30-line invoice, built-in template (Typst), {len(docs)} new PDFs after a warm-up: {per_core:.1f} PDFs/s "
+            f"per core ({mean_cpu * 1000:.0f} ms CPU each; goal >= 10 PDFs/s per core: {_verdict(per_core >= 10)}); "
+            f"CPU per PDF (medians): view (context, Babel, gettext, JSON) {view_ms:.0f} ms, Typst layout + PDF "
+            f"{typst_ms:.0f} ms ({size // 1024} KiB); {wall_s:.1f} PDFs/s by the wall clock, one process")
+    return line, per_core
+
+
+def weasyprint_figures(renderer: Renderer, docs: list[DocumentView]) -> tuple[str, float]:
+    """New PDFs as a company's own HTML template gets them (WeasyPrint from the HTML), for information; and the CPU
+    seconds of one."""
     phases: list[tuple[float, float, float]] = []  # CPU seconds: HTML parse, layout, PDF write
     size = 0
     t = time.perf_counter()
-    for doc in docs[:-1]:
+    for doc in docs:
         c0 = time.process_time()
         document = HTML(string=renderer.html(doc), base_url=str(BUILTIN))
         c1 = time.process_time()
@@ -140,31 +154,62 @@ def main() -> None:
         c2 = time.process_time()
         size = len(laid_out.write_pdf())
         phases.append((c1 - c0, c2 - c1, time.process_time() - c2))
-    new_s = args.pdfs / (time.perf_counter() - t)
+    wall_s = len(docs) / (time.perf_counter() - t)
     parse, layout, write = (_median([p[i] for p in phases]) * 1000 for i in range(3))
-    per_core = len(phases) / sum(sum(p) for p in phases)  # one process, one thread: a core's rate, load aside
+    mean_cpu = sum(map(sum, phases)) / len(phases)
+    return (f"30-line invoice, a company's own HTML template (WeasyPrint; information, no goal), {len(docs)} new "
+            f"PDFs: {1 / mean_cpu:.2f} PDFs/s per core ({mean_cpu * 1000:.0f} ms CPU each); CPU per PDF (medians): "
+            f"HTML parse {parse:.0f} ms, layout {layout:.0f} ms, PDF write {write:.0f} ms ({size // 1024} KiB); "
+            f"{wall_s:.2f} PDFs/s by the wall clock"), mean_cpu
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pdfs", type=int, default=20)
+    ap.add_argument("--invoices", type=int, default=MANY_DEFAULT,
+                    help="invoices for the many-documents figure (0: skip it)")
+    ap.add_argument("--results", action="store_true", help="append the figures to benchmarks/RESULTS.md")
+    args = ap.parse_args()
+    renderer, base = Renderer(), thirty_line_invoice()
+    # a new invoice each time (another number), as at issue: never a PDF the renderer has kept
+    docs = [base.model_copy(update={"invoice": base.invoice.model_copy(update={"number": f"INV-2026-{i:06}"})})
+            for i in range(args.pdfs + 1)]
+    renderer.pdf(docs[-1])  # warm-up: imports, fonts
+    HTML(string=renderer.html(docs[-1]), base_url=str(BUILTIN)).write_pdf()
+    t = time.perf_counter()
+    for _ in range(args.pdfs * 5):
+        renderer.html(base)
+    html_s = args.pdfs * 5 / (time.perf_counter() - t)
+    line, _ = typst_figures(renderer, docs[:-1])
     renderer.pdf(base)
     t = time.perf_counter()
     for _ in range(args.pdfs * 5):
         renderer.pdf(base)
     again_s = args.pdfs * 5 / (time.perf_counter() - t)
-    line = (f"30-line invoice, {args.pdfs} new PDFs after a warm-up: {new_s:.2f} PDFs/s; CPU per PDF (medians): "
-            f"HTML parse {parse:.0f} ms, layout {layout:.0f} ms, PDF write {write:.0f} ms ({size // 1024} KiB); the "
-            f"same document again (kept by its HTML digest): {again_s:.0f} PDFs/s; {html_s:.0f} HTML/s; one process: "
-            f"{per_core:.1f} new PDFs/s per core (CPU seconds), goal >= {GOAL_PER_CORE:g}: "
-            f"{_verdict(per_core >= GOAL_PER_CORE)}")
-    print(line)
+    weasy, weasy_cpu = weasyprint_figures(renderer, docs[:-1])
+    # make bench keeps only the lines with a verdict: the WeasyPrint figure rides along on this one
+    line += (f"; the same document again (kept by its digest): {again_s:.0f} PDFs/s; {html_s:.0f} HTML/s; a company's "
+             f"own HTML template (WeasyPrint): {1 / weasy_cpu:.2f} PDFs/s per core ({weasy_cpu * 1000:.0f} ms CPU)")
+    print(line, flush=True)
+    print(weasy, flush=True)
+    lines = [line, weasy]
     extra = einvoice_figures(renderer, docs[:-1], rounds=5)
     for e in extra:
-        print(e)
+        print(e, flush=True)
+    if args.invoices:
+        many = many_documents(args.invoices)
+        for m in many:
+            print(m, flush=True)
+        extra += many
     if args.results:
         machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        command = f"python benchmarks/render.py --pdfs {args.pdfs} --invoices {args.invoices} --results"
         with (ROOT / "benchmarks" / "RESULTS.md").open("a", encoding="utf-8") as f:
             if f.tell() == 0:
                 f.write("# Benchmark results\n")
             f.write(f"\n## Rendering ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)\n\n- machine: {machine}; load "
-                    f"average {os.getloadavg()[0]:.1f} at the end\n- command: `python benchmarks/render.py --pdfs "
-                    f"{args.pdfs} --results`\n- {line}\n" + "".join(f"- {e}\n" for e in extra))
+                    f"average {os.getloadavg()[0]:.1f} at the end\n- command: `{command}`\n"
+                    + "".join(f"- {e}\n" for e in lines + extra))
 
 
 if __name__ == "__main__":
