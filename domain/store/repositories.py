@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, insert, not_, select, text, update
+from sqlalchemy import ARRAY, Table, and_, any_, bindparam, delete, func, insert, not_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
 from domain.store.tables import (
@@ -55,9 +55,25 @@ def table_of(entity: type[Any]) -> Table:
     return cast(Table, entity.__table__)
 
 
+def among(s: Session, col: Any, ids: Iterable[int]) -> Any:
+    """`col IN ids`; on PostgreSQL `col = ANY(one array parameter)`.
+
+    A month-end batch asks a dozen questions about 500 clients: an expanded IN list is a statement with 500
+    placeholders, too long for psycopg's statement cache, so psycopg re-parsed each one in Python (0.9 s of CPU per
+    2,000 clients) and dumped 500 parameters; one array parameter keeps the statement short and the same for
+    every batch size."""
+    ids = list(ids)
+    if s.get_bind().dialect.name == "postgresql":
+        return col == any_(bindparam(None, ids, type_=ARRAY(col.type)))
+    return col.in_(ids)
+
+
 class _Repo:
     def __init__(self, session: Session) -> None:
         self.s = session
+
+    def _among(self, col: Any, ids: Iterable[int]) -> Any:
+        return among(self.s, col, ids)
 
     def add(self, row: Any) -> Any:
         self.s.add(row)
@@ -135,13 +151,13 @@ class Clients(_Repo):
         return self.s.execute(select(ClientRow).where(ClientRow.external_ref.in_(refs))).scalars().all()
 
     def get_many(self, client_ids: Sequence[int]) -> Sequence[ClientRow]:
-        return self.s.execute(select(ClientRow).where(ClientRow.id.in_(client_ids)).order_by(ClientRow.id)
+        return self.s.execute(select(ClientRow).where(self._among(ClientRow.id, client_ids)).order_by(ClientRow.id)
                               ).scalars().all()
 
     def ids(self, only_ids: frozenset[int] | None = None, billable_only: bool = False) -> list[int]:
         q = select(ClientRow.id).order_by(ClientRow.id)
         if only_ids is not None:
-            q = q.where(ClientRow.id.in_(only_ids))
+            q = q.where(self._among(ClientRow.id, only_ids))
         if billable_only:  # archived clients get no new drafts
             q = q.where(ClientRow.archived_at.is_(None))
         return [int(i) for i in self.s.execute(q).scalars().all()]
@@ -150,7 +166,7 @@ class Clients(_Repo):
              limit: int = 100, offset: int = 0, include_archived: bool = True) -> Sequence[ClientRow]:
         q = select(ClientRow).order_by(ClientRow.name, ClientRow.id)
         if only_ids is not None:
-            q = q.where(ClientRow.id.in_(only_ids))
+            q = q.where(self._among(ClientRow.id, only_ids))
         if not include_archived:
             q = q.where(ClientRow.archived_at.is_(None))
         if name_like:
@@ -182,7 +198,7 @@ class Arrangements(_Repo):
 
     def for_clients(self, client_ids: Sequence[int]) -> Sequence[ArrangementRow]:
         """Active arrangements of several clients, in creation order."""
-        return self.s.execute(select(ArrangementRow).where(ArrangementRow.client_id.in_(client_ids),
+        return self.s.execute(select(ArrangementRow).where(self._among(ArrangementRow.client_id, client_ids),
                                                            ArrangementRow.active.is_(True))
                               .order_by(ArrangementRow.id)).scalars().all()
 
@@ -210,7 +226,8 @@ class Arrangements(_Repo):
         if not arrangement_ids:
             return []
         return self.s.execute(select(ArrangementVersionRow).where(
-            ArrangementVersionRow.arrangement_id.in_(arrangement_ids), ArrangementVersionRow.status.in_(statuses))
+            self._among(ArrangementVersionRow.arrangement_id, arrangement_ids),
+            ArrangementVersionRow.status.in_(statuses))
             .order_by(ArrangementVersionRow.arrangement_id, ArrangementVersionRow.effective_on,
                       ArrangementVersionRow.number)).scalars().all()
 
@@ -247,7 +264,7 @@ class Arrangements(_Repo):
 
     def unbilled_adjustments_for(self, client_ids: Sequence[int]) -> Sequence[ArrangementAdjustmentRow]:
         return self.s.execute(select(ArrangementAdjustmentRow).where(
-            ArrangementAdjustmentRow.client_id.in_(client_ids),
+            self._among(ArrangementAdjustmentRow.client_id, client_ids),
             ArrangementAdjustmentRow.disposition == "next_invoice",
             _unclaimed("adjustment", ArrangementAdjustmentRow.id)).order_by(ArrangementAdjustmentRow.id)
         ).scalars().all()
@@ -325,7 +342,7 @@ class Work(_Repo):
     def time_entries_by_ids(self, entry_ids: Sequence[int]) -> Sequence[TimeEntryRow]:
         if not entry_ids:
             return []
-        return self.s.execute(select(TimeEntryRow).where(TimeEntryRow.id.in_(entry_ids))).scalars().all()
+        return self.s.execute(select(TimeEntryRow).where(self._among(TimeEntryRow.id, entry_ids))).scalars().all()
 
     def time_entry_by_ref(self, ref: str) -> TimeEntryRow | None:
         return self.s.execute(select(TimeEntryRow).where(TimeEntryRow.external_ref == ref)).scalar_one_or_none()
@@ -360,7 +377,8 @@ class Work(_Repo):
 
     def unbilled_time_for(self, client_ids: Sequence[int], through: date) -> Sequence[TimeEntryRow]:
         return self.s.execute(select(TimeEntryRow).where(
-            TimeEntryRow.client_id.in_(client_ids), TimeEntryRow.day <= through, _unclaimed("time", TimeEntryRow.id))
+            self._among(TimeEntryRow.client_id, client_ids), TimeEntryRow.day <= through,
+            _unclaimed("time", TimeEntryRow.id))
             .order_by(TimeEntryRow.day, TimeEntryRow.id)).scalars().all()
 
     def unbilled_hours(self, client_id: int, through: date) -> tuple[date | None, int]:
@@ -376,26 +394,27 @@ class Work(_Repo):
         if client_ids:
             for cid, first, centi in self.s.execute(
                     select(TimeEntryRow.client_id, func.min(TimeEntryRow.day), func.sum(TimeEntryRow.hours_centi))
-                    .where(TimeEntryRow.client_id.in_(client_ids), TimeEntryRow.day <= through,
+                    .where(self._among(TimeEntryRow.client_id, client_ids), TimeEntryRow.day <= through,
                            _unclaimed("time", TimeEntryRow.id)).group_by(TimeEntryRow.client_id)).all():
                 out[int(cid)] = (first, int(centi or 0))
         return out
 
     def unbilled_expenses_for(self, client_ids: Sequence[int], through: date) -> Sequence[ExpenseRow]:
         return self.s.execute(select(ExpenseRow).where(
-            ExpenseRow.client_id.in_(client_ids), ExpenseRow.day <= through, _unclaimed("expense", ExpenseRow.id))
+            self._among(ExpenseRow.client_id, client_ids), ExpenseRow.day <= through,
+            _unclaimed("expense", ExpenseRow.id))
             .order_by(ExpenseRow.day, ExpenseRow.id)).scalars().all()
 
     def unbilled_milestones_for(self, client_ids: Sequence[int], through: date) -> Sequence[MilestoneRow]:
         return self.s.execute(select(MilestoneRow).where(
-            MilestoneRow.client_id.in_(client_ids), MilestoneRow.completed_on.is_not(None),
+            self._among(MilestoneRow.client_id, client_ids), MilestoneRow.completed_on.is_not(None),
             MilestoneRow.cancelled_on.is_(None),
             MilestoneRow.completed_on <= through, _unclaimed("milestone", MilestoneRow.id))
             .order_by(MilestoneRow.completed_on, MilestoneRow.id)).scalars().all()
 
     def unbilled_breaches_for(self, client_ids: Sequence[int], through: date) -> Sequence[SlaBreachRow]:
         return self.s.execute(select(SlaBreachRow).where(
-            SlaBreachRow.client_id.in_(client_ids), SlaBreachRow.occurred_on <= through,
+            self._among(SlaBreachRow.client_id, client_ids), SlaBreachRow.occurred_on <= through,
             _unclaimed("breach", SlaBreachRow.id)).order_by(SlaBreachRow.occurred_on, SlaBreachRow.id)
         ).scalars().all()
 
@@ -413,8 +432,8 @@ class Claims(_Repo):
             return True
         try:
             with self.s.begin_nested():
-                # The table, not the entity: a plain executemany, without the ORM's bulk-insert bookkeeping.
-                self.s.execute(insert(table_of(BillingClaimRow)), [
+                # The table, not the entity: one statement, without the ORM's bulk-insert bookkeeping.
+                insert_rows(self.s, table_of(BillingClaimRow), [
                     {"kind": k, "ref_id": r, "period_key": p, "invoice_id": i} for k, r, p, i in rows])
         except IntegrityError:
             return False
@@ -424,7 +443,7 @@ class Claims(_Repo):
         if not arrangement_ids:
             return []
         rows = self.s.execute(select(BillingClaimRow.ref_id, BillingClaimRow.period_key).where(
-            BillingClaimRow.kind == "period", BillingClaimRow.ref_id.in_(arrangement_ids))).all()
+            BillingClaimRow.kind == "period", self._among(BillingClaimRow.ref_id, arrangement_ids))).all()
         return [(int(r), str(p)) for r, p in rows]
 
     def period_invoices(self, arrangement_id: int) -> dict[str, int]:
@@ -456,13 +475,57 @@ def _row_values(row: Any, table: Table) -> dict[str, Any]:
     return {col.key: state[col.key] for col in table.columns if col.key in state}
 
 
-def _insert_grouped(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """One executemany per set of columns given (a row that leaves a column out gets its default or NULL)."""
+def insert_rows(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert new rows (no RETURNING) in as few statements as can be: one per set of columns given (a row that
+    leaves a column out gets its default or NULL); on PostgreSQL one COPY each, elsewhere one executemany."""
     groups: dict[frozenset[str], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(frozenset(r), []).append(r)
+    pg = s.get_bind().dialect.name == "postgresql"
     for group in groups.values():
-        s.execute(insert(table), group)
+        if not (pg and _copy_rows(s, table, group)):
+            s.execute(insert(table), group)
+
+
+def _copy_rows(s: Session, table: Table, rows: list[dict[str, Any]]) -> bool:
+    """Write rows that all give the same columns with one COPY ... FROM STDIN, as Core's executemany would write
+    them: the columns' Python-side defaults for the columns left out, each type's bind processing (UTC datetimes,
+    JSON, a JSON null for None), the server's default or NULL for the rest. False (nothing written) when a column
+    left out has a default only SQL can compute: the caller inserts those rows.
+
+    A month-end batch of 500 invoices writes 500 invoices, 2,000 lines, 1,000 audit entries and 500 outbox
+    messages: COPY takes a third of the client CPU of a pipelined executemany (psycopg formats the rows in C, no
+    per-row statement) and less of the server's."""
+    conn = s.connection()
+    dialect = conn.dialect
+    keys = list(rows[0])
+    filled: list[tuple[str, Any]] = []
+    for col in table.columns:
+        if col.key in rows[0] or col.default is None or getattr(col.default, "is_sequence", False):
+            continue
+        if col.default.is_scalar:
+            filled.append((col.key, col.default.arg))  # type: ignore[attr-defined]
+        elif col.default.is_callable:
+            filled.append((col.key, col.default.arg(None)))  # type: ignore[attr-defined]
+        else:
+            return False
+    names = [*keys, *(k for k, _ in filled)]
+    procs = [table.c[k].type._cached_bind_processor(dialect) for k in names]
+    extra = [v for _, v in filled]
+    quote = dialect.identifier_preparer.quote
+    sql = (f"COPY {dialect.identifier_preparer.format_table(table)} "
+           f"({', '.join(quote(table.c[k].name) for k in names)}) FROM STDIN")
+    dbapi = dialect.loaded_dbapi
+    try:
+        with conn.connection.driver_connection.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
+            for r in rows:
+                values = [r[k] for k in keys]
+                values.extend(extra)
+                copy.write_row([p(v) if p is not None else v for p, v in zip(procs, values, strict=True)])
+    except dbapi.Error as e:
+        # As the executemany would raise it (IntegrityError, ...), so callers handle both paths alike.
+        raise DBAPIError.instance(sql, None, e, dbapi.Error, dialect=dialect) from e
+    return True
 
 
 class Invoices(_Repo):
@@ -482,9 +545,9 @@ class Invoices(_Repo):
                 values = _row_values(ln, line_table)
                 values["invoice_id"] = inv.id
                 lines.append(values)
-        _insert_grouped(self.s, inv_table, rows)
+        insert_rows(self.s, inv_table, rows)
         if lines:
-            _insert_grouped(self.s, line_table, lines)
+            insert_rows(self.s, line_table, lines)
 
     def overdue_oldest_first(self, today: date, limit: int) -> Sequence[InvoiceRow]:
         """Overdue invoices, longest overdue first (the digest lists these)."""
@@ -544,7 +607,7 @@ class Invoices(_Repo):
     def get_many(self, invoice_ids: Sequence[int]) -> Sequence[InvoiceRow]:
         if not invoice_ids:
             return []
-        return self.s.execute(select(InvoiceRow).where(InvoiceRow.id.in_(invoice_ids))).scalars().all()
+        return self.s.execute(select(InvoiceRow).where(self._among(InvoiceRow.id, invoice_ids))).scalars().all()
 
     def billed_on_arrangements(self, arrangement_ids: Sequence[int]) -> dict[int, int]:
         """What non-void invoices already bill on each arrangement, in minor units (not-to-exceed caps)."""
@@ -552,7 +615,8 @@ class Invoices(_Repo):
             return {}
         rows = self.s.execute(select(InvoiceLineRow.arrangement_id, func.sum(InvoiceLineRow.amount_minor))
                               .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
-                              .where(InvoiceLineRow.arrangement_id.in_(arrangement_ids), InvoiceRow.status != "void",
+                              .where(self._among(InvoiceLineRow.arrangement_id, arrangement_ids),
+                                     InvoiceRow.status != "void",
                                      InvoiceRow.kind == "invoice")
                               .group_by(InvoiceLineRow.arrangement_id)).all()
         return {int(a): int(t or 0) for a, t in rows if a is not None}
@@ -563,7 +627,7 @@ class Invoices(_Repo):
         [since, until]: what each has used of which retainer period's included hours."""
         rows = self.s.execute(select(InvoiceLineRow.source)
                               .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
-                              .where(InvoiceRow.client_id.in_(client_ids), InvoiceRow.kind == "invoice",
+                              .where(self._among(InvoiceRow.client_id, client_ids), InvoiceRow.kind == "invoice",
                                      InvoiceRow.status != "void", InvoiceRow.period_end >= since,
                                      InvoiceRow.period_start <= until, InvoiceLineRow.section == "time",
                                      InvoiceLineRow.unit_price_minor == 0, InvoiceLineRow.amount_minor == 0)
@@ -576,7 +640,7 @@ class Invoices(_Repo):
         touches [since, until]: what was already credited against which retainer period."""
         rows = self.s.execute(select(InvoiceLineRow.source, InvoiceLineRow.amount_minor, InvoiceRow.currency)
                               .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
-                              .where(InvoiceRow.client_id.in_(client_ids), InvoiceRow.kind == "invoice",
+                              .where(self._among(InvoiceRow.client_id, client_ids), InvoiceRow.kind == "invoice",
                                      InvoiceRow.status != "void", InvoiceRow.period_end >= since,
                                      InvoiceRow.period_start <= until, InvoiceLineRow.section == "sla_credit")
                               ).all()
@@ -584,7 +648,8 @@ class Invoices(_Repo):
 
     def open_drafts_for(self, client_ids: Sequence[int], start: date, end: date) -> dict[int, InvoiceRow]:
         rows = self.s.execute(select(InvoiceRow).where(
-            InvoiceRow.client_id.in_(client_ids), InvoiceRow.kind == "invoice", InvoiceRow.period_start == start,
+            self._among(InvoiceRow.client_id, client_ids), InvoiceRow.kind == "invoice",
+            InvoiceRow.period_start == start,
             InvoiceRow.period_end == end, InvoiceRow.status.in_(("draft", "pending_approval"))
         ).order_by(InvoiceRow.id.desc())).scalars().all()
         return {r.client_id: r for r in rows}
@@ -594,7 +659,7 @@ class Invoices(_Repo):
         ranked = select(InvoiceRow.client_id, InvoiceRow.total_minor, func.row_number().over(
             partition_by=InvoiceRow.client_id,
             order_by=(InvoiceRow.period_start.desc(), InvoiceRow.id.desc())).label("rn")).where(
-            InvoiceRow.client_id.in_(client_ids), InvoiceRow.kind == "invoice", InvoiceRow.number.is_not(None),
+            self._among(InvoiceRow.client_id, client_ids), InvoiceRow.kind == "invoice", InvoiceRow.number.is_not(None),
             InvoiceRow.status != "void", InvoiceRow.period_start < before).subquery()
         rows = self.s.execute(select(ranked.c.client_id, ranked.c.total_minor).where(ranked.c.rn == 1)).all()
         return {int(c): int(t) for c, t in rows}
@@ -603,7 +668,7 @@ class Invoices(_Repo):
         """(total, number) of each client's invoices issued since a moment, for duplicate suspicion."""
         out: dict[int, builtins.list[tuple[int, str]]] = {}
         rows = self.s.execute(select(InvoiceRow.client_id, InvoiceRow.total_minor, InvoiceRow.number).where(
-            InvoiceRow.client_id.in_(client_ids), InvoiceRow.kind == "invoice", InvoiceRow.number.is_not(None),
+            self._among(InvoiceRow.client_id, client_ids), InvoiceRow.kind == "invoice", InvoiceRow.number.is_not(None),
             InvoiceRow.status != "void", InvoiceRow.issued_at >= since)).all()
         for c, t, n in rows:
             out.setdefault(int(c), []).append((int(t), str(n)))
@@ -611,7 +676,7 @@ class Invoices(_Repo):
 
     def clients_with_issued(self, client_ids: Sequence[int]) -> set[int]:
         rows = self.s.execute(select(InvoiceRow.client_id).where(
-            InvoiceRow.client_id.in_(client_ids), InvoiceRow.kind == "invoice", InvoiceRow.number.is_not(None))
+            self._among(InvoiceRow.client_id, client_ids), InvoiceRow.kind == "invoice", InvoiceRow.number.is_not(None))
             .distinct()).scalars().all()
         return {int(c) for c in rows}
 
@@ -769,7 +834,7 @@ class Events(_Repo):
         the session without a query (the identity map holds clean objects only as long as someone does)."""
         if not event_ids:
             return []
-        return self.s.execute(select(EventRow).where(EventRow.id.in_(event_ids))).scalars().all()
+        return self.s.execute(select(EventRow).where(self._among(EventRow.id, event_ids))).scalars().all()
 
     def get(self, event_id: int, for_update: bool = False) -> EventRow | None:
         if for_update:
@@ -877,8 +942,8 @@ class Outbox(_Repo):
         return row
 
     def put_many(self, messages: list[tuple[str, dict[str, Any]]], cause: dict[str, Any], now: datetime) -> None:
-        """Insert many messages with one executemany (no RETURNING: nobody needs their ids now)."""
-        self.s.execute(insert(table_of(OutboxRow)), [
+        """Insert many messages with one statement (no RETURNING: nobody needs their ids now)."""
+        insert_rows(self.s, table_of(OutboxRow), [
             {"topic": t, "payload": p, "cause": cause, "status": "pending", "attempts": 0, "run_after": now,
              "last_error": "", "created_at": now} for t, p in messages])
 

@@ -9,7 +9,7 @@ from datetime import UTC
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.model.audit_chain import GENESIS, Keyring, sign
@@ -225,8 +225,8 @@ class UnitOfWork:
             values["key_id"], values["hash"] = sign(self.keyring, prev, _content(values))
             prev = values["hash"]
             rows.append(values)
-        # Plain executemany: a month-end run writes thousands of entries per commit.
-        self.session.execute(insert(repos.table_of(AuditRow)), rows)
+        # One statement (COPY on PostgreSQL): a month-end run writes thousands of entries per commit.
+        repos.insert_rows(self.session, repos.table_of(AuditRow), rows)
         head.last_seq, head.last_hash = seq, prev
         self.audit.pending.clear()
         self.session.flush()
