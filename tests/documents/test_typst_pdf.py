@@ -99,3 +99,59 @@ def test_a_companys_own_html_template_renders_through_weasyprint(tmp_path: Path,
     r = Renderer(styled)
     assert not r.uses_typst(doc.client.id) and "WeasyPrint" in producer(r.pdf(doc))
     assert "Typst" in producer(renderer.pdf(doc))
+
+
+@pytest.mark.parametrize("language", ["en", "de", "fr", "nl"])
+def test_every_branch_of_the_typst_template_prints(language: str, renderer: Renderer) -> None:
+    """Drafts, void and written-off invoices, every tax note, a credited amount, a line's included hours and an
+    unknown unit, a credit note: each prints what the HTML prints for it (no database: the sample documents)."""
+    from channels.documents._render import REVERSE_CHARGE_NOTE_UK, _sample
+
+    base = _sample(False, language)
+    line = base.invoice.lines[1].model_copy(update={"unit": "licence", "source": {"included_used": {"a": "2.5"}}})
+    cases = {
+        "draft": {"number": None, "status": "draft"},
+        "void": {"status": "void"},
+        "uncollectible": {"status": "uncollectible", "credited": "10.00"},
+        "exempt": {"tax_note": "Exempt from tax: §4 Nr. 21 UStG"},
+        "uk": {"tax_note": REVERSE_CHARGE_NOTE_UK},
+        "other": {"tax_note": "A note of the workspace's own"},
+        "lines": {"lines": [*base.invoice.lines[:1], line]},
+    }
+    for name, update in cases.items():
+        doc = base.model_copy(update={"invoice": base.invoice.model_copy(update=update)})
+        html_words = flat(_visible_text(renderer.html(doc, {"pdf": "https://billable.example/i/x/pdf"})))
+        text = flat(pdf_text(renderer.pdf(doc, {"pdf": "https://billable.example/i/x/pdf"})))
+        # every word of the HTML is in the PDF, in the same order (the PDF has no <title>)
+        assert _in_order(html_words.split(), text.split()), (name, html_words[:300], text[:300])
+    text = flat(pdf_text(renderer.pdf(_sample(True, language))))
+    assert _in_order(flat(_visible_text(renderer.html(_sample(True, language)))).split(), text.split())
+
+
+def _visible_text(html: str) -> str:
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.skip, self.out = 0, []  # type: ignore[var-annotated]
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.skip += tag in ("title", "style")
+
+        def handle_endtag(self, tag: str) -> None:
+            self.skip -= tag in ("title", "style")
+
+        def handle_data(self, data: str) -> None:
+            if not self.skip:
+                self.out.append(data)
+
+    parser = Text()
+    parser.feed(html)
+    return " ".join(parser.out)
+
+
+def _in_order(words: list[str], text: list[str]) -> bool:
+    """Whether `words` appear in `text` in this order (other words may come between)."""
+    it = iter(text)
+    return all(any(w == t for t in it) for w in words)
