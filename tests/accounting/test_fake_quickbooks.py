@@ -149,6 +149,9 @@ def test_payments_move_the_balance_both_ways_and_are_notified(qbo: FakeQuickBook
     pay = client.update("Payment", {"Id": pay["Id"], "SyncToken": pay["SyncToken"], "TotalAmt": Decimal("100.00"),
                                     "Line": [{"Amount": Decimal("100.00"), "LinkedTxn": body["Line"][0]["LinkedTxn"]}]})
     assert client.read("Invoice", inv["Id"])["Balance"] == Decimal("1090.00")   # edited: re-applied
+    with pytest.raises(Fault):   # refused (applies more than it is worth): nothing moves
+        client.update("Payment", {"Id": pay["Id"], "SyncToken": pay["SyncToken"], "TotalAmt": Decimal("1.00")})
+    assert client.read("Invoice", inv["Id"])["Balance"] == Decimal("1090.00")
     client.request("POST", "payment", params={"operation": "delete"},
                    body={"Id": pay["Id"], "SyncToken": pay["SyncToken"]})
     assert client.read("Invoice", inv["Id"])["Balance"] == Decimal("1190.00")   # deleted: open again

@@ -404,6 +404,9 @@ class FakeQuickBooks:
             company.changes.append((entity, obj["Id"], "Delete"))
             return obj
         if entity == "Payment":  # an edited payment: what it paid is taken back, then what it pays now applied
+            merged = copy.deepcopy(obj) if body.get("sparse") else {k: obj[k] for k in ("Id", "MetaData", "domain")}
+            merged.update({k: copy.deepcopy(v) for k, v in body.items() if k not in ("Id", "SyncToken", "sparse")})
+            self._check_payment(company, merged)  # refused before anything moves
             self._apply_payment(company, obj, -1)
         if not body.get("sparse"):
             keep = {k: obj[k] for k in ("Id", "MetaData", "domain")}
