@@ -60,6 +60,7 @@ FIELDS = {"seats": N_("seats"), "unit_price": N_("unit price"), "product": N_("p
 CHOICES = {"monthly": N_("monthly"), "quarterly": N_("quarterly"), "yearly": N_("yearly"),
            "advance": N_("in advance"), "arrears": N_("in arrears")}
 AS_TYPED = ("product",)  # a name a person typed: written as typed
+CREDIT = N_("Credit for %(invoice)s (%(rate)s rate)")  # a credit note's line, one per tax rate credited
 
 
 def _period(p: dict[str, Any], t: gettext.NullTranslations, loc: Locale) -> str:
@@ -166,6 +167,8 @@ def _wording(key: str, p: dict[str, Any], t: gettext.NullTranslations, loc: Loca
             return str(p["description"])
         return g(MARKUP) % {"description": p["description"], "cost": _hours(p["cost"], loc),
                             "markup": _percent(p["markup"], loc)}
+    if key == "credit":
+        return g(CREDIT) % {"invoice": p["invoice"], "rate": _percent(p["rate"], loc)}
     if key in ("adjustment", "time_adjustment"):
         return _adjustment(key, p, t, loc)
     raise KeyError(key)
@@ -182,3 +185,10 @@ def describe(description: str, source: dict[str, Any] | None, language: str, loc
     # wording from a later version, or damaged
     except (KeyError, ValueError, TypeError, AttributeError, InvalidOperation):
         return description
+
+
+def describe_reason(reason: str, sources: list[dict[str, Any]], language: str, loc: Locale) -> str:
+    """A credit note's reason as the document writes it: in `language` when billable wrote it (a credit note an
+    adjustment proposed keeps the adjustment's wording as `reason_text` in its lines' source), else as stored."""
+    text = next((s["reason_text"] for s in sources if isinstance(s.get("reason_text"), dict)), None)
+    return describe(reason, {"text": text} if text else None, language, loc)

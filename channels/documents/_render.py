@@ -18,7 +18,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 
 from channels.documents._i18n import N_, SOURCE_LANGUAGE, document_language, languages, translations
-from channels.documents._lines import describe
+from channels.documents._lines import describe, describe_reason
 from channels.documents._qr import epc_qr, payment_qr
 from channels.documents._typst import qr_svg, typst_pdf, view, view_json
 from domain.model.parties import Buyer, DocumentLanguage, PostalAddress, Seller
@@ -149,6 +149,9 @@ def _context(doc: DocumentView, links: dict[str, str] | None = None, payment_ins
     language = language_of(doc)
     f = _Formats(doc.locale, inv.currency, language)
     t = translations(language)
+    if credit and inv.reason:
+        reason = describe_reason(inv.reason, [ln.source for ln in inv.lines], language, f.locale)
+        inv = inv if reason == inv.reason else inv.model_copy(update={"reason": reason})
     return {
         "doc": doc, "invoice": inv, "client": doc.client, "seller": doc.seller, "language": language,
         "title": t.gettext("Credit note") if credit else t.gettext("Invoice"), "is_credit_note": credit,

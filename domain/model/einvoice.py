@@ -184,6 +184,7 @@ class EInvoiceInput(BaseModel):
     payable: Decimal                    # BT-115
     language: str = "en"
     line_language: str = ""             # the document's language for generated line names ("" = as stored)
+    reason_text: dict[str, Any] | None = None  # a credit note's reason (its last note) as data, if billable wrote it
 
     @property
     def is_credit_note(self) -> bool:
@@ -355,7 +356,8 @@ def build_input(*, number: str, credit_note: bool, issue_date: date, currency: s
                 period_end: date | None = None, buyer_reference: str = "", order_reference: str = "",
                 preceding_number: str = "", preceding_date: date | None = None, notes: list[str] | None = None,
                 payment_terms: str = "", iban: str = "", bic: str = "", account_name: str = "",
-                language: str = "en", line_language: str = "") -> EInvoiceInput:
+                language: str = "en", line_language: str = "",
+                reason_text: dict[str, Any] | None = None) -> EInvoiceInput:
     """The EN 16931 input of an invoice or credit note from what it says: the stored lines and tax summary are
     written as they are (the e-invoice and the PDF agree to the cent), each rate becoming one VAT breakdown of the
     category the client's tax mode gives it."""
@@ -377,4 +379,5 @@ def build_input(*, number: str, credit_note: bool, issue_date: date, currency: s
         order_reference=order_reference, preceding_number=preceding_number, preceding_date=preceding_date,
         notes=[n for n in (notes or []) if n.strip()], payment_terms=payment_terms, seller=seller, buyer=buyer,
         iban=iban, bic=bic, account_name=account_name, lines=out_lines, tax_groups=groups, line_total=line_total,
-        tax_total=tax_total, total=total, payable=total, language=language, line_language=line_language)
+        tax_total=tax_total, total=total, payable=total, language=language, line_language=line_language,
+        reason_text=reason_text if notes and notes[-1].strip() else None)

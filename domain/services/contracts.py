@@ -747,7 +747,8 @@ def credit_proposed(uow: UnitOfWork, actor: Actor, adjustment_id: int, client_id
             adj.arrangement_id, adj.period_key)] or _time_line_rate(uow, adj) or [Decimal(0)]
         net = Decimal(-adj.amount_minor).scaleb(-minor_exponent(adj.currency))
         gross = round_money(net + net * rates[0] / 100, adj.currency)
-        note = invoicing.create_credit_note(uow, actor, adj.invoice_id, adj.description, format(gross, "f"))
+        note = invoicing.create_credit_note(uow, actor, adj.invoice_id, adj.description, format(gross, "f"),
+                                            reason_text=adj.text)
         if not uow.claims.claim_many([("adjustment", adj.id, "", note.id)]):
             raise Conflict("credited by someone else a moment ago", code="adjustment.credited",
                            field="adjustment_id")

@@ -119,6 +119,8 @@ def input_from_document(doc: DocumentView, seller: Party, buyer: Party, *, tax_m
                        text=ln.source.get("text") if isinstance(ln.source.get("text"), dict) else None)
              for ln in v.lines]
     breakdown = [RateFacts(rate=_d(g["rate"]), taxable=_d(g["taxable"]), tax=_d(g["tax"])) for g in v.tax_by_rate]
+    reason_text = next((ln.source["reason_text"] for ln in v.lines
+                        if isinstance(ln.source.get("reason_text"), dict)), None) if credit else None
     terms = (f"Credit note for invoice {doc.corrects_number or ''}: the amount is credited against it."
              if credit else f"Payable within {doc.payment_terms_days} days of the invoice date.")
     return build_input(
@@ -128,7 +130,7 @@ def input_from_document(doc: DocumentView, seller: Party, buyer: Party, *, tax_m
         buyer_reference=buyer_reference, order_reference=v.po_number, preceding_number=doc.corrects_number or "",
         preceding_date=preceding_date, notes=[v.tax_note, v.reason if credit else ""], payment_terms=terms,
         iban=iban, bic=bic, account_name=account_name, language=doc.locale[:2] or "en",
-        line_language=str(doc.client.language or ""))
+        line_language=str(doc.client.language or ""), reason_text=reason_text)
 
 
 def input_of(uow: UnitOfWork, inv: InvoiceRow, doc: DocumentView) -> EInvoiceInput:

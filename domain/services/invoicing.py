@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from domain.errors import BadTransition, Conflict, Forbidden, NotFound, ValidationFailed
 from domain.model.lifecycle import IMMUTABLE, OPEN, Status, check_transition
-from domain.model.lines import SECTIONS, DraftLine
+from domain.model.lines import SECTIONS, DraftLine, line_text
 from domain.model.money import Money, minor_exponent, parse_decimal, round_money
 from domain.model.outbox_events import (
     ApprovalDecided,
@@ -434,8 +435,9 @@ def record_payment(uow: UnitOfWork, actor: Actor, invoice_id: int, amount: objec
 
 
 def create_credit_note(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: str,
-                       amount: object | None = None) -> InvoiceView:
-    """Correct an issued invoice by crediting part or all of its balance (gross), in its own numbered series."""
+                       amount: object | None = None, reason_text: dict[str, Any] | None = None) -> InvoiceView:
+    """Correct an issued invoice by crediting part or all of its balance (gross), in its own numbered series.
+    `reason_text`: the reason's wording as data when billable wrote it (an adjustment's), kept in the lines' source."""
     require(actor, Perm.VOID)
     if not reason or not reason.strip():
         raise ValidationFailed("say why it is credited", field="reason")
@@ -459,7 +461,7 @@ def create_credit_note(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: s
                           currency=inv.currency, period_start=inv.period_start, period_end=inv.period_end,
                           tax_note=inv.tax_note, po_number=inv.po_number, corrects_invoice_id=inv.id,
                           reason=reason.strip(), requested_by_user_id=actor.user_id, created_at=uow.clock.now())
-        _credit_lines(note, inv, gross)
+        _credit_lines(note, inv, gross, reason_text)
         _recompute(note, ws, credit_note=True)
         if note.total_minor != gross:  # pragma: no cover - _credit_lines splits the gross exactly
             raise AssertionError(f"credit note totals {note.total_minor}, not the {gross} credited")
@@ -486,7 +488,7 @@ def create_credit_note(uow: UnitOfWork, actor: Actor, invoice_id: int, reason: s
     return view
 
 
-def _credit_lines(note: InvoiceRow, inv: InvoiceRow, gross: int) -> None:
+def _credit_lines(note: InvoiceRow, inv: InvoiceRow, gross: int, reason_text: dict[str, Any] | None = None) -> None:
     """Split a gross credit across the invoice's tax rates in proportion, so tax is credited correctly.
 
     Each rate gets its share of the gross; its net is the same proportion of the rate's taxable amount and its
@@ -508,7 +510,9 @@ def _credit_lines(note: InvoiceRow, inv: InvoiceRow, gross: int) -> None:
             position=i + 1, section="credit", description=f"Credit for {inv.number} ({g['rate']}% rate)",
             quantity="1", unit="item", unit_price_minor=_to_minor(net, cur), amount_minor=_to_minor(net, cur),
             tax_rate=g["rate"], tax_minor=_to_minor(share - net, cur), arrangement_id=None,
-            source={"invoice_id": inv.id, "invoice_number": inv.number}, manual=False))
+            source={"invoice_id": inv.id, "invoice_number": inv.number,
+                    "text": line_text("credit", invoice=str(inv.number), rate=str(g["rate"])),
+                    **({"reason_text": reason_text} if reason_text else {})}, manual=False))
 
 
 def get_invoice(uow: UnitOfWork, actor: Actor, invoice_id: int) -> InvoiceView:

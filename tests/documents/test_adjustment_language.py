@@ -20,6 +20,7 @@ from domain.services import contracts, documents, invoicing
 from domain.services.einvoice import input_from_document
 from domain.store import tables
 from tests.documents.test_line_language import BUYER, SELLER
+from tests.documents.test_render import pdf_text
 from tests.services.conftest import APRIL, MARCH, World
 
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
@@ -85,6 +86,8 @@ def test_seats_raised_on_an_invoiced_month_bill_a_german_difference_on_the_next_
     doc = world.call(documents.invoice_document, world.system, inv_id)
     for fmt in ("facturx", "xrechnung-cii", "xrechnung-ubl"):
         assert german in _names(doc, fmt), fmt
+    pdf = " ".join(pdf_text(Renderer().pdf(doc)).split())
+    assert "Lizenzen 48 → 52 ab 10.03.2026" in pdf and "seats 48" not in pdf
     stored = [ln.description for ln in world.call(invoicing.get_invoice, world.system, inv_id).lines]
     assert stored[1] == SEATS_EN
 
@@ -160,3 +163,31 @@ def test_each_adjustment_wording_and_its_fallbacks() -> None:
     assert describe("stored", text({"changes": "seats"}), "de", de) == "stored"
     assert describe("stored", text({"changes": []}), "de", de) == "stored"
     assert describe("stored", text(ended), "en", Locale.parse("en_GB")) == "stored"
+
+
+def test_the_credit_note_an_ended_arrangement_proposes_gives_its_reason_and_lines_in_german(world: World) -> None:
+    c = world.client("Abgang GmbH", locale="de_DE")
+    a = world.arrangement(c.id, "retainer", name="Betrieb", fee="3100.00", starts_on="2026-01-01")
+    march = world.issued(c.id, MARCH)
+    out = world.call(contracts.end_arrangement, world.actor("finance"), c.id, a.id,
+                     {"ends_on": "2026-03-15", "reason": "client left"})
+    adj_id = out.preview.adjustments[0].id
+    assert adj_id is not None
+    done = world.call(contracts.credit_proposed, world.actor("finance"), adj_id)
+    assert done.billed_on_invoice_id is not None
+    note = world.call(invoicing.get_invoice, world.system, done.billed_on_invoice_id)
+    english = "Betrieb — March 2026: ended on 2026-03-15 (client left) (credit)"
+    assert note.reason == english and [ln.description for ln in note.lines] == [f"Credit for {march.number} (19% rate)"]
+    page = _page(world, note.id)
+    assert "Betrieb — März 2026: beendet am 15.03.2026 (client left) (Gutschrift)" in page and english not in page
+    assert f"Korrektur zu {march.number} (Steuersatz 19 %)" in page
+    doc = world.call(documents.invoice_document, world.system, note.id)
+    assert _names(doc, "xrechnung-cii") == [f"Korrektur zu {march.number} (Steuersatz 19\xa0%)"]
+    cii = xml(input_from_document(doc, SELLER, BUYER), "xrechnung-cii").decode()
+    assert "beendet am 15.03.2026 (client left) (Gutschrift)" in cii and english not in cii
+    pdf = " ".join(pdf_text(Renderer().pdf(doc)).split())
+    assert "beendet am 15.03.2026" in pdf and "ended on" not in pdf and f"Korrektur zu {march.number}" in pdf
+    # a credit note a person asks for keeps the reason as typed; its lines are German all the same
+    typed = world.call(invoicing.create_credit_note, world.actor("finance"), march.id, "Goodwill", "10.00")
+    page = _page(world, typed.id)
+    assert "Goodwill" in page and f"Korrektur zu {march.number}" in page

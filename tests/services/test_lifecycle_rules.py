@@ -162,7 +162,8 @@ def test_credit_notes_have_their_own_series_and_never_exceed_the_balance(world: 
     note = world.call(invoicing.create_credit_note, finance, inv.id, "goodwill", "119.00")
     assert (note.kind, note.number, note.status, note.total) == ("credit_note", "CN-2026-000001", "issued", "119.00")
     assert (note.subtotal, note.tax_total, note.corrects_invoice_id) == ("100.00", "19.00", inv.id)
-    assert note.lines[0].source == {"invoice_id": inv.id, "invoice_number": "INV-2026-000001"}
+    assert note.lines[0].source == {"invoice_id": inv.id, "invoice_number": "INV-2026-000001",
+                                    "text": {"key": "credit", "params": {"invoice": "INV-2026-000001", "rate": "19"}}}
     after = world.call(invoicing.get_invoice, finance, inv.id)
     assert (after.credited, after.balance, after.status) == ("119.00", "881.00", "partially_paid")
     assert [c.number for c in after.credit_notes] == ["CN-2026-000001"]

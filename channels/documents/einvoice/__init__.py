@@ -37,10 +37,13 @@ logging.getLogger("factur-x").setLevel(logging.ERROR)
 def _in_language(inp: EInvoiceInput) -> EInvoiceInput:
     """The input with its generated lines named in the document's language, as its PDF names them."""
     language = document_language(inp.line_language or None, inp.language)
-    if language == SOURCE_LANGUAGE or not any(ln.text for ln in inp.lines):
+    if language == SOURCE_LANGUAGE or not (inp.reason_text or any(ln.text for ln in inp.lines)):
         return inp
     loc = Locale.parse(language)
-    return inp.model_copy(update={"lines": [
+    notes = inp.notes
+    if inp.reason_text and notes:  # the reason is the last note (BT-22)
+        notes = [*notes[:-1], describe(notes[-1], {"text": inp.reason_text}, language, loc)]
+    return inp.model_copy(update={"notes": notes, "lines": [
         ln.model_copy(update={"name": describe(ln.name, {"text": ln.text}, language, loc)}) if ln.text else ln
         for ln in inp.lines]})
 
