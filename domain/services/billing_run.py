@@ -79,7 +79,7 @@ def _bill_batch(uow: UnitOfWork, actor: Actor, chunk: list[int], start: date, en
     partial = RunReport()
     with uow:
         ws = uow.workspace.get()
-        clients = uow.clients.get_many(chunk)
+        clients = uow.clients.get_many(chunk, managers=False)
         existing = uow.invoices.open_drafts_for(chunk, start, end)
         todo = [c for c in clients if c.id not in existing]
         partial.already_drafted = len(clients) - len(todo)
