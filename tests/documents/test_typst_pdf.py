@@ -53,6 +53,8 @@ def test_the_german_invoice_pdf_is_typsts_with_its_number_totals_and_german_labe
         assert label in text, label
     for english in ("Bill to", "Balance due", "Time and materials", "Tax summary"):
         assert english not in text, english
+    # the SEPA payment QR code, drawn from its SVG, with its caption
+    assert "<svg" in renderer.typst_view(doc) and "Mit Ihrer Banking-App scannen" in text
 
 
 def test_what_people_typed_prints_literally(world: World, renderer: Renderer) -> None:
