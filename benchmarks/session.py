@@ -114,8 +114,9 @@ def summary(judged: list[tuple[str, list[str]]], failures: list[str]) -> str:
         for line in found:
             verdicts = VERDICT.findall(line)
             met += verdicts.count("MET")
-            if "MISSED" in verdicts:
-                missed.append(f"{command.split()[0] if command else '?'}: {line[:110]}")
+            if "MISSED" in verdicts:  # what it measures (the line's start) and its goal (the end)
+                short = line if len(line) <= 140 else f"{line[:70]} ... {line[-60:]}"
+                missed.append(f"{command.split()[0] if command else '?'}: {short}")
     text = f"make bench: {met} goals MET, {len(missed)} MISSED"
     text += ("; missed: " + " | ".join(missed)) if missed else ""
     if failures:
