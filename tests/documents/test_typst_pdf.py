@@ -157,3 +157,21 @@ def _in_order(words: list[str], text: list[str]) -> bool:
     """Whether `words` appear in `text` in this order (other words may come between)."""
     it = iter(text)
     return all(any(w == t for t in it) for w in words)
+
+
+def test_a_word_longer_than_its_column_wraps_inside_it(renderer: Renderer) -> None:
+    """A 300-character run without a space (a description, a PO number, a reason) breaks inside its column, as
+    the HTML's would, instead of running over the quantity, price and amount and off the page."""
+    from channels.documents._render import _sample
+
+    long = "A" * 300
+    for credit in (False, True):
+        base = _sample(credit, "en")
+        lines = [base.invoice.lines[0].model_copy(update={"description": long}), *base.invoice.lines[1:]]
+        doc = base.model_copy(update={"invoice": base.invoice.model_copy(
+            update={"lines": lines, "po_number": "PO" + long, "reason": "R" + long})})
+        text = pdf_text(renderer.pdf(doc)).replace("\u200b", "")
+        runs = [len(w) for w in text.split() if set(w) <= set("APOR")]
+        # every character still printed, each line of it narrower than the description column
+        assert sum(runs) >= (3 if credit else 2) * 300, runs
+        assert max(runs) < 80, runs
