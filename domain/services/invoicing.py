@@ -76,25 +76,32 @@ def _load(uow: UnitOfWork, actor: Actor, invoice_id: int, for_update: bool = Tru
     return inv
 
 
-def _add_lines(inv: InvoiceRow, lines: list[DraftLine], profile: TaxProfile, actor: Actor | None = None) -> None:
-    cur = inv.currency
-    exp = minor_exponent(cur)
-    pos = max((ln.position for ln in inv.lines), default=0)
+def _line_rows(currency: str, lines: list[DraftLine], profile: TaxProfile, first: int, actor: Actor | None = None,
+               ) -> list[InvoiceLineRow]:
+    """Draft lines as new line rows, numbered from `first`, each taxed at its section's rate."""
+    exp = minor_exponent(currency)
     rates: dict[str, tuple[Decimal, str]] = {}  # section -> its rate, and as text
-    for d in lines:
-        pos += 1
+    rows = []
+    for pos, d in enumerate(lines, first):
         if d.section not in rates:
             rate = profile.rate_for(d.section)
             rates[d.section] = rate, format(rate.normalize(), "f")
         rate, rate_text = rates[d.section]
-        amount = _to_minor(d.amount, cur)
-        inv.lines.append(new_row(InvoiceLineRow, {
+        amount = _to_minor(d.amount, currency)
+        rows.append(new_row(InvoiceLineRow, {
             "position": pos, "section": d.section, "description": d.description,
             "quantity": format(d.quantity.normalize(), "f"), "unit": d.unit,
-            "unit_price_minor": _to_minor(d.unit_price, cur), "amount_minor": amount, "tax_rate": rate_text,
-            "tax_minor": _to_minor(line_tax(Decimal(amount).scaleb(-exp), rate, cur), cur),
+            "unit_price_minor": _to_minor(d.unit_price, currency), "amount_minor": amount, "tax_rate": rate_text,
+            "tax_minor": _to_minor(line_tax(Decimal(amount).scaleb(-exp), rate, currency), currency),
             "arrangement_id": d.arrangement_id, "source": d.source, "manual": d.manual,
             "added_by_user_id": actor.user_id if (actor and d.manual) else None}))
+    return rows
+
+
+def _add_lines(inv: InvoiceRow, lines: list[DraftLine], profile: TaxProfile, actor: Actor | None = None) -> None:
+    """Add lines to a draft after its own (a stored draft's are inserted at the next flush)."""
+    pos = max((ln.position for ln in inv.lines), default=0)
+    inv.lines.extend(_line_rows(inv.currency, lines, profile, pos + 1, actor))
 
 
 def new_draft(actor: Actor, client: ClientRow, start: date, end: date, ctx: BillingContext, ws: WorkspaceRow,
@@ -109,8 +116,8 @@ def new_draft(actor: Actor, client: ClientRow, start: date, end: date, ctx: Bill
         "period_start": start, "period_end": end,
         "tax_note": profile.invoice_note(client.vat_id, client.address_country), "po_number": client.po_number,
         "requested_by_user_id": actor.user_id if actor.is_person_like else None,
-        "capped": capped, "created_at": now, "paid_minor": 0, "credited_minor": 0, "checks": [], "reason": ""})
-    _add_lines(inv, lines, profile)
+        "capped": capped, "created_at": now, "paid_minor": 0, "credited_minor": 0, "checks": [], "reason": ""},
+        lines=_line_rows(client.currency, lines, profile, 1))
     _recompute(inv, ws)
     return inv, [c for d in lines for c in d.claims]
 
@@ -119,6 +126,9 @@ def _store_drafts(uow: UnitOfWork, actor: Actor, drafts: list[tuple[InvoiceRow, 
     """Insert drafts and claim their work in one go; a claim already taken refuses them all (nothing written)."""
     uow.preassign_ids([inv for inv, _ in drafts])
     uow.preassign_ids([ln for inv, _ in drafts for ln in inv.lines])
+    for inv, _ in drafts:
+        for ln in inv.lines:
+            ln.invoice_id = inv.id  # built apart from the session (`new_row`): the flush does not fill it in
     uow.session.add_all([inv for inv, _ in drafts])
     uow.flush()
     if not uow.claims.claim_many([(k, r, p, inv.id) for inv, keys in drafts for k, r, p in keys]):
