@@ -70,8 +70,8 @@ def _summary(inv: InvoiceRow) -> dict[str, Any]:
     cur = inv.currency
     return {"status": inv.status, "number": inv.number, "client_id": inv.client_id, "currency": cur,
             "period": [str(inv.period_start), str(inv.period_end)] if inv.period_start else None,
-            "total": Money.from_minor(inv.total_minor, cur).text,
-            "balance": Money.from_minor(inv.total_minor - inv.paid_minor - inv.credited_minor, cur).text,
+            "total": minor_to_text(inv.total_minor, cur),
+            "balance": minor_to_text(inv.total_minor - inv.paid_minor - inv.credited_minor, cur),
             "lines": len(inv.lines)}
 
 
@@ -195,16 +195,18 @@ def _day(d: date | None) -> str | None:
 
 
 def freeze(inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow, corrects: InvoiceRow | None = None, *,
-           seller: dict[str, Any] | None = None, buyer: Buyer | None = None) -> None:
+           seller: dict[str, Any] | None = None, buyer: Buyer | None = None, profile: TaxProfile | None = None,
+           ) -> None:
     """Store what a just-numbered invoice or credit note says (`domain.model.snapshot`): from now on every door
     reads its parties and terms from here. A credit note keeps the tax treatment of the invoice it corrects.
 
     Written as the JSON `snapshot.InvoiceSnapshot.model_dump(mode="json")` gives, key for key, from values that were
     checked when they were entered (a run freezes thousands: validating each snapshot again was most of its cost).
-    `seller` (`seller_snapshot`) and `buyer` (`parties.Buyer`): already read by the caller."""
+    `seller` (`seller_snapshot`), `buyer` (`parties.Buyer`) and the client's tax `profile`: already read by the
+    caller."""
     assert inv.number is not None and inv.issue_date is not None
     cur = inv.currency
-    profile = _profile(client)
+    profile = profile if profile is not None else _profile(client)
     original = (snapshot.InvoiceSnapshot.model_validate(corrects.snapshot)
                 if corrects is not None and corrects.snapshot else None)
     mode = original.terms.tax_mode if original is not None else profile.mode
@@ -255,7 +257,8 @@ def history_for(uow: UnitOfWork, client_ids: list[int], period_start: date, ws: 
 
 
 def _check_input(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow,
-                 history: History, seller: Seller | None = None, buyer: Buyer | None = None) -> CheckInput:
+                 history: History, seller: Seller | None = None, buyer: Buyer | None = None,
+                 profile: TaxProfile | None = None) -> CheckInput:
     now = uow.clock.now()
     threshold = ws.approval_thresholds.get(inv.currency)
     return CheckInput(
@@ -272,7 +275,7 @@ def _check_input(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: Worksp
         deviation_pct=Decimal(ws.deviation_pct), duplicate_days=ws.duplicate_days, issue_date=now.date(),
         seller=seller if seller is not None else seller_of(ws), buyer=buyer if buyer is not None else buyer_of(client),
         client_id=client.id,
-        reverse_charge=_profile(client).mode == TaxMode.REVERSE_CHARGE)
+        reverse_charge=(profile if profile is not None else _profile(client)).mode == TaxMode.REVERSE_CHARGE)
 
 
 def take_numbers(uow: UnitOfWork, fmt: str, count: int) -> list[str]:
@@ -285,7 +288,8 @@ def take_numbers(uow: UnitOfWork, fmt: str, count: int) -> list[str]:
 
 
 def _finalize(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: WorkspaceRow, number: str, *,
-              seller: dict[str, Any] | None = None, buyer: Buyer | None = None) -> None:
+              seller: dict[str, Any] | None = None, buyer: Buyer | None = None, profile: TaxProfile | None = None,
+              ) -> None:
     """Number, date, freeze and issue a checked invoice (`seller`, `buyer`: as `freeze` takes them)."""
     check_transition(inv.status, Status.ISSUED)
     today = uow.clock.today()
@@ -296,7 +300,7 @@ def _finalize(uow: UnitOfWork, inv: InvoiceRow, client: ClientRow, ws: Workspace
     inv.issued_at = uow.clock.now()
     if not inv.po_number and client.po_number:
         inv.po_number = client.po_number
-    freeze(inv, client, ws, seller=seller, buyer=buyer)
+    freeze(inv, client, ws, seller=seller, buyer=buyer, profile=profile)
     if inv.total_minor - inv.paid_minor - inv.credited_minor == 0:
         # Nothing is owed (credits ate the month): settled at once, never an open invoice nobody can pay.
         check_transition(inv.status, Status.PAID)
@@ -367,15 +371,16 @@ def issue(uow: UnitOfWork, actor: Actor, invoices: Sequence[InvoiceRow], *, via:
     approving = approval_note is not None
     decided: list[Decided] = []
     events: list[BookEvent] = []
-    clean: list[tuple[InvoiceRow, dict[str, Any], list[CheckResult], Buyer]] = []
+    clean: list[tuple[InvoiceRow, dict[str, Any], list[CheckResult], Buyer, TaxProfile]] = []
     for inv in invoices:
         client = by_id[inv.client_id]
         before = _summary(inv)
+        profile = _profile(client)  # once, as the buyer: checked now, frozen into the invoice if it is issued
         if retax:
-            _retax(inv, _profile(client), ws, client.vat_id, client.address_country)
+            _retax(inv, profile, ws, client.vat_id, client.address_country)
         hist = history if history is not None else histories[inv.period_start or uow.clock.today()]
-        buyer = buyer_of(client)  # once: checked now, frozen into the invoice if it is issued
-        results = run_checks(_check_input(uow, inv, client, ws, hist, seller, buyer))
+        buyer = buyer_of(client)
+        results = run_checks(_check_input(uow, inv, client, ws, hist, seller, buyer, profile))
         outcome = verdict(results)
         if outcome == Outcome.BLOCK and not unattended:
             raise _blocked(results)
@@ -394,18 +399,18 @@ def issue(uow: UnitOfWork, actor: Actor, invoices: Sequence[InvoiceRow], *, via:
             if not quiet:
                 events.append(ReviewRequested(**_ref(inv, client.name), period=_period(inv), reason=hold or ""))
         else:
-            clean.append((inv, before, results, buyer))
+            clean.append((inv, before, results, buyer, profile))
             continue
         decided.append(Decided(inv, outcome, results, False))
     seller_doc = seller_snapshot(ws, seller) if clean else None
-    for (inv, before, results, buyer), number in zip(clean, take_numbers(uow, ws.invoice_number_format, len(clean)),
-                                                     strict=True):
+    numbers = take_numbers(uow, ws.invoice_number_format, len(clean))
+    for (inv, before, results, buyer, profile), number in zip(clean, numbers, strict=True):
         client = by_id[inv.client_id]
         if approving:
             inv.approved_by_user_id = actor.user_id
             uow.audit.record(actor, "invoice.approved", "invoice", inv.id, before=before, after={
                 "note": approval_note, "flags": [r.as_json() for r in results if r.outcome == Outcome.FLAG]})
-        _finalize(uow, inv, client, ws, number, seller=seller_doc, buyer=buyer)
+        _finalize(uow, inv, client, ws, number, seller=seller_doc, buyer=buyer, profile=profile)
         uow.audit.record(actor, "invoice.issued", "invoice", inv.id, before=before, after=_summary(inv))
         if approving:
             events.append(decided_event(uow, actor, inv.id, "approved", inv.number, inv.status, approval_note or ""))
