@@ -11,6 +11,7 @@ from typing import Any, Self
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.util import identity_key
 
 from domain.model.audit_chain import GENESIS, Keyring, sign
 from domain.model.roles import Actor
@@ -210,12 +211,37 @@ class UnitOfWork:
     def _write_audit(self) -> None:
         # Taken last and held only until commit: concurrent writers queue here briefly, and the chain stays
         # one line (no two entries share a predecessor).
-        head = self.session.execute(
+        if self.session.get_bind().dialect.name == "postgresql":
+            head = self.session.execute(_LOCK_HEAD).one_or_none()
+            if head is not None:
+                rows = self._chained(int(head[0]), str(head[1]))
+                if len(rows) <= _APPEND_MAX:
+                    # One round trip for the entries and the new head (a COPY takes two, the head's UPDATE one).
+                    self.session.execute(_APPEND_AUDIT, {
+                        "rows": json.dumps([{**r, "at": r["at"].isoformat()} for r in rows]),
+                        "seq": rows[-1]["seq"], "hash": rows[-1]["hash"]})
+                else:  # a month-end run writes thousands of entries per commit: COPY
+                    repos.insert_rows(self.session, repos.table_of(AuditRow), rows)
+                    self.session.execute(_MOVE_HEAD, {"seq": rows[-1]["seq"], "hash": rows[-1]["hash"]})
+                self.audit.pending.clear()
+                stale = self.session.identity_map.get(identity_key(AuditHeadRow, 1))
+                if stale is not None:  # loaded earlier by this session: read it again if asked
+                    self.session.expire(stale)
+                return
+        head_row = self.session.execute(
             select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()).scalar_one_or_none()
-        if head is None:
-            head = AuditHeadRow(id=1, last_seq=0, last_hash=GENESIS)
-            self.session.add(head)
-        seq, prev = head.last_seq, head.last_hash
+        if head_row is None:
+            head_row = AuditHeadRow(id=1, last_seq=0, last_hash=GENESIS)
+            self.session.add(head_row)
+        rows = self._chained(head_row.last_seq, head_row.last_hash)
+        # One statement (COPY on PostgreSQL): a month-end run writes thousands of entries per commit.
+        repos.insert_rows(self.session, repos.table_of(AuditRow), rows)
+        head_row.last_seq, head_row.last_hash = rows[-1]["seq"], rows[-1]["hash"]
+        self.audit.pending.clear()
+        self.session.flush()
+
+    def _chained(self, seq: int, prev: str) -> list[dict[str, Any]]:
+        """The pending entries as rows, numbered after `seq` and each signed over its predecessor's hash."""
         now = self.clock.now().astimezone(UTC)  # hashed as ISO text: must read back identically
         rows = []
         for p in self.audit.pending:
@@ -228,8 +254,23 @@ class UnitOfWork:
             values["key_id"], values["hash"] = sign(self.keyring, prev, _content(values))
             prev = values["hash"]
             rows.append(values)
-        # One statement (COPY on PostgreSQL): a month-end run writes thousands of entries per commit.
-        repos.insert_rows(self.session, repos.table_of(AuditRow), rows)
-        head.last_seq, head.last_hash = seq, prev
-        self.audit.pending.clear()
-        self.session.flush()
+        return rows
+
+
+_LOCK_HEAD = text("SELECT last_seq, last_hash FROM audit_head WHERE id = 1 FOR UPDATE")
+_MOVE_HEAD = text("UPDATE audit_head SET last_seq = :seq, last_hash = :hash WHERE id = 1")
+_APPEND_MAX = 100  # entries written by one INSERT ... json_to_recordset; more go by COPY
+# JSON null becomes SQL NULL in json_to_recordset: coalesce keeps what SQLAlchemy's JSON type writes for None.
+_APPEND_AUDIT = text("""
+WITH appended AS (
+    INSERT INTO audit_log (seq, at, actor_kind, actor_id, actor_label, action, subject_type, subject_id, cause, before,
+                           after, prev_hash, hash, key_id)
+    SELECT seq, at, actor_kind, actor_id, actor_label, action, subject_type, subject_id, coalesce(cause, 'null'),
+           coalesce(before, 'null'), coalesce(after, 'null'), prev_hash, hash, key_id
+    FROM json_to_recordset(CAST(:rows AS json)) AS r(
+        seq bigint, at timestamptz, actor_kind varchar, actor_id integer, actor_label varchar, action varchar,
+        subject_type varchar, subject_id varchar, cause json, before json, after json, prev_hash varchar,
+        hash varchar, key_id varchar)
+)
+UPDATE audit_head SET last_seq = :seq, last_hash = :hash WHERE id = 1
+""")
