@@ -273,3 +273,25 @@ def test_a_cause_of_any_type_is_stored_as_json_and_verifies(world: World) -> Non
     (entry,) = world.call(audit.audit_history, world.system, "client", str(c.id))
     assert entry.cause == {"event_id": str(event), "received_on": "2026-04-01"}
     assert world.call(audit.verify_chain, world.system).ok
+
+
+@pytest.mark.parametrize("entries", [1, uow_module._APPEND_MAX, uow_module._APPEND_MAX + 1, 250])
+def test_one_commit_of_many_entries_extends_the_chain(world: World, entries: int) -> None:
+    """However many entries a transaction writes (one INSERT with the head's update on PostgreSQL up to
+    _APPEND_MAX, COPY beyond), they follow the head in order, the head moves to the last, and the chain verifies;
+    a None before/after reads back as None."""
+    seq = world.audit_count()
+    with world.db.uow() as uow:
+        for i in range(entries):
+            uow.audit.record(world.system, "test.bulk", "test", i, before=None, after={"i": i, "name": "Müller"})
+        uow.commit()
+    assert world.audit_count() == seq + entries
+    with world.db.uow(readonly=True) as uow:
+        head = uow.audit_log.head()
+        rows = uow.audit_log.for_subject("test", None, limit=1000, after_seq=seq)
+        assert head is not None and head.last_seq == seq + entries == rows[-1].seq
+        assert head.last_hash == rows[-1].hash
+        assert [r.after for r in rows] == [{"i": i, "name": "Müller"} for i in range(entries)]
+        assert {r.before for r in rows} == {None}
+    report = world.call(audit.verify_chain, world.system)
+    assert report.ok, report.message
