@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -476,7 +477,13 @@ def _row_values(row: Any, table: Table) -> dict[str, Any]:
     set is left out, so the statement applies its default, or SQL NULL (also for JSON columns, where a None would
     be written as JSON null)."""
     state = row.__dict__
-    return {col.key: state[col.key] for col in table.columns if col.key in state}
+    return {k: state[k] for k in _column_keys(table) if k in state}
+
+
+@functools.cache
+def _column_keys(table: Table) -> tuple[str, ...]:
+    # Walking a Table's ColumnCollection per row was a fifth of insert_new's own time.
+    return tuple(col.key for col in table.columns)
 
 
 def insert_rows(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
