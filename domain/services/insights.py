@@ -128,8 +128,8 @@ def find_clients(uow: UnitOfWork, actor: Actor, name: str = "", limit: int = 20)
     if not 1 <= limit <= 100:
         raise ValidationFailed("must be between 1 and 100", field="limit")
     with uow:
-        rows = uow.clients.list(client_scope(actor), name.strip() or None, limit)
-        return [ClientRef(id=c.id, name=c.name, currency=c.currency) for c in rows]
+        return [ClientRef(id=i, name=n, currency=c)
+                for i, n, c in uow.clients.refs(client_scope(actor), name.strip() or None, limit)]
 
 
 # ---- an invoice's story --------------------------------------------------------------------------------------

@@ -558,5 +558,5 @@ def list_invoices(uow: UnitOfWork, actor: Actor, *, client_id: int | None = None
                                  period_start=period_start, period_end=period_end, kind=kind,
                                  number_like=number, limit=limit, offset=offset,
                                  not_overdue_on=today if overdue is False else None)
-        names = {c.id: c.name for c in uow.clients.list(frozenset({r.client_id for r in rows}), limit=len(rows) or 1)}
+        names = {i: n for i, n, _ in uow.clients.refs(frozenset({r.client_id for r in rows}), limit=len(rows) or 1)}
         return [InvoiceView.of(r, names.get(r.client_id, "?"), today, with_lines=False) for r in rows]

@@ -178,6 +178,17 @@ class Clients(_Repo):
             q = q.where(func.lower(ClientRow.name).contains(name_like.lower()))
         return self.s.execute(q.limit(limit).offset(offset)).scalars().all()
 
+    def refs(self, only_ids: frozenset[int] | None = None, name_like: str | None = None,
+             limit: int = 100) -> builtins.list[tuple[int, str, str]]:
+        """(id, name, currency) of the clients `list` gives (archived ones too), without loading the rows and their
+        account managers: for pickers and names beside invoices."""
+        q = select(ClientRow.id, ClientRow.name, ClientRow.currency).order_by(ClientRow.name, ClientRow.id)
+        if only_ids is not None:
+            q = q.where(ClientRow.id.in_(only_ids))
+        if name_like:
+            q = q.where(func.lower(ClientRow.name).contains(name_like.lower()))
+        return [(int(i), str(n), str(c)) for i, n, c in self.s.execute(q.limit(limit)).all()]
+
     def set_managers(self, client_id: int, user_ids: Sequence[int]) -> None:
         self.s.execute(delete(ClientManagerRow).where(ClientManagerRow.client_id == client_id))
         for uid in dict.fromkeys(user_ids):
