@@ -80,7 +80,7 @@ def test_seats_raised_on_an_invoiced_month_bill_a_german_difference_on_the_next_
             "change": {"changes": [{"field": "seats", "before": 48, "after": 52}], "from": "2026-03-10",
                        "version": 2, "proposed": 0}}}
     inv_id = _issue(world, april.id)
-    german = "EDR — März 2026: Lizenzen 48 → 52 ab 10.03.2026 (Version 2) (Differenz)"
+    german = "EDR — März 2026: Lizenzen 48 → 52 ab 10.03.2026 (Version 2) (Nachberechnung)"
     page = _page(world, inv_id)
     assert german in page and SEATS_EN not in page
     doc = world.call(documents.invoice_document, world.system, inv_id)
@@ -118,8 +118,8 @@ def test_a_lower_fee_is_a_credit_in_dutch_and_french_and_re_priced_time_in_germa
         f"Projekte — time of 2026-03-10..2026-03-10 on invoice {march.number}: default rate 100.00 → 120.00 from "
         "2026-03-01 (version 2) (difference)"]
     page = _page(world, _issue(world, april.id))
-    assert (f"Projekte — Zeit vom 10.03.2026 bis 10.03.2026 auf Rechnung {march.number}: Standardstundensatz "
-            "100,00 → 120,00 ab 01.03.2026 (Version 2) (Differenz)") in page
+    assert (f"Projekte — Zeiten vom 10.03.2026 bis 10.03.2026, abgerechnet mit Rechnung {march.number}: "
+            "Standardstundensatz 100,00 → 120,00 ab 01.03.2026 (Version 2) (Nachberechnung)") in page
 
 
 def test_an_adjustment_made_before_it_carried_its_wording_keeps_its_description(world: World) -> None:
@@ -149,7 +149,7 @@ def test_each_adjustment_wording_and_its_fallbacks() -> None:
 
     ended = {"ended": "2026-03-15", "reason": "client left"}
     assert describe("x", text(ended, 1), "de", de) == (
-        "Betrieb — März 2026: beendet am 15.03.2026 (client left) (Gutschrift)")
+        "Betrieb — März 2026: beendet am 15.03.2026 (client left) (Entgeltminderung)")
     assert describe("x", text({"ended": "2026-03-15", "reason": ""}, 1), "fr", fr) == (
         "Betrieb — mars 2026 : terminé le 15 mars 2026 (avoir)")
     changes = [{"field": "role_rates", "changed": 1}, {"field": "cap", "before": "5000.00", "after": None},
@@ -157,7 +157,7 @@ def test_each_adjustment_wording_and_its_fallbacks() -> None:
     proposed = {"changes": changes, "from": "2026-03-01", "version": 3, "proposed": 1}
     assert describe("x", text(proposed), "de", de) == (
         "Betrieb — März 2026: Stundensätze je Rolle geändert, Kostenobergrenze 5.000,00 → keine, Abrechnungszeitraum "
-        "monatlich → vierteljährlich ab 01.03.2026 (Version 3, vorgeschlagen) (Differenz)")
+        "monatlich → vierteljährlich ab 01.03.2026 (Version 3, vorgeschlagen) (Nachberechnung)")
     later = {"changes": [{"field": "carbon_offset", "before": 1, "after": 2}], "from": "2026-03-01", "version": 2}
     assert describe("stored", text(later), "de", de) == "stored"
     assert describe("stored", text({"changes": "seats"}), "de", de) == "stored"
@@ -179,12 +179,12 @@ def test_the_credit_note_an_ended_arrangement_proposes_gives_its_reason_and_line
     english = "Betrieb — March 2026: ended on 2026-03-15 (client left) (credit)"
     assert note.reason == english and [ln.description for ln in note.lines] == [f"Credit for {march.number} (19% rate)"]
     page = _page(world, note.id)
-    assert "Betrieb — März 2026: beendet am 15.03.2026 (client left) (Gutschrift)" in page and english not in page
+    assert "Betrieb — März 2026: beendet am 15.03.2026 (client left) (Entgeltminderung)" in page and english not in page
     assert f"Korrektur zu {march.number} (Steuersatz 19 %)" in page
     doc = world.call(documents.invoice_document, world.system, note.id)
     assert _names(doc, "xrechnung-cii") == [f"Korrektur zu {march.number} (Steuersatz 19\xa0%)"]
     cii = xml(input_from_document(doc, SELLER, BUYER), "xrechnung-cii").decode()
-    assert "beendet am 15.03.2026 (client left) (Gutschrift)" in cii and english not in cii
+    assert "beendet am 15.03.2026 (client left) (Entgeltminderung)" in cii and english not in cii
     pdf = " ".join(pdf_text(Renderer().pdf(doc)).split())
     assert "beendet am 15.03.2026" in pdf and "ended on" not in pdf and f"Korrektur zu {march.number}" in pdf
     # a credit note a person asks for keeps the reason as typed; its lines are German all the same
