@@ -20,7 +20,7 @@ from babel.numbers import format_currency, format_decimal
 from channels.documents._i18n import N_, SOURCE_LANGUAGE, document_language, languages, translations
 from channels.documents._lines import describe, describe_reason
 from channels.documents._qr import epc_qr, payment_qr
-from channels.documents._typst import qr_svg, typst_pdf, view, view_json
+from channels.documents._typst import Undisplayable, qr_svg, typst_pdf, view, view_json
 from domain.model.parties import Buyer, DocumentLanguage, PostalAddress, Seller
 from domain.model.tax import REVERSE_CHARGE_NOTE, REVERSE_CHARGE_NOTE_UK
 from domain.services.documents import DocumentView
@@ -277,7 +277,15 @@ class Renderer:
             if hit is not None:
                 self._pdfs.move_to_end(key)
                 return hit
-        pdf = typst_pdf(content, variant) if engine == "typst" else html_to_pdf(content, variant)
+        if engine == "weasyprint":
+            pdf = html_to_pdf(content, variant)
+        else:
+            try:
+                pdf = typst_pdf(content, variant)
+            except Undisplayable:
+                # text DejaVu Sans has no glyph for (a Japanese buyer's name) fails Typst's PDF/A check, so the
+                # Factur-X container could not be made at all: WeasyPrint lays that one out, as before issue 17
+                pdf = html_to_pdf(self.html(doc, links), variant)
         with self._lock:
             self._pdfs[key] = pdf
             while len(self._pdfs) > PDF_CACHE:

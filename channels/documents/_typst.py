@@ -235,13 +235,24 @@ def view_json(v: dict[str, Any]) -> str:
     return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
 
 
+class Undisplayable(Exception):
+    """A PDF/A Typst refuses: some text has no glyph in the fonts it reads (a Japanese or Chinese name, say), and
+    PDF/A forbids printing a character as a blank box."""
+
+
 def typst_pdf(data: str, variant: str | None = None) -> bytes:
-    """The PDF of a view (`view_json`), PDF/A-3b when `variant` is "pdf/a-3b" (the Factur-X container)."""
+    """The PDF of a view (`view_json`), PDF/A-3b when `variant` is "pdf/a-3b" (the Factur-X container). Raises
+    `Undisplayable` for a PDF/A with text no font can draw."""
     if variant not in STANDARDS:
         raise ValueError(f"unknown PDF variant {variant!r}; known: {sorted(k for k in STANDARDS if k)}")
     compiler = _compiler()
     _state["used"] = True
-    # untagged, as WeasyPrint's were: the tags more than double the file (48 -> 106 KiB for 30 lines, every e-mail)
-    pdf: bytes = compiler.compile(format="pdf", sys_inputs={"view": data}, pdf_standards=STANDARDS[variant],
-                                  pdf_tags=False)
+    try:
+        # untagged, as WeasyPrint's were: tags more than double the file (48 -> 106 KiB for 30 lines, every e-mail)
+        pdf: bytes = compiler.compile(format="pdf", sys_inputs={"view": data}, pdf_standards=STANDARDS[variant],
+                                      pdf_tags=False)
+    except Exception as e:  # typst.TypstError: its module is only imported with the first PDF
+        if STANDARDS[variant] and "could not be displayed" in str(e):
+            raise Undisplayable(str(e)) from e
+        raise
     return pdf

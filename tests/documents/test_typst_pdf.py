@@ -175,3 +175,19 @@ def test_a_word_longer_than_its_column_wraps_inside_it(renderer: Renderer) -> No
         # every character still printed, each line of it narrower than the description column
         assert sum(runs) >= (3 if credit else 2) * 300, runs
         assert max(runs) < 80, runs
+
+
+def test_a_pdf_a_with_text_dejavu_cannot_draw_is_still_made(renderer: Renderer) -> None:
+    """Typst refuses a PDF/A with a character no font it reads can draw (a Japanese buyer's name): the Factur-X
+    container is then laid out by WeasyPrint, as before Typst, instead of failing to exist."""
+    from channels.documents._render import _sample
+
+    base = _sample(False, "en")
+    name = "日本語クライアント株式会社"
+    doc = base.model_copy(update={"buyer_party": base.buyer_party.model_copy(update={"legal_name": name})})
+    data = renderer.pdf(doc, variant="pdf/a-3b")
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data().decode()
+    assert "pdfaid:part>3<" in xmp or 'pdfaid:part="3"' in xmp
+    assert "INV-2026-000001" in pdf_text(data)
+    assert "Typst" in producer(renderer.pdf(doc))  # the ordinary PDF stays Typst's
