@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
+
+# A pooled PostgreSQL connection idle longer than this is pinged before it is handed out (one round trip); one
+# checked in more recently is used as is. A connection that dies anyway fails its statement, and SQLAlchemy then
+# replaces every pooled connection (a worker's job is retried; a webhook batch is stored again one by one).
+PING_AFTER_IDLE_SECONDS = 2.0
 
 
 def normalize_url(url: str) -> str:
@@ -42,5 +48,29 @@ def make_engine(url: str, **kw: Any) -> Engine:
         return engine
     kw.setdefault("pool_size", 10)
     kw.setdefault("max_overflow", 20)
-    kw.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kw)
+    ping_when_idle = "pool_pre_ping" not in kw
+    engine = create_engine(url, **kw)
+    if ping_when_idle:
+        _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Like pool_pre_ping, but only for connections idle for PING_AFTER_IDLE_SECONDS: under load a connection is
+    checked out again within milliseconds, and pinging it every time was one round trip in each transaction."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as e:
+            raise exc.InvalidatePoolError(f"a pooled connection is gone ({type(e).__name__})") from e
+        if not alive:
+            raise exc.InvalidatePoolError("a pooled connection is gone")
