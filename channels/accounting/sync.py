@@ -389,7 +389,7 @@ class QuickBooksSync:
             except Fault as e:
                 if e.code != "610":
                     raise
-            if current is not None and str(current.get("PrivateNote") or "").strip().lower() == "voided":
+            if current is not None and acc.voided_there(current):
                 current = None  # voided there: ours is made again
         if current is None:
             # Looked up first: a push whose answer was lost (a 5xx after the write, a process killed after it) left

@@ -175,6 +175,17 @@ def payment_of_note(note: object, prefix: str) -> int | None:
     return int(n) if n.isdigit() else None
 
 
+def voided_there(obj: dict[str, Any]) -> bool:
+    """Whether a transaction in QuickBooks is void: it zeroes the amounts and puts "Voided" before the PrivateNote
+    ("Voided - billable payment 12 [b1a2]": ours always carry a note), so the note starts with it."""
+    note = str(obj.get("PrivateNote") or "").strip().lower()
+    try:
+        zero = Decimal(str(obj.get("TotalAmt"))) == 0
+    except ArithmeticError:  # decimal.InvalidOperation: no amount
+        return False
+    return zero and note.startswith("voided")
+
+
 def content_hash(data: dict[str, Any]) -> str:
     """A stable digest of what we pushed (a re-push of the same content is a no-op)."""
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()

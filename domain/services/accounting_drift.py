@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import lazyload
 
 from domain.errors import BadTransition, Forbidden, NotFound
+from domain.model.accounting import voided_there
 from domain.model.accounting_drift import Action, Cause, DriftItem, OurInvoice, TheirInvoice, amount, compare_invoice
 from domain.model.money import minor_exponent
 from domain.model.roles import Actor, Perm
@@ -65,7 +66,7 @@ def _ours(inv: InvoiceRow) -> OurInvoice:
 
 
 def _theirs(obj: dict[str, Any]) -> TheirInvoice:
-    voided = str(obj.get("PrivateNote") or "").strip().lower() == "voided" and amount(obj.get("TotalAmt")) == 0
+    voided = voided_there(obj)
     cur = obj.get("CurrencyRef")
     return TheirInvoice(external_id=str(obj.get("Id")), doc_number=str(obj.get("DocNumber") or ""),
                         currency=str(cur.get("value") or "") if isinstance(cur, dict) else "",

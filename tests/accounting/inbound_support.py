@@ -69,6 +69,7 @@ class Books:
         """Our issued invoice as QuickBooks has it after a clean push: DocNumber, net line, tax, total; mapped."""
         inv = self.world.call(invoicing.get_invoice, self.system, invoice_id)
         body = {"DocNumber": inv.number, "CustomerRef": {"value": self.customer_id},
+                "PrivateNote": f"billable invoice {invoice_id}",  # as the sync writes it
                 "TxnTaxDetail": {"TotalTax": Decimal(inv.tax_total)},
                 "Line": [{"DetailType": "SalesItemLineDetail", "Amount": Decimal(inv.subtotal),
                           "SalesItemLineDetail": {"ItemRef": {"value": self.item_id}}}]}

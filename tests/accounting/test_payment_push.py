@@ -266,3 +266,29 @@ def test_the_backfill_sends_the_payments_of_the_invoices_it_creates(books: Books
     m = accounting.get_mapping(books.db.uow(), "invoice", inv)
     assert m is not None and p["Line"][0]["LinkedTxn"][0]["TxnId"] == m.remote_id
     assert Decimal(str(p["TotalAmt"])) == Decimal("120.00")
+
+
+def test_a_payment_voided_there_is_made_again_by_a_re_push(books: Books, pusher: QuickBooksSync) -> None:
+    """QuickBooks voids a Payment by zeroing it and putting "Voided" before its note ("Voided - billable payment
+    …"): the drift's re-push makes ours again beside the voided one, not an edit of the voided one."""
+    finance = books.world.actor("finance")
+    inv, there = pushed_invoice(books, pusher)
+    mine = pay(books, inv, "200.00")
+    pusher.run_until_idle()
+    [p] = books.fake.all("Payment")
+    books.api.request("POST", "payment", params={"operation": "update", "include": "void"},
+                      body={"Id": p["Id"], "SyncToken": books.fake.get("Payment", p["Id"])["SyncToken"],
+                            "sparse": True})
+    voided = books.fake.get("Payment", p["Id"])
+    assert voided["TotalAmt"] == 0 and str(voided["PrivateNote"]).startswith("Voided - billable payment")
+    [item] = accounting_drift.drift_report(books.db.uow(), finance, books.reader()).items
+    assert item.actions == [Action.REPUSH]
+    accounting_drift.repush(books.db.uow(), finance, inv, books.reader())
+    pusher.run_until_idle()
+    payments = {q["Id"]: q for q in books.fake.all("Payment")}
+    assert payments[p["Id"]]["TotalAmt"] == 0  # the voided one stays void
+    [again] = [q for q in payments.values() if q["Id"] != p["Id"]]
+    assert again["TotalAmt"] == Decimal("200.00") and again["Line"][0]["LinkedTxn"][0]["TxnId"] == there["Id"]
+    m = accounting.get_mapping(books.db.uow(), "payment", mine)
+    assert m is not None and m.remote_id == again["Id"]
+    assert accounting_drift.drift_report(books.db.uow(), finance, books.reader()).items == []

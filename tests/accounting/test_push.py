@@ -102,7 +102,7 @@ def test_push_customer_item_invoice_credit_memo_void(world: World, qbo: FakeQuic
     qbo.fail_next_update_stale = 1
     assert s.run_once() == 2
     there2 = qbo.find("Invoice", DocNumber=inv2.number)[0]
-    assert there2["TotalAmt"] == 0 and there2["PrivateNote"] == "Voided"
+    assert there2["TotalAmt"] == 0 and there2["PrivateNote"].startswith("Voided - billable")
     assert mapping(world, "invoice", inv2.id).remote_status == "voided"
     assert all(q.status == "done" for q in queue(world))
     assert len(qbo.all("Invoice")) == 2 and s.stats["stale"] == 1
@@ -153,7 +153,7 @@ def test_refused_refresh_pauses_nothing_lost_resumes_in_order(world: World, qbo:
     assert s.run_once() == 3
     numbers = [i["DocNumber"] for i in qbo.all("Invoice")]
     assert numbers == [first.number, second.number, third.number]  # in order, each once
-    assert qbo.find("Invoice", DocNumber=first.number)[0]["PrivateNote"] == "Voided"
+    assert qbo.find("Invoice", DocNumber=first.number)[0]["PrivateNote"].startswith("Voided - billable")
 
 
 def test_backfill_uses_batches_and_finds_what_is_there(world: World, qbo: FakeQuickBooks,
@@ -183,7 +183,7 @@ def test_backfill_uses_batches_and_finds_what_is_there(world: World, qbo: FakeQu
     assert [m["DocNumber"] for m in qbo.all("CreditMemo")] == [cn.number]
     batches = qbo.api_calls("POST", "batch")
     assert len(batches) == 3 and all(len(c.body["BatchItemRequest"]) <= 3 for c in batches)
-    assert qbo.find("Invoice", DocNumber=issued[0].number)[0]["PrivateNote"] == "Voided"
+    assert qbo.find("Invoice", DocNumber=issued[0].number)[0]["PrivateNote"].startswith("Voided - billable")
     assert accounting.connection_status(world.db.uow(), world.system).backfilled_at is not None
     assert s.run_once() == 0
 

@@ -382,7 +382,7 @@ class FakeQuickBooks:
             for line in obj.get("Line") or []:
                 line["Amount"] = Decimal(0)
             obj["TotalAmt"], obj["Balance"] = Decimal(0), Decimal(0)
-            obj["PrivateNote"] = "Voided"
+            obj["PrivateNote"] = _voided_note(obj)
             self._touch(obj)
             return obj
         if op == "update" and include == "void" and entity == "Payment":
@@ -390,7 +390,7 @@ class FakeQuickBooks:
             obj["TotalAmt"] = Decimal(0)
             for line in obj.get("Line") or []:
                 line["Amount"] = Decimal(0)
-            obj["PrivateNote"] = "Voided"
+            obj["PrivateNote"] = _voided_note(obj)
             self._touch(obj)
             company.changes.append((entity, obj["Id"], "Void"))
             return obj
@@ -810,3 +810,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _voided_note(obj: dict[str, Any]) -> str:
+    """What QuickBooks makes of a voided transaction's PrivateNote: "Voided" put before the text it had."""
+    note = str(obj.get("PrivateNote") or "")
+    return f"Voided - {note}" if note else "Voided"
