@@ -153,6 +153,10 @@ def draft_invoice(uow: UnitOfWork, actor: Actor, client_id: int, period_start: d
     with uow:
         client = load_client(uow, actor, client_id)
         refuse_archived(client)
+        # Two workers' events of one client can cross its threshold together: without the lock, the second
+        # looks for an open draft before the first commits, reads the unbilled time after it (what the first
+        # draft did not claim) and drafts that too, a second draft for one crossing and one period.
+        uow.invoices.lock_drafting(client.id)
         existing = uow.invoices.open_drafts_for([client.id], period_start, period_end).get(client.id)
         if existing is not None:
             return _drafted(uow, existing, False)

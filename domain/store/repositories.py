@@ -69,6 +69,9 @@ def among(s: Session, col: Any, ids: Iterable[int]) -> Any:
     return col.in_(ids)
 
 
+DRAFTING_LOCK = 0x62696C6C  # our key space for a client's drafting lock (pg_advisory_xact_lock(space, client))
+
+
 class _Repo:
     def __init__(self, session: Session) -> None:
         self.s = session
@@ -551,6 +554,13 @@ def _copy_rows(s: Session, table: Table, rows: list[dict[str, Any]]) -> bool:
 
 
 class Invoices(_Repo):
+    def lock_drafting(self, client_id: int) -> None:
+        """Hold the client's drafting lock until the transaction ends (PostgreSQL; SQLite's one writer needs none):
+        a second drafter waits for the first one's commit and then finds its draft, instead of missing it."""
+        if self.s.get_bind().dialect.name == "postgresql":
+            self.s.execute(text("SELECT pg_advisory_xact_lock(:space, :client)"),
+                           {"space": DRAFTING_LOCK, "client": client_id})
+
     def insert_new(self, invoices: Sequence[InvoiceRow]) -> None:
         """Write new invoices and their lines (built as ORM rows, never added to the session) with two Core
         executemany statements: the ids must be assigned already (`UnitOfWork.preassign_ids`). A month-end run
