@@ -508,8 +508,61 @@ def insert_rows(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
         groups.setdefault(frozenset(r), []).append(r)
     pg = s.get_bind().dialect.name == "postgresql"
     for group in groups.values():
-        if not (pg and _copy_rows(s, table, group)):
+        if not (_copy_rows(s, table, group) if pg else _executemany_rows(s, table, group)):
             s.execute(insert(table), group)
+
+
+def _bound(s: Session, table: Table, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]] | None:
+    """The column names and each row's values as Core's executemany would bind them: the columns' Python-side
+    defaults for the columns left out, each type's bind processing (UTC datetimes, JSON, a JSON null for None).
+    None when a column left out has a default only SQL can compute."""
+    dialect = s.get_bind().dialect
+    keys = list(rows[0])
+    filled: list[tuple[str, Any]] = []
+    for col in table.columns:
+        if col.key in rows[0] or col.default is None or getattr(col.default, "is_sequence", False):
+            continue
+        if col.default.is_scalar:
+            filled.append((col.key, col.default.arg))  # type: ignore[attr-defined]
+        elif col.default.is_callable:
+            filled.append((col.key, col.default.arg(None)))  # type: ignore[attr-defined]
+        else:
+            return None
+    names = [*keys, *(k for k, _ in filled)]
+    procs = [table.c[k].type._cached_bind_processor(dialect) for k in names]
+    extra = [v for _, v in filled]
+    out = []
+    for r in rows:
+        values = [r[k] for k in keys]
+        values.extend(extra)
+        out.append([p(v) if p is not None else v for p, v in zip(procs, values, strict=True)])
+    return names, out
+
+
+def _executemany_rows(s: Session, table: Table, rows: list[dict[str, Any]]) -> bool:
+    """SQLite: write rows that all give the same columns with one DB-API executemany of values bound as Core
+    would bind them (`_bound`), without Core's per-row parameter compilation, which was most of a month-end
+    batch's write time on SQLite (the way `_copy_rows` is PostgreSQL's). False (nothing written) when a column
+    left out has a default only SQL can compute: the caller inserts those rows."""
+    bound = _bound(s, table, rows)
+    if bound is None:
+        return False
+    names, values = bound
+    conn = s.connection()
+    dialect = conn.dialect
+    quote = dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+           f"({', '.join(quote(table.c[k].name) for k in names)}) VALUES ({', '.join('?' * len(names))})")
+    dbapi = dialect.loaded_dbapi
+    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.executemany(sql, values)
+    except dbapi.Error as e:
+        # As the executemany would raise it (IntegrityError, ...), so callers handle both paths alike.
+        raise DBAPIError.instance(sql, None, e, dbapi.Error, dialect=dialect) from e
+    finally:
+        cur.close()
+    return True
 
 
 def _copy_rows(s: Session, table: Table, rows: list[dict[str, Any]]) -> bool:
@@ -521,32 +574,20 @@ def _copy_rows(s: Session, table: Table, rows: list[dict[str, Any]]) -> bool:
     A month-end batch of 500 invoices writes 500 invoices, 2,000 lines, 1,000 audit entries and 500 outbox
     messages: COPY takes a third of the client CPU of a pipelined executemany (psycopg formats the rows in C, no
     per-row statement) and less of the server's."""
+    bound = _bound(s, table, rows)
+    if bound is None:
+        return False
+    names, values = bound
     conn = s.connection()
     dialect = conn.dialect
-    keys = list(rows[0])
-    filled: list[tuple[str, Any]] = []
-    for col in table.columns:
-        if col.key in rows[0] or col.default is None or getattr(col.default, "is_sequence", False):
-            continue
-        if col.default.is_scalar:
-            filled.append((col.key, col.default.arg))  # type: ignore[attr-defined]
-        elif col.default.is_callable:
-            filled.append((col.key, col.default.arg(None)))  # type: ignore[attr-defined]
-        else:
-            return False
-    names = [*keys, *(k for k, _ in filled)]
-    procs = [table.c[k].type._cached_bind_processor(dialect) for k in names]
-    extra = [v for _, v in filled]
     quote = dialect.identifier_preparer.quote
     sql = (f"COPY {dialect.identifier_preparer.format_table(table)} "
            f"({', '.join(quote(table.c[k].name) for k in names)}) FROM STDIN")
     dbapi = dialect.loaded_dbapi
     try:
         with conn.connection.driver_connection.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
-            for r in rows:
-                values = [r[k] for k in keys]
-                values.extend(extra)
-                copy.write_row([p(v) if p is not None else v for p, v in zip(procs, values, strict=True)])
+            for row in values:
+                copy.write_row(row)
     except dbapi.Error as e:
         # As the executemany would raise it (IntegrityError, ...), so callers handle both paths alike.
         raise DBAPIError.instance(sql, None, e, dbapi.Error, dialect=dialect) from e
