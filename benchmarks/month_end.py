@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from _scratch import drop_database, fresh_database  # noqa: E402  (benchmarks/ is the script's folder)
 from sqlalchemy import insert, text, update  # noqa: E402
 
-from domain.store.db import make_engine  # noqa: E402
+from domain.store.db import json_text, make_engine  # noqa: E402
 from domain.store.migrate import upgrade  # noqa: E402
 from domain.store.tables import (  # noqa: E402
     ArrangementRow,
@@ -179,7 +179,7 @@ def phase_floor(url: str, batch: int) -> dict[str, Any]:
                 "snapshot"]
     line_cols = ["invoice_id", "position", "section", "description", "quantity", "unit", "unit_price_minor",
                  "amount_minor", "tax_rate", "tax_minor", "arrangement_id", "source", "manual"]
-    checks = json.dumps([{"code": c, "outcome": "pass", "reason": "ok"} for c in CHECKS])
+    checks = json_text([{"code": c, "outcome": "pass", "reason": "ok"} for c in CHECKS])
     period = "2026-03-01..2026-03-31"
     for lo in range(0, len(client_ids), batch):
         chunk = client_ids[lo:lo + batch]
@@ -211,13 +211,13 @@ def phase_floor(url: str, batch: int) -> dict[str, Any]:
             num = f"INV-2026-{number:06d}"
             inv_rows.append((cid, "invoice", "issued", num, "EUR", START, END, NOW.date(),
                              date(2026, 5, 1), subtotal, tax, subtotal + tax, 0, 0,
-                             json.dumps([{"rate": "19", "taxable": "1480.00", "tax": "281.20"}]), "", "",
-                             checks, False, "", now, now, json.dumps(_floor_snapshot(cid, num, lines))))
+                             json_text([{"rate": "19", "taxable": "1480.00", "tax": "281.20"}]), "", "",
+                             checks, False, "", now, now, json_text(_floor_snapshot(cid, num, lines))))
             inv_lines.append(lines)
         inv_ids = ins("invoices", inv_cols, inv_rows, returning=True)
         line_rows, claims, audits, outbox = [], [], [], []
         for inv_id, cid, lines, inv in zip(inv_ids, chunk, inv_lines, inv_rows, strict=True):
-            line_rows.extend((inv_id, *ln[1:11], json.dumps(ln[11]), False) for ln in lines)
+            line_rows.extend((inv_id, *ln[1:11], json_text(ln[11]), False) for ln in lines)
             claims.append(("period", 2 * cid - 1, period, inv_id))
             claims.extend(("time", e, "", inv_id) for e in entries[cid])
             summary = {"status": "draft", "number": None, "client_id": cid, "currency": "EUR",
@@ -228,9 +228,9 @@ def phase_floor(url: str, batch: int) -> dict[str, Any]:
                 content = {"seq": seq, "action": action, "subject_id": str(inv_id), "before": before, "after": after}
                 h = hashlib.sha256(prev.encode() + json.dumps(content, sort_keys=True).encode()).hexdigest()
                 audits.append((seq, now, "system", None, "floor", action, "invoice", str(inv_id), "{}",
-                               json.dumps(before) if before is not None else None, json.dumps(after), prev, h, "local"))
+                               json_text(before) if before is not None else None, json_text(after), prev, h, "local"))
                 prev = h
-            outbox.append(("invoice.issued", json.dumps({
+            outbox.append(("invoice.issued", json_text({
                 "schema_version": 1, "invoice_id": inv_id, "number": inv[3], "kind": "invoice", "status": "issued",
                 "client_id": cid, "client_name": f"Client {cid:05d} Ltd", "currency": "EUR", "total": "1761.20",
                 "subtotal": "1480.00", "tax": "281.20", "balance": "1761.20", "issue_date": "2026-04-01",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
@@ -22,9 +23,17 @@ def normalize_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+def json_text(value: Any) -> str:
+    """A JSON column's stored text: orjson (a fifth of a month-end's write CPU was the standard library's encoder),
+    compact, UTF-8 as is; non-string keys written as strings, as the standard library does."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(url: str, **kw: Any) -> Engine:
     """An engine with foreign keys on, and on SQLite WAL plus BEGIN IMMEDIATE for writers."""
     url = normalize_url(url)
+    kw.setdefault("json_serializer", json_text)
+    kw.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
 
