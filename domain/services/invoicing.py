@@ -153,13 +153,19 @@ def draft_invoice(uow: UnitOfWork, actor: Actor, client_id: int, period_start: d
     with uow:
         client = load_client(uow, actor, client_id)
         refuse_archived(client)
-        # Two workers' events of one client can cross its threshold together: without the lock, the second
-        # looks for an open draft before the first commits, reads the unbilled time after it (what the first
-        # draft did not claim) and drafts that too, a second draft for one crossing and one period.
-        uow.invoices.lock_drafting(client.id)
         existing = uow.invoices.open_drafts_for([client.id], period_start, period_end).get(client.id)
         if existing is not None:
             return _drafted(uow, existing, False)
+        # Two workers' events of one client can cross its threshold together: without the lock, the second
+        # looks for an open draft before the first commits, reads the unbilled time after it (what the first
+        # draft did not claim) and drafts that too, a second draft for one crossing and one period. The lock is
+        # taken only on the way to a new draft, then the look repeated (the first's commit is visible to it): the
+        # many events that find the open draft take no lock, so two workers' batches, which hold these locks to
+        # their commit, rarely hold two clients' locks in opposite orders (a deadlock, then a batch rerun).
+        if uow.invoices.lock_drafting(client.id):
+            existing = uow.invoices.open_drafts_for([client.id], period_start, period_end).get(client.id)
+            if existing is not None:
+                return _drafted(uow, existing, False)
         ctx = load_context(uow, [client], period_end, period_start)
         built = new_draft(actor, client, period_start, period_end, ctx, uow.workspace.get(), uow.clock.now())
         if built is None:

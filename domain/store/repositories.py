@@ -595,12 +595,15 @@ def _copy_rows(s: Session, table: Table, rows: list[dict[str, Any]]) -> bool:
 
 
 class Invoices(_Repo):
-    def lock_drafting(self, client_id: int) -> None:
+    def lock_drafting(self, client_id: int) -> bool:
         """Hold the client's drafting lock until the transaction ends (PostgreSQL; SQLite's one writer needs none):
-        a second drafter waits for the first one's commit and then finds its draft, instead of missing it."""
-        if self.s.get_bind().dialect.name == "postgresql":
-            self.s.execute(text("SELECT pg_advisory_xact_lock(:space, :client)"),
-                           {"space": DRAFTING_LOCK, "client": client_id})
+        a second drafter waits for the first one's commit and then finds its draft, instead of missing it. True
+        when a lock was taken (so what was read before it may be stale)."""
+        if self.s.get_bind().dialect.name != "postgresql":
+            return False
+        self.s.execute(text("SELECT pg_advisory_xact_lock(:space, :client)"),
+                       {"space": DRAFTING_LOCK, "client": client_id})
+        return True
 
     def insert_new(self, invoices: Sequence[InvoiceRow]) -> None:
         """Write new invoices and their lines (built as ORM rows, never added to the session) with two Core
