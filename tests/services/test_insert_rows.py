@@ -70,3 +70,20 @@ def test_a_bulk_write_that_breaks_a_constraint_raises_integrity_error_and_writes
         insert_rows(uow.session, table_of(AuditRow), [row, dict(row, subject_id="2")])
     with db.engine.connect() as conn:
         assert conn.execute(select(AuditRow.seq).where(AuditRow.seq == 7)).all() == []
+
+
+def test_json_orjson_refuses_is_written_by_the_standard_library(db: Database) -> None:
+    """An integer beyond 64 bits (a webhook's payload may carry one) is stored and read back exactly, by Core and by
+    the bulk path alike; orjson alone raises on it."""
+    payload = {"n": 2**70, "k": [1, None], "ü": "Königstraße"}
+    with db.uow() as uow:
+        insert_rows(uow.session, table_of(OutboxRow), [{"topic": "bulk.big", "payload": payload, "cause": {},
+                                                        "run_after": AT, "created_at": AT}])
+        uow.session.execute(insert(table_of(OutboxRow)), [{"topic": "core.big", "payload": payload, "cause": {},
+                                                            "run_after": AT, "created_at": AT}])
+        uow.commit()
+    with db.engine.connect() as conn:
+        stored = dict(conn.execute(select(OutboxRow.topic, OutboxRow.payload).where(
+            OutboxRow.topic.in_(("bulk.big", "core.big")))).all())
+    assert stored == {"bulk.big": payload, "core.big": payload}
+    assert isinstance(stored["bulk.big"]["n"], int)
