@@ -12,14 +12,16 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from domain.store import db as db_module
-from domain.store.session import Database
+from domain.store.db import make_engine
 
 
 @pytest.fixture
-def engine(db: Database) -> Iterator[Engine]:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("connection pooling with pings is PostgreSQL's")
-    yield db.engine
+def engine(pg_url: str) -> Iterator[Engine]:
+    """The product's PostgreSQL engine (its pool and pings) on the run's database: pooling with pings is
+    PostgreSQL's only, so these tests have no SQLite half to skip."""
+    engine = make_engine(pg_url)
+    yield engine
+    engine.dispose()
 
 
 def _pid(engine: Engine) -> int:
