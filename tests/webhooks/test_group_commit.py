@@ -5,7 +5,9 @@ batches after its own."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import func, select, text
@@ -19,6 +21,16 @@ from domain.store.tables import AuditRow, EventRow, JobRow
 
 DATA = {"entry_ref": "e-1", "client_ref": "acme", "person": "kim@example.com", "role": "engineer",
         "date": "2026-03-10", "hours": "1", "description": "group commit"}
+
+
+T = TypeVar("T")
+
+
+def arun(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run in a thread of its own: the dashboard tests' browser (Playwright's sync API, kept for the
+    session) leaves its event loop marked as running in the main thread, where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def time_event(event_id: str, **data: Any) -> list[Incoming]:
@@ -38,7 +50,7 @@ def test_each_delivery_is_answered_with_its_own_receipt_from_one_transaction(db:
     async def run() -> list[Receipt]:
         return list(await asyncio.gather(*(group.store(db, "billable", items) for items in deliveries)))
 
-    receipts = asyncio.run(run())
+    receipts = arun(run())
     assert [r.accepted for r in receipts[:12]] == [[f"new-{i}"] for i in range(12)]
     assert receipts[12].accepted == [] and receipts[12].duplicates == ["old"]
     assert receipts[13].accepted == [] and [e["event_id"] for e in receipts[13].rejected] == ["bad"]
@@ -58,7 +70,7 @@ def test_a_delivery_that_cannot_be_stored_fails_alone(db: Database) -> None:
                                          group.store(db, "billable", time_event(too_long)),
                                          group.store(db, "billable", time_event("b")), return_exceptions=True))
 
-    a, bad, b = asyncio.run(run())
+    a, bad, b = arun(run())
     assert isinstance(a, Receipt) and a.accepted == ["a"]
     assert isinstance(b, Receipt) and b.accepted == ["b"]
     assert isinstance(bad, ValidationFailed) and bad.code == "event.bad_id"
@@ -91,7 +103,7 @@ def test_the_leader_is_answered_without_waiting_for_the_next_batch(db: Database,
         await asyncio.gather(first, *later)
 
     try:
-        asyncio.run(run())
+        arun(run())
     finally:
         blocker.close()
     assert stored_when_answered["first"] == 1  # answered before the next batch was written
