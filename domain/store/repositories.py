@@ -506,9 +506,8 @@ def insert_rows(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     groups: dict[frozenset[str], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(frozenset(r), []).append(r)
-    pg = s.get_bind().dialect.name == "postgresql"
     for group in groups.values():
-        if not (_copy_rows(s, table, group) if pg else _executemany_rows(s, table, group)):
+        if not _write_bound(s, table, group):
             s.execute(insert(table), group)
 
 
@@ -539,11 +538,16 @@ def _bound(s: Session, table: Table, rows: list[dict[str, Any]]) -> tuple[list[s
     return names, out
 
 
-def _executemany_rows(s: Session, table: Table, rows: list[dict[str, Any]]) -> bool:
-    """SQLite: write rows that all give the same columns with one DB-API executemany of values bound as Core
-    would bind them (`_bound`), without Core's per-row parameter compilation, which was most of a month-end
-    batch's write time on SQLite (the way `_copy_rows` is PostgreSQL's). False (nothing written) when a column
-    left out has a default only SQL can compute: the caller inserts those rows."""
+def _write_bound(s: Session, table: Table, rows: list[dict[str, Any]]) -> bool:
+    """Write rows that all give the same columns with their values bound as Core would bind them (`_bound`), the
+    server's default or NULL for the rest: on PostgreSQL one COPY ... FROM STDIN, on SQLite one DB-API
+    executemany, either without Core's per-row parameter compilation. False (nothing written) when a column left
+    out has a default only SQL can compute: the caller inserts those rows.
+
+    A month-end batch of 500 invoices writes 500 invoices, 2,000 lines, 1,000 audit entries and 500 outbox
+    messages: COPY takes a third of the client CPU of a pipelined executemany (psycopg formats the rows in C, no
+    per-row statement) and less of the server's; on SQLite Core's parameter compilation was most of the batch's
+    write time."""
     bound = _bound(s, table, rows)
     if bound is None:
         return False
@@ -551,46 +555,24 @@ def _executemany_rows(s: Session, table: Table, rows: list[dict[str, Any]]) -> b
     conn = s.connection()
     dialect = conn.dialect
     quote = dialect.identifier_preparer.quote
-    sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-           f"({', '.join(quote(table.c[k].name) for k in names)}) VALUES ({', '.join('?' * len(names))})")
+    target = (f"{dialect.identifier_preparer.format_table(table)} "
+              f"({', '.join(quote(table.c[k].name) for k in names)})")
     dbapi = dialect.loaded_dbapi
+    pg = dialect.name == "postgresql"
+    sql = f"COPY {target} FROM STDIN" if pg else f"INSERT INTO {target} VALUES ({', '.join('?' * len(names))})"
     cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cur.executemany(sql, values)
+        if pg:
+            with cur.copy(sql) as copy:
+                for row in values:
+                    copy.write_row(row)
+        else:
+            cur.executemany(sql, values)
     except dbapi.Error as e:
         # As the executemany would raise it (IntegrityError, ...), so callers handle both paths alike.
         raise DBAPIError.instance(sql, None, e, dbapi.Error, dialect=dialect) from e
     finally:
         cur.close()
-    return True
-
-
-def _copy_rows(s: Session, table: Table, rows: list[dict[str, Any]]) -> bool:
-    """Write rows that all give the same columns with one COPY ... FROM STDIN, as Core's executemany would write
-    them: the columns' Python-side defaults for the columns left out, each type's bind processing (UTC datetimes,
-    JSON, a JSON null for None), the server's default or NULL for the rest. False (nothing written) when a column
-    left out has a default only SQL can compute: the caller inserts those rows.
-
-    A month-end batch of 500 invoices writes 500 invoices, 2,000 lines, 1,000 audit entries and 500 outbox
-    messages: COPY takes a third of the client CPU of a pipelined executemany (psycopg formats the rows in C, no
-    per-row statement) and less of the server's."""
-    bound = _bound(s, table, rows)
-    if bound is None:
-        return False
-    names, values = bound
-    conn = s.connection()
-    dialect = conn.dialect
-    quote = dialect.identifier_preparer.quote
-    sql = (f"COPY {dialect.identifier_preparer.format_table(table)} "
-           f"({', '.join(quote(table.c[k].name) for k in names)}) FROM STDIN")
-    dbapi = dialect.loaded_dbapi
-    try:
-        with conn.connection.driver_connection.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
-            for row in values:
-                copy.write_row(row)
-    except dbapi.Error as e:
-        # As the executemany would raise it (IntegrityError, ...), so callers handle both paths alike.
-        raise DBAPIError.instance(sql, None, e, dbapi.Error, dialect=dialect) from e
     return True
 
 
