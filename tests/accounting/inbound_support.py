@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from channels.accounting import connection as conn
 from channels.accounting.inbound import ApiReader, Inbound
@@ -23,6 +24,7 @@ from domain.store.session import Database
 from tests.accounting.helpers import consent
 from tests.fakes.quickbooks import FakeQuickBooks
 from tests.services.conftest import World, make_world
+from tests.support.fixtures import ServedApp
 
 
 @dataclass
@@ -126,3 +128,24 @@ def books(db: Database, system: Actor, qbo: FakeQuickBooks, qbo_settings: Settin
         yield books
     finally:
         books.http.close()
+
+
+@pytest.fixture
+def hook_url(books: Books, api_server: ServedApp, server: str) -> Iterator[str]:
+    """Our live server, serving these books with the QuickBooks settings (its verifier token)."""
+    app = api_server.app
+    saved = app.state.settings
+    app.state.settings = books.settings.model_copy(update={"public_url": server})
+    try:
+        yield f"{server}/webhooks/quickbooks"
+    finally:
+        app.state.settings = saved
+
+
+def count(books: Books, table: type, **where: object) -> int:
+    """Rows of `table` in the books' database, with the given column values."""
+    with books.db.uow() as uow:
+        q = select(func.count()).select_from(table)
+        for k, v in where.items():
+            q = q.where(getattr(table, k) == v)
+        return int(uow.session.execute(q).scalar_one())

@@ -5,42 +5,21 @@ parked; a customer changed there is proposed, then accepted or refused; nothing 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from domain.errors import BadTransition, Forbidden
 from domain.services import accounting_inbound, clients, invoicing, payments_parked
 from domain.store.tables import AccountingConnectionRow, AccountingPaymentInRow, EventRow, PaymentRow
-from tests.accounting.inbound_support import Books, books
+from tests.accounting.inbound_support import Books, books, count, hook_url
 from tests.fakes.quickbooks import REALM
-from tests.support.fixtures import ServedApp, api_server, server
+from tests.support.fixtures import api_server, server
 
-__all__ = ["api_server", "books", "server"]
-
-
-@pytest.fixture
-def hook_url(books: Books, api_server: ServedApp, server: str) -> Iterator[str]:
-    """Our live server, serving these books with the QuickBooks settings (its verifier token)."""
-    app = api_server.app
-    saved = app.state.settings
-    app.state.settings = books.settings.model_copy(update={"public_url": server})
-    try:
-        yield f"{server}/webhooks/quickbooks"
-    finally:
-        app.state.settings = saved
-
-
-def count(books: Books, table: type, **where: object) -> int:
-    with books.db.uow() as uow:
-        q = select(func.count()).select_from(table)
-        for k, v in where.items():
-            q = q.where(getattr(table, k) == v)
-        return int(uow.session.execute(q).scalar_one())
+__all__ = ["api_server", "books", "hook_url", "server"]
 
 
 def test_a_signed_webhook_records_the_payment_once_however_often_it_comes(books: Books, hook_url: str) -> None:

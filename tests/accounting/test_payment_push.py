@@ -7,7 +7,6 @@ a refused one as a cause a re-push fixes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,37 +19,17 @@ from domain.model import accounting as acc
 from domain.model.accounting_drift import Action, Cause
 from domain.services import accounting, accounting_drift, invoicing, payments_parked
 from domain.store.tables import AccountingMappingRow, AccountingPaymentInRow, AccountingQueueRow, PaymentRow
-from tests.accounting.inbound_support import Books, books
-from tests.support.fixtures import ServedApp, api_server, server
+from tests.accounting.inbound_support import Books, books, count, hook_url
+from tests.support.fixtures import api_server, server
 
-__all__ = ["api_server", "books", "server"]
+__all__ = ["api_server", "books", "hook_url", "server"]
 
 PAID_ON = date(2025, 4, 2)
 
 
 @pytest.fixture
-def hook_url(books: Books, api_server: ServedApp, server: str) -> Iterator[str]:
-    """Our live server, serving these books with the QuickBooks settings (its verifier token)."""
-    app = api_server.app
-    saved = app.state.settings
-    app.state.settings = books.settings.model_copy(update={"public_url": server})
-    try:
-        yield f"{server}/webhooks/quickbooks"
-    finally:
-        app.state.settings = saved
-
-
-@pytest.fixture
 def pusher(books: Books) -> QuickBooksSync:
     return QuickBooksSync(books.db, books.settings, name="test", http=books.http, throttle=books.throttle)
-
-
-def count(books: Books, table: type, **where: object) -> int:
-    with books.db.uow() as uow:
-        q = select(func.count()).select_from(table)
-        for k, v in where.items():
-            q = q.where(getattr(table, k) == v)
-        return int(uow.session.execute(q).scalar_one())
 
 
 def pushed_invoice(books: Books, pusher: QuickBooksSync) -> tuple[int, dict[str, Any]]:
